@@ -1,0 +1,38 @@
+//! Inference backends. Tasks talk to a [`Backend`] through the request primitives of
+//! `assay-core`; the backend owns tokenisation, scheduling and the model.
+//!
+//! The embedded backend, [`LlamaEngine`], runs GGUF models with llama.cpp. Its scheduling rule:
+//! the requests of one document are scored together in one decode (their shared context computed
+//! once), and a document's layout depends on that document alone, so its scores do not depend on
+//! `--limit`, document order or what was scored before.
+
+mod backend;
+pub mod gguf;
+mod llama;
+pub mod plan;
+
+pub use backend::{Backend, BackendInfo, EngineError};
+pub use llama::{EngineSettings, LlamaEngine};
+
+use std::path::PathBuf;
+
+/// File name of the default model (Gemma 3 270M, Q4_K_M), installed by `scripts/setup.sh`.
+pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// assay's cache directory: `$ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`, else
+/// `~/.cache/assay`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ASSAY_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    base.join("assay")
+}
+
+/// Where the default model lives once `scripts/setup.sh` has fetched it.
+pub fn default_model_path() -> PathBuf {
+    cache_dir().join("models").join(DEFAULT_MODEL_FILE)
+}

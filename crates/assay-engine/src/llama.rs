@@ -1,0 +1,325 @@
+//! The embedded backend: GGUF models through llama.cpp (`llama-cpp-2`).
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use assay_core::{Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+
+use crate::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
+use crate::{gguf, Backend, BackendInfo, EngineError};
+
+/// Most sequences one decode call may hold.
+const MAX_SEQS: usize = 32;
+/// Most logit rows one decode call may produce (each row is a vocabulary of floats).
+const MAX_OUTPUTS: usize = 256;
+
+/// How to run the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// CPU threads for the forward pass.
+    pub threads: usize,
+    /// Context window in tokens (longest scored sequence).
+    pub ctx_size: u32,
+    /// Layers to offload to a GPU (0 = CPU only).
+    pub gpu_layers: u32,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ctx_size: 2048,
+            gpu_layers: 0,
+        }
+    }
+}
+
+/// llama.cpp's process-wide backend, initialised once.
+fn llama_backend() -> &'static LlamaBackend {
+    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+    BACKEND.get_or_init(|| {
+        // llama.cpp's own log lines go to tracing (shown with RUST_LOG=debug), not to stderr.
+        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+        LlamaBackend::init().expect("llama.cpp backend initialises once per process")
+    })
+}
+
+/// A GGUF model loaded in llama.cpp with one inference context.
+pub struct LlamaEngine {
+    model: &'static LlamaModel,
+    ctx: LlamaContext<'static>,
+    batch: LlamaBatch<'static>,
+    info: BackendInfo,
+    limits: Limits,
+    bos: Option<Token>,
+    tokens_processed: u64,
+}
+
+impl LlamaEngine {
+    /// Loads the model at `path` (checked to be a GGUF file first) with `settings`.
+    pub fn load(path: &Path, settings: &EngineSettings) -> Result<Self, EngineError> {
+        gguf::check_header(path)?;
+        let model_sha256 = gguf::sha256_file(path)?;
+        let backend = llama_backend();
+        let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
+            EngineError::LoadFailed {
+                path: path.to_path_buf(),
+            }
+        })?;
+        // The model lives as long as the process: contexts borrow it, and an evaluation
+        // loads one model (or a few) per run.
+        let model: &'static LlamaModel = Box::leak(Box::new(model));
+        let threads = settings.threads.max(1);
+        // llama.cpp rounds the context up to a multiple of 256; do it first so that the batch
+        // size (a whole document per decode call) matches the window.
+        let ctx_size = settings.ctx_size.max(1).div_ceil(256) * 256;
+        let context_error = |reason: String| EngineError::Context {
+            ctx_size,
+            threads,
+            reason,
+        };
+        let ctx_params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(ctx_size))
+            .with_n_batch(ctx_size)
+            .with_n_ubatch(512.min(ctx_size))
+            .with_n_seq_max(MAX_SEQS as u32)
+            .with_kv_unified(true)
+            .with_n_threads(threads as i32)
+            .with_n_threads_batch(threads as i32);
+        let ctx = model
+            .new_context(backend, ctx_params)
+            .map_err(|e| context_error(e.to_string()))?;
+        let n_ctx = (ctx.n_ctx().min(ctx.n_batch())) as usize;
+        let vocab = model.vocab();
+        let add_bos = vocab.should_add_bos();
+        let bos = add_bos.then(|| vocab.bos().0);
+        let meta = |key: &str| model.meta_val_str(key).ok();
+        let info = BackendInfo {
+            backend: "llama.cpp".into(),
+            model_path: path.to_path_buf(),
+            model_name: model_name(path),
+            model_sha256,
+            model_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            n_params: model.n_params(),
+            quantization: meta("general.file_type")
+                .and_then(|v| v.parse::<u32>().ok())
+                .map_or_else(|| "unknown".into(), gguf::file_type_name),
+            architecture: meta("general.architecture").unwrap_or_else(|| "unknown".into()),
+            n_ctx_train: model.n_ctx_train(),
+            ctx_size: n_ctx as u32,
+            threads,
+            gpu_layers: settings.gpu_layers,
+            device: if settings.gpu_layers > 0 && cfg!(feature = "cuda") {
+                "cuda".into()
+            } else {
+                "cpu".into()
+            },
+            add_bos,
+        };
+        Ok(LlamaEngine {
+            model,
+            ctx,
+            batch: LlamaBatch::new(n_ctx, MAX_SEQS as i32),
+            info,
+            limits: Limits {
+                max_len: n_ctx,
+                max_batch_tokens: n_ctx,
+                max_seqs: MAX_SEQS,
+                max_outputs: MAX_OUTPUTS,
+            },
+            bos,
+            tokens_processed: 0,
+        })
+    }
+
+    /// Tokenises `text` as the model's tokenizer does; `with_bos` prepends BOS when the model
+    /// wants one.
+    pub fn tokenize(&self, text: &str, with_bos: bool) -> Vec<Token> {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), with_bos, false)
+            .into_iter()
+            .map(|t| t.0)
+            .collect()
+    }
+
+    /// lm-eval's split of a (context, continuation) pair into tokens: trailing spaces of the
+    /// context move to the continuation, the continuation's tokens are those of the whole text
+    /// after the context's.
+    fn encode_pair(&self, request: &LoglikelihoodRequest) -> TokenizedRequest {
+        let trimmed = request.context.trim_end_matches(' ');
+        let moved = &request.context[trimmed.len()..];
+        let continuation = format!("{moved}{}", request.continuation);
+        let mut context = self.tokenize(trimmed, true);
+        if context.is_empty() {
+            // Nothing to condition on: lm-eval conditions on the end-of-text token.
+            context.push(self.bos.unwrap_or_else(|| self.model.vocab().eos().0));
+        }
+        let whole = self.tokenize(&format!("{trimmed}{continuation}"), true);
+        let continuation = whole.get(context.len()..).unwrap_or_default().to_vec();
+        TokenizedRequest {
+            context,
+            continuation,
+        }
+    }
+
+    /// Clears the KV cache, decodes `tokens` and returns nothing; logits stay readable by
+    /// batch index until the next decode.
+    fn decode(&mut self, tokens: &[BatchToken], clear: bool) -> Result<(), EngineError> {
+        if clear {
+            self.ctx
+                .clear_kv_cache_seq(None, None, None)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        }
+        if tokens.len() > self.limits.max_batch_tokens {
+            return Err(EngineError::Decode(format!(
+                "{} tokens exceed the batch of {}",
+                tokens.len(),
+                self.limits.max_batch_tokens
+            )));
+        }
+        self.batch.clear();
+        for t in tokens {
+            self.batch
+                .add(LlamaToken(t.token), t.pos, &t.seq_ids, t.logits)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        }
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        self.tokens_processed += tokens.len() as u64;
+        Ok(())
+    }
+
+    /// Log-probability of `token` at batch index `index`, and whether it is the argmax.
+    fn score(&self, index: usize, token: Token, cache: &mut Vec<Option<RowStats>>) -> (f64, bool) {
+        if cache.len() <= index {
+            cache.resize(index + 1, None);
+        }
+        let logits = self.ctx.get_logits_ith(index as i32);
+        let stats = *cache[index].get_or_insert_with(|| RowStats::of(logits));
+        let logit = f64::from(logits[token as usize]);
+        (logit - stats.log_sum_exp, stats.argmax == token as usize)
+    }
+}
+
+/// Per logit row: log-sum-exp (for log-softmax) and the argmax.
+#[derive(Debug, Clone, Copy)]
+struct RowStats {
+    log_sum_exp: f64,
+    argmax: usize,
+}
+
+impl RowStats {
+    fn of(logits: &[f32]) -> RowStats {
+        let mut argmax = 0;
+        let mut max = f32::NEG_INFINITY;
+        for (i, &l) in logits.iter().enumerate() {
+            if l > max {
+                max = l;
+                argmax = i;
+            }
+        }
+        let sum: f64 = logits
+            .iter()
+            .map(|&l| f64::from((l - max).exp()))
+            .sum();
+        RowStats {
+            log_sum_exp: f64::from(max) + sum.ln(),
+            argmax,
+        }
+    }
+}
+
+fn model_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| PathBuf::from(path).display().to_string())
+}
+
+impl Backend for LlamaEngine {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    fn loglikelihood(
+        &mut self,
+        requests: &[LoglikelihoodRequest],
+    ) -> Result<Vec<Loglikelihood>, EngineError> {
+        let tokenized: Vec<TokenizedRequest> =
+            requests.iter().map(|r| self.encode_pair(r)).collect();
+        let plan = plan::plan_document(&tokenized, self.limits)
+            .map_err(|e| EngineError::BadRequest(e.to_string()))?;
+        let mut answers: Vec<Option<Loglikelihood>> = vec![None; requests.len()];
+        for round in &plan.rounds {
+            self.decode(&round.tokens, true)?;
+            let mut rows = Vec::new();
+            for (request, targets) in &round.targets {
+                let mut logprob = 0.0;
+                let mut is_greedy = true;
+                for target in targets {
+                    let (lp, greedy) = self.score(target.batch_index, target.token, &mut rows);
+                    logprob += lp;
+                    is_greedy &= greedy;
+                }
+                answers[*request] = Some(Loglikelihood {
+                    logprob,
+                    is_greedy,
+                    continuation_tokens: targets.len(),
+                    truncated: plan.truncated[*request],
+                });
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every request is served by one round"))
+            .collect())
+    }
+
+    fn loglikelihood_rolling(&mut self, text: &str) -> Result<RollingLoglikelihood, EngineError> {
+        let tokens = self.tokenize(text, false);
+        let prefix = self.bos.unwrap_or_else(|| self.model.vocab().eos().0);
+        let windows = plan::rolling_windows(prefix, &tokens, self.limits.max_len);
+        let mut logprob = 0.0;
+        for (input, first, predicted) in &windows {
+            // Decode the window in chunks so that at most MAX_OUTPUTS logit rows exist at once.
+            let mut start = 0;
+            while start < input.len() {
+                let end = (start + MAX_OUTPUTS).min(input.len());
+                let chunk: Vec<BatchToken> = (start..end)
+                    .map(|pos| BatchToken {
+                        token: input[pos],
+                        pos: pos as i32,
+                        seq_ids: vec![0],
+                        logits: pos >= *first,
+                    })
+                    .collect();
+                self.decode(&chunk, start == 0)?;
+                let mut rows = Vec::new();
+                for pos in start.max(*first)..end {
+                    let (lp, _) = self.score(pos - start, predicted[pos - first], &mut rows);
+                    logprob += lp;
+                }
+                start = end;
+            }
+        }
+        Ok(RollingLoglikelihood {
+            logprob,
+            tokens: tokens.len(),
+            windows: windows.len(),
+        })
+    }
+
+    fn tokens_processed(&self) -> u64 {
+        self.tokens_processed
+    }
+}

@@ -1,0 +1,96 @@
+//! The embedded engine on the real default model (fetched by scripts/setup.sh).
+
+use assay_core::LoglikelihoodRequest;
+use assay_engine::{default_model_path, Backend, EngineSettings, LlamaEngine};
+
+fn engine(threads: usize) -> LlamaEngine {
+    let path = default_model_path();
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh first",
+        path.display()
+    );
+    LlamaEngine::load(
+        &path,
+        &EngineSettings {
+            threads,
+            ..EngineSettings::default()
+        },
+    )
+    .unwrap()
+}
+
+fn choices(context: &str, options: &[&str]) -> Vec<LoglikelihoodRequest> {
+    options
+        .iter()
+        .map(|c| LoglikelihoodRequest {
+            context: context.into(),
+            continuation: format!(" {c}"),
+        })
+        .collect()
+}
+
+#[test]
+fn scores_are_sane_and_prefer_the_obvious_answer() {
+    let mut e = engine(2);
+    let reqs = choices("The capital of France is", &["Paris", "a banana sandwich with cheese"]);
+    let out = e.loglikelihood(&reqs).unwrap();
+    assert!(out.iter().all(|o| o.logprob < 0.0 && o.logprob.is_finite()));
+    assert!(out[0].logprob > out[1].logprob, "{out:?}");
+    assert_eq!(out[0].continuation_tokens, 1);
+    assert!(!out[0].truncated);
+    assert!(e.info().model_sha256.len() == 64);
+    assert_eq!(e.info().quantization, "Q4_K_M");
+}
+
+#[test]
+fn shared_prefix_matches_separate_scoring_closely() {
+    let mut e = engine(2);
+    let context = "Question: Which gas do plants absorb from the air?\nAnswer:";
+    let options = ["carbon dioxide", "oxygen", "nitrogen", "helium"];
+    let together = e.loglikelihood(&choices(context, &options)).unwrap();
+    for (i, option) in options.iter().enumerate() {
+        let alone = e.loglikelihood(&choices(context, &[option])).unwrap();
+        let diff = (alone[0].logprob - together[i].logprob).abs();
+        assert!(diff < 0.5, "{option}: {diff}");
+    }
+}
+
+#[test]
+fn a_documents_scores_do_not_depend_on_threads_or_history() {
+    let docs = [
+        choices("Roof shingle removal: A man is sitting on a roof. He", &["is using wrap.", "starts pulling up roofing on a roof."]),
+        choices("1 + 1 =", &["2", "3", "eleven"]),
+    ];
+    let mut one = engine(1);
+    let mut two = engine(2);
+    let a: Vec<_> = docs.iter().map(|d| one.loglikelihood(d).unwrap()).collect();
+    // Other order, other thread count, and after an unrelated document.
+    two.loglikelihood(&choices("Something else entirely", &["x"])).unwrap();
+    let b1 = two.loglikelihood(&docs[1]).unwrap();
+    let b0 = two.loglikelihood(&docs[0]).unwrap();
+    for (x, y) in a[0].iter().zip(&b0).chain(a[1].iter().zip(&b1)) {
+        assert_eq!(x.logprob.to_bits(), y.logprob.to_bits(), "{x:?} vs {y:?}");
+    }
+}
+
+#[test]
+fn rolling_scores_every_token_across_windows() {
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(30);
+    let mut small = LlamaEngine::load(
+        &default_model_path(),
+        &EngineSettings {
+            ctx_size: 128,
+            ..EngineSettings::default()
+        },
+    )
+    .unwrap();
+    let windowed = small.loglikelihood_rolling(&text).unwrap();
+    let mut big = engine(2);
+    let whole = big.loglikelihood_rolling(&text).unwrap();
+    assert_eq!(windowed.tokens, whole.tokens);
+    assert!(windowed.windows > 1 && whole.windows == 1);
+    // Shorter windows see less context: the repeated text is less predictable, but close.
+    assert!(windowed.logprob < 0.0 && whole.logprob < 0.0);
+    assert!((windowed.logprob - whole.logprob).abs() / whole.logprob.abs() < 0.5);
+}

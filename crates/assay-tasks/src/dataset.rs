@@ -1,0 +1,135 @@
+//! Finding and reading a task's data files under the data directory.
+
+use std::path::{Path, PathBuf};
+
+use assay_data::{read_records, ReadOptions, Record};
+use serde_json::Value;
+
+use crate::spec::{DataFiles, TaskSpec};
+use crate::TaskError;
+
+/// Loader names that lm-eval task files put in `dataset_path` when `data_files` names the files.
+const LOADER_NAMES: [&str; 5] = ["json", "csv", "parquet", "text", "arrow"];
+
+/// The directory benchmark files are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    /// `explicit` if given, else `$ASSAY_DATA_DIR`, else `../shared/data` when it exists.
+    pub fn locate(explicit: Option<&Path>) -> Result<DataDir, TaskError> {
+        if let Some(dir) = explicit {
+            return Ok(DataDir(dir.to_path_buf()));
+        }
+        if let Some(dir) = std::env::var_os("ASSAY_DATA_DIR") {
+            return Ok(DataDir(PathBuf::from(dir)));
+        }
+        let fallback = PathBuf::from("../shared/data");
+        if fallback.is_dir() {
+            return Ok(DataDir(fallback));
+        }
+        Err(TaskError::NoDataDir {
+            looked: "--data-dir, $ASSAY_DATA_DIR, ../shared/data".into(),
+        })
+    }
+
+    fn resolve(&self, relative: &str) -> PathBuf {
+        let p = Path::new(relative);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.0.join(p)
+        }
+    }
+}
+
+/// The file holding `split` for a task, or `None` when the task has no such split.
+fn split_file(task: &str, spec: &TaskSpec, split: &str) -> Result<Option<String>, TaskError> {
+    let kwargs = spec.dataset_kwargs.clone().unwrap_or_default();
+    let name = spec.dataset_name.clone().unwrap_or_default();
+    let file = match (&kwargs.data_files, &spec.dataset_path) {
+        (Some(DataFiles::PerSplit(map)), _) => map.get(split).cloned(),
+        (Some(DataFiles::One(file)), _) => Some(file.clone()),
+        (None, Some(path)) if !LOADER_NAMES.contains(&path.as_str()) => Some(path.clone()),
+        _ => {
+            return Err(TaskError::Invalid {
+                task: task.into(),
+                message: "no data: set dataset_path to a file or dataset_kwargs.data_files".into(),
+            })
+        }
+    };
+    Ok(file.map(|f| f.replace("{dataset_name}", &name)))
+}
+
+/// Reads the documents of `split`.
+pub(crate) fn load_split(
+    task: &str,
+    spec: &TaskSpec,
+    split: &str,
+    data_dir: &DataDir,
+) -> Result<Vec<Record>, TaskError> {
+    let file = split_file(task, spec, split)?.ok_or_else(|| TaskError::Invalid {
+        task: task.into(),
+        message: format!("split `{split}` has no entry in dataset_kwargs.data_files"),
+    })?;
+    let path = data_dir.resolve(&file);
+    if !path.is_file() {
+        return Err(TaskError::DataMissing {
+            task: task.into(),
+            path,
+            data_dir: data_dir.0.clone(),
+        });
+    }
+    let kwargs = spec.dataset_kwargs.clone().unwrap_or_default();
+    let options = ReadOptions {
+        column_names: kwargs.column_names.clone(),
+        ..ReadOptions::default()
+    };
+    let mut docs = read_records(&path, &options).map_err(|source| TaskError::Data {
+        task: task.into(),
+        source,
+    })?;
+    for (field, file) in kwargs.line_aligned_fields.iter().flatten() {
+        let extra_path = data_dir.resolve(file);
+        if !extra_path.is_file() {
+            return Err(TaskError::DataMissing {
+                task: task.into(),
+                path: extra_path,
+                data_dir: data_dir.0.clone(),
+            });
+        }
+        let values = read_records(
+            &extra_path,
+            &ReadOptions {
+                line_field: Some(field.clone()),
+                ..ReadOptions::default()
+            },
+        )
+        .map_err(|source| TaskError::Data {
+            task: task.into(),
+            source,
+        })?;
+        if values.len() != docs.len() {
+            return Err(TaskError::Invalid {
+                task: task.into(),
+                message: format!(
+                    "{} has {} lines but {} has {} records; line-aligned files must match",
+                    extra_path.display(),
+                    values.len(),
+                    path.display(),
+                    docs.len()
+                ),
+            });
+        }
+        for (doc, mut value) in docs.iter_mut().zip(values) {
+            let v = value.remove(field).unwrap_or(Value::Null);
+            doc.insert(field.clone(), v);
+        }
+    }
+    Ok(docs)
+}
+
+/// Whether the task has a file for `split`.
+pub(crate) fn has_split(task: &str, spec: &TaskSpec, split: &str) -> bool {
+    matches!(split_file(task, spec, split), Ok(Some(_)))
+}

@@ -1,0 +1,19 @@
+//! Tasks: lm-eval-style YAML specs, their Jinja templates, few-shot contexts, and the built-in
+//! task files (embedded from the repository's `tasks/` folder at build time).
+//!
+//! A [`Registry`] knows every task, tag and group; [`Registry::resolve`] turns the names a user
+//! typed into tasks, and [`PreparedTask`] turns a task's documents into request primitives and
+//! scores the answers.
+
+mod dataset;
+mod error;
+mod prepared;
+mod registry;
+mod spec;
+mod template;
+
+pub use dataset::DataDir;
+pub use error::TaskError;
+pub use prepared::{DocInstance, DocKind, PreparedTask};
+pub use registry::{Registry, Selection, TaskSource};
+pub use spec::{GroupSpec, OutputType, TaskSpec};

@@ -1,0 +1,629 @@
+//! A task ready to run: its documents loaded, its templates compiled. Turns each document into
+//! request primitives (lm-eval's context construction) and scores the backend's answers.
+
+use assay_core::metrics::{score_multiple_choice, DocValue};
+use assay_core::{Loglikelihood, LoglikelihoodRequest, MetricKind, RollingLoglikelihood};
+use assay_data::Record;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::dataset::{self, DataDir};
+use crate::spec::{OutputType, TaskSpec};
+use crate::template::{Field, Templates};
+use crate::TaskError;
+
+/// The default few-shot seed, as in lm-eval.
+const FEWSHOT_SEED: u64 = 1234;
+
+/// How few-shot examples are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sampler {
+    /// The first n examples of the few-shot split.
+    FirstN,
+    /// n examples drawn with a generator seeded by (seed, doc id): the same examples for a
+    /// document whatever else is evaluated.
+    Random(u64),
+}
+
+/// What one document asks of the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DocKind {
+    /// One request per choice.
+    MultipleChoice {
+        /// The choices (continuations, or contexts when the prompt is an index).
+        choices: Vec<String>,
+        /// Gold choice indices.
+        gold: Vec<usize>,
+    },
+    /// One request: the target given the prompt.
+    Loglikelihood,
+    /// Every token of a text.
+    Rolling {
+        /// The text.
+        text: String,
+    },
+}
+
+/// One document turned into requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocInstance {
+    /// Index of the document in the evaluated split.
+    pub doc_id: usize,
+    /// The log-likelihood requests (none for rolling documents).
+    pub requests: Vec<LoglikelihoodRequest>,
+    /// What the requests mean.
+    pub kind: DocKind,
+    /// The target as written in per-sample logs.
+    pub target: Value,
+}
+
+/// The backend's answers for one document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answers {
+    /// One per request.
+    Loglikelihoods(Vec<Loglikelihood>),
+    /// For a rolling document.
+    Rolling(RollingLoglikelihood),
+}
+
+/// A task with its documents and compiled templates.
+pub struct PreparedTask {
+    /// Task name.
+    pub name: String,
+    /// Display name.
+    pub alias: String,
+    /// The merged spec (written to the results' `configs`).
+    pub spec: TaskSpec,
+    /// Request kind.
+    pub output_type: OutputType,
+    /// Few-shot examples per document.
+    pub num_fewshot: usize,
+    /// Metrics reported.
+    pub metrics: Vec<MetricKind>,
+    /// The evaluated split's name.
+    pub eval_split: String,
+    /// The evaluated documents.
+    pub docs: Vec<Record>,
+    fewshot_docs: Option<Vec<Record>>,
+    templates: Templates,
+    text: Field,
+    target: Field,
+    choice: Option<Field>,
+    has_description: bool,
+    target_delimiter: String,
+    fewshot_delimiter: String,
+    sampler: Sampler,
+}
+
+impl PreparedTask {
+    /// Loads a task's data and compiles its templates. `num_fewshot` overrides the spec's.
+    pub fn prepare(
+        name: &str,
+        spec: &TaskSpec,
+        data_dir: &DataDir,
+        num_fewshot: Option<usize>,
+    ) -> Result<PreparedTask, TaskError> {
+        let invalid = |message: String| TaskError::Invalid {
+            task: name.into(),
+            message,
+        };
+        let output_type = spec
+            .output_type
+            .ok_or_else(|| invalid("output_type is missing".into()))?;
+        if output_type == OutputType::GenerateUntil {
+            return Err(invalid(
+                "generation tasks (output_type generate_until) are not supported by this version of assay".into(),
+            ));
+        }
+        let metrics = metrics_for(name, spec, output_type)?;
+        let eval_split = spec
+            .test_split
+            .clone()
+            .or_else(|| spec.validation_split.clone())
+            .ok_or_else(|| invalid("neither test_split nor validation_split is set".into()))?;
+        let docs = dataset::load_split(name, spec, &eval_split, data_dir)?;
+        if docs.is_empty() {
+            return Err(invalid(format!("split `{eval_split}` has no documents")));
+        }
+        let num_fewshot = num_fewshot.or(spec.num_fewshot).unwrap_or(0);
+        if num_fewshot > 0 && output_type == OutputType::LoglikelihoodRolling {
+            return Err(invalid(
+                "few-shot examples make no sense for loglikelihood_rolling; use --num-fewshot 0".into(),
+            ));
+        }
+        let fewshot_split = [&spec.fewshot_split, &spec.training_split, &spec.validation_split]
+            .into_iter()
+            .flatten()
+            .find(|s| dataset::has_split(name, spec, s))
+            .cloned();
+        let fewshot_docs = match &fewshot_split {
+            _ if num_fewshot == 0 => None,
+            Some(split) if *split != eval_split => {
+                Some(dataset::load_split(name, spec, split, data_dir)?)
+            }
+            // Few-shot examples from the evaluated split itself, never the document itself.
+            _ => None,
+        };
+        let available = fewshot_docs.as_ref().map_or(docs.len() - 1, Vec::len);
+        if num_fewshot > available {
+            return Err(invalid(format!(
+                "{num_fewshot} few-shot examples requested but the few-shot split has {available}"
+            )));
+        }
+        let fewshot = spec.fewshot_config.clone().unwrap_or_default();
+        let sampler = match fewshot.sampler.as_deref() {
+            Some("first_n") => Sampler::FirstN,
+            None | Some("default") | Some("random") => {
+                Sampler::Random(fewshot.seed.unwrap_or(FEWSHOT_SEED))
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "unknown fewshot_config.sampler `{other}` (use first_n or default)"
+                )))
+            }
+        };
+
+        let mut templates = Templates::new();
+        let compile = |t: &mut Templates, field: &str, raw: &Option<serde_yaml::Value>| {
+            let raw = raw
+                .as_ref()
+                .ok_or_else(|| invalid(format!("{field} is missing")))?;
+            t.compile(field, raw).map_err(|m| invalid(format!("{field}: {m}")))
+        };
+        let text = match output_type {
+            OutputType::LoglikelihoodRolling => templates
+                .compile("doc_to_text", &serde_yaml::Value::from(""))
+                .map_err(invalid)?,
+            _ => compile(&mut templates, "doc_to_text", &spec.doc_to_text)?,
+        };
+        let target = compile(&mut templates, "doc_to_target", &spec.doc_to_target)?;
+        let choice = match output_type {
+            OutputType::MultipleChoice => {
+                Some(compile(&mut templates, "doc_to_choice", &spec.doc_to_choice)?)
+            }
+            _ => None,
+        };
+        let description = spec.description.clone().unwrap_or_default();
+        templates
+            .add("description", &description)
+            .map_err(|m| invalid(format!("description: {m}")))?;
+        Ok(PreparedTask {
+            name: name.to_string(),
+            alias: spec.task_alias.clone().unwrap_or_else(|| name.to_string()),
+            spec: spec.clone(),
+            output_type,
+            num_fewshot,
+            metrics,
+            eval_split,
+            docs,
+            fewshot_docs,
+            templates,
+            text,
+            target,
+            choice,
+            has_description: !description.is_empty(),
+            target_delimiter: spec.target_delimiter.clone().unwrap_or_else(|| " ".into()),
+            fewshot_delimiter: spec
+                .fewshot_delimiter
+                .clone()
+                .unwrap_or_else(|| "\n\n".into()),
+            sampler,
+        })
+    }
+
+    fn field_error(&self, doc_id: usize, field: &str, message: String) -> TaskError {
+        TaskError::Template {
+            task: self.name.clone(),
+            doc_id,
+            field: field.into(),
+            message,
+        }
+    }
+
+    /// The prompt of a document: text, or a choice index when the choices are contexts.
+    fn prompt(&self, doc: &Record, doc_id: usize) -> Result<Prompt, TaskError> {
+        match self
+            .templates
+            .eval(&self.text, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_text", m))?
+        {
+            Value::String(s) => Ok(Prompt::Text(s)),
+            Value::Number(n) if n.as_u64().is_some() => Ok(Prompt::ChoiceIndex(n.as_u64().unwrap_or(0) as usize)),
+            other => Err(self.field_error(
+                doc_id,
+                "doc_to_text",
+                format!("expected text or a choice index, got {other}"),
+            )),
+        }
+    }
+
+    fn choices(&self, doc: &Record, doc_id: usize) -> Result<Vec<String>, TaskError> {
+        let Some(field) = &self.choice else {
+            return Ok(Vec::new());
+        };
+        let value = self
+            .templates
+            .eval(field, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_choice", m))?;
+        let Value::Array(items) = value else {
+            return Err(self.field_error(doc_id, "doc_to_choice", format!("expected a list, got {value}")));
+        };
+        if items.is_empty() {
+            return Err(self.field_error(doc_id, "doc_to_choice", "the list of choices is empty".into()));
+        }
+        Ok(items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect())
+    }
+
+    /// Gold indices for a multiple-choice document.
+    fn gold(&self, target: &Value, choices: &[String], doc_id: usize) -> Result<Vec<usize>, TaskError> {
+        let err = |m: String| self.field_error(doc_id, "doc_to_target", m);
+        let index = |v: &Value| -> Result<usize, TaskError> {
+            let i = match v {
+                Value::Number(n) => n.as_u64().map(|i| i as usize),
+                Value::String(s) => choices
+                    .iter()
+                    .position(|c| c == s)
+                    .or_else(|| s.trim().parse::<usize>().ok()),
+                _ => None,
+            }
+            .ok_or_else(|| err(format!("{v} is neither a choice index nor one of the choices")))?;
+            if i >= choices.len() {
+                return Err(err(format!("gold index {i} but only {} choices", choices.len())));
+            }
+            Ok(i)
+        };
+        match target {
+            Value::Array(items) => items.iter().map(index).collect(),
+            other => Ok(vec![index(other)?]),
+        }
+    }
+
+    fn target_text(&self, doc: &Record, doc_id: usize) -> Result<String, TaskError> {
+        let target = self
+            .templates
+            .eval(&self.target, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_target", m))?;
+        if self.choice.is_none() {
+            return Ok(match target {
+                Value::String(s) => s,
+                other => other.to_string(),
+            });
+        }
+        if let Prompt::ChoiceIndex(_) = self.prompt(doc, doc_id)? {
+            return Ok(match target {
+                Value::String(s) => s,
+                other => other.to_string(),
+            });
+        }
+        let choices = self.choices(doc, doc_id)?;
+        let gold = self.gold(&target, &choices, doc_id)?;
+        Ok(choices[gold[0]].clone())
+    }
+
+    /// The few-shot examples of a document, as (prompt, answer) texts.
+    fn examples(&self, doc_id: usize) -> Result<Vec<(String, String)>, TaskError> {
+        if self.num_fewshot == 0 {
+            return Ok(Vec::new());
+        }
+        let (pool, exclude) = match &self.fewshot_docs {
+            Some(docs) => (docs, None),
+            None => (&self.docs, Some(doc_id)),
+        };
+        let indices: Vec<usize> = match self.sampler {
+            Sampler::FirstN => (0..pool.len())
+                .filter(|&i| Some(i) != exclude)
+                .take(self.num_fewshot)
+                .collect(),
+            Sampler::Random(seed) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ doc_id as u64,
+                );
+                let want = (self.num_fewshot + 1).min(pool.len());
+                rand::seq::index::sample(&mut rng, pool.len(), want)
+                    .into_iter()
+                    .filter(|&i| Some(i) != exclude)
+                    .take(self.num_fewshot)
+                    .collect()
+            }
+        };
+        indices
+            .into_iter()
+            .map(|i| {
+                let ex = &pool[i];
+                let text = match self.prompt(ex, doc_id)? {
+                    Prompt::Text(t) => t,
+                    Prompt::ChoiceIndex(k) => self
+                        .choices(ex, doc_id)?
+                        .get(k)
+                        .cloned()
+                        .ok_or_else(|| self.field_error(doc_id, "doc_to_text", format!("few-shot example {i}: index {k} out of range")))?,
+                };
+                Ok((text, self.target_text(ex, doc_id)?))
+            })
+            .collect()
+    }
+
+    /// The context before a document's own prompt: description and few-shot examples.
+    fn preamble(&self, doc: &Record, doc_id: usize) -> Result<String, TaskError> {
+        let mut out = if self.has_description {
+            self.templates
+                .render_str("description", doc)
+                .map_err(|m| self.field_error(doc_id, "description", m))?
+        } else {
+            String::new()
+        };
+        let examples = self.examples(doc_id)?;
+        if !examples.is_empty() {
+            let joined: Vec<String> = examples
+                .into_iter()
+                .map(|(q, a)| format!("{q}{}{a}", self.target_delimiter))
+                .collect();
+            out.push_str(&joined.join(&self.fewshot_delimiter));
+            out.push_str(&self.fewshot_delimiter);
+        }
+        Ok(out)
+    }
+
+    /// Builds the requests of document `doc_id`.
+    pub fn instance(&self, doc_id: usize) -> Result<DocInstance, TaskError> {
+        let doc = &self.docs[doc_id];
+        match self.output_type {
+            OutputType::LoglikelihoodRolling => {
+                let text = self.target_text(doc, doc_id)?;
+                Ok(DocInstance {
+                    doc_id,
+                    requests: Vec::new(),
+                    target: Value::String(text.clone()),
+                    kind: DocKind::Rolling { text },
+                })
+            }
+            OutputType::Loglikelihood => {
+                let Prompt::Text(prompt) = self.prompt(doc, doc_id)? else {
+                    return Err(self.field_error(doc_id, "doc_to_text", "expected text".into()));
+                };
+                let target = self.target_text(doc, doc_id)?;
+                Ok(DocInstance {
+                    doc_id,
+                    requests: vec![LoglikelihoodRequest {
+                        context: self.preamble(doc, doc_id)? + &prompt,
+                        continuation: format!("{}{target}", self.target_delimiter),
+                    }],
+                    target: Value::String(target),
+                    kind: DocKind::Loglikelihood,
+                })
+            }
+            OutputType::MultipleChoice | OutputType::GenerateUntil => {
+                let choices = self.choices(doc, doc_id)?;
+                let preamble = self.preamble(doc, doc_id)?;
+                let target = self
+                    .templates
+                    .eval(&self.target, doc)
+                    .map_err(|m| self.field_error(doc_id, "doc_to_target", m))?;
+                match self.prompt(doc, doc_id)? {
+                    Prompt::Text(prompt) => {
+                        let gold = self.gold(&target, &choices, doc_id)?;
+                        let context = preamble + &prompt;
+                        Ok(DocInstance {
+                            doc_id,
+                            requests: choices
+                                .iter()
+                                .map(|c| LoglikelihoodRequest {
+                                    context: context.clone(),
+                                    continuation: format!("{}{c}", self.target_delimiter),
+                                })
+                                .collect(),
+                            target: serde_json::json!(gold),
+                            kind: DocKind::MultipleChoice { choices, gold },
+                        })
+                    }
+                    Prompt::ChoiceIndex(gold) => {
+                        // The choices are contexts; the target is the shared continuation.
+                        if gold >= choices.len() {
+                            return Err(self.field_error(doc_id, "doc_to_text", format!("gold index {gold} but only {} choices", choices.len())));
+                        }
+                        let continuation = match target {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        Ok(DocInstance {
+                            doc_id,
+                            requests: choices
+                                .iter()
+                                .map(|c| LoglikelihoodRequest {
+                                    context: format!("{preamble}{c}"),
+                                    continuation: format!("{}{continuation}", self.target_delimiter),
+                                })
+                                .collect(),
+                            target: serde_json::json!(gold),
+                            kind: DocKind::MultipleChoice {
+                                choices,
+                                gold: vec![gold],
+                            },
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Per-metric values of one document from the backend's answers.
+    pub fn score(&self, instance: &DocInstance, answers: &Answers) -> Vec<(MetricKind, DocValue)> {
+        let values: Vec<(MetricKind, DocValue)> = match (&instance.kind, answers) {
+            (DocKind::MultipleChoice { choices, gold }, Answers::Loglikelihoods(lls)) => {
+                let logprobs: Vec<f64> = lls.iter().map(|l| l.logprob).collect();
+                let chars: Vec<usize> = choices.iter().map(|c| c.chars().count()).collect();
+                let out = score_multiple_choice(&logprobs, &chars, gold);
+                self.metrics
+                    .iter()
+                    .map(|&m| {
+                        let v = match m {
+                            MetricKind::AccNorm => out.acc_norm,
+                            MetricKind::Mc2 => out.mc2,
+                            _ => out.acc,
+                        };
+                        (m, DocValue::Scalar(v))
+                    })
+                    .collect()
+            }
+            (DocKind::Loglikelihood, Answers::Loglikelihoods(lls)) => self
+                .metrics
+                .iter()
+                .map(|&m| {
+                    let v = match m {
+                        MetricKind::Acc => f64::from(u8::from(lls[0].is_greedy)),
+                        _ => lls[0].logprob,
+                    };
+                    (m, DocValue::Scalar(v))
+                })
+                .collect(),
+            (DocKind::Rolling { text }, Answers::Rolling(r)) => {
+                let words = text.split_whitespace().count() as f64;
+                let bytes = text.len() as f64;
+                self.metrics
+                    .iter()
+                    .map(|&m| {
+                        let weight = if m == MetricKind::WordPerplexity { words } else { bytes };
+                        (m, DocValue::Weighted { logprob: r.logprob, weight })
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        values
+    }
+
+    /// SHA-256 of a document (for per-sample logs).
+    pub fn doc_hash(&self, doc_id: usize) -> String {
+        hash(&serde_json::to_string(&self.docs[doc_id]).unwrap_or_default())
+    }
+}
+
+/// A document's prompt.
+enum Prompt {
+    Text(String),
+    ChoiceIndex(usize),
+}
+
+/// Hex SHA-256 of a string.
+pub fn hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn metrics_for(name: &str, spec: &TaskSpec, output_type: OutputType) -> Result<Vec<MetricKind>, TaskError> {
+    let allowed: &[MetricKind] = match output_type {
+        OutputType::MultipleChoice => &[MetricKind::Acc, MetricKind::AccNorm, MetricKind::Mc2],
+        OutputType::Loglikelihood => &[MetricKind::Acc, MetricKind::Perplexity],
+        OutputType::LoglikelihoodRolling => &[
+            MetricKind::WordPerplexity,
+            MetricKind::BytePerplexity,
+            MetricKind::BitsPerByte,
+        ],
+        OutputType::GenerateUntil => &[],
+    };
+    let Some(list) = &spec.metric_list else {
+        return Ok(match output_type {
+            OutputType::MultipleChoice => vec![MetricKind::Acc, MetricKind::AccNorm],
+            _ => allowed.to_vec(),
+        });
+    };
+    list.iter()
+        .map(|m| {
+            let kind = MetricKind::parse(&m.metric).map_err(|e| TaskError::Invalid {
+                task: name.into(),
+                message: e.to_string(),
+            })?;
+            if !allowed.contains(&kind) {
+                return Err(TaskError::Invalid {
+                    task: name.into(),
+                    message: format!("metric `{}` does not apply to {} tasks", m.metric, output_type.name()),
+                });
+            }
+            Ok(kind)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn task(yaml: &str, rows: &str) -> (tempfile::TempDir, PreparedTask) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::File::create(dir.path().join("d.jsonl"))
+            .unwrap()
+            .write_all(rows.as_bytes())
+            .unwrap();
+        let spec: TaskSpec = serde_yaml::from_str(yaml).unwrap();
+        let prepared =
+            PreparedTask::prepare("t", &spec, &DataDir(dir.path().to_path_buf()), None).unwrap();
+        (dir, prepared)
+    }
+
+    const ROWS: &str = "{\"q\": \"Q1\", \"c\": [\"a\", \"b\"], \"g\": 1}\n{\"q\": \"Q2\", \"c\": [\"c\", \"d\"], \"g\": 0}\n{\"q\": \"Q3\", \"c\": [\"e\", \"f\"], \"g\": 1}\n";
+
+    #[test]
+    fn multiple_choice_context_with_description_and_fewshot() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: \"Q: {{q}}\\nA:\"\ndoc_to_target: g\ndoc_to_choice: c\ndescription: \"About {{q}}.\\n\\n\"\nnum_fewshot: 1\nfewshot_config: {sampler: first_n}\n",
+            ROWS,
+        );
+        let inst = t.instance(0).unwrap();
+        // The document itself is never its own example: doc 1 is used.
+        assert_eq!(inst.requests[0].context, "About Q1.\n\nQ: Q2\nA: c\n\nQ: Q1\nA:");
+        assert_eq!(inst.requests[1].continuation, " b");
+        assert_eq!(inst.kind, DocKind::MultipleChoice { choices: vec!["a".into(), "b".into()], gold: vec![1] });
+    }
+
+    #[test]
+    fn random_fewshot_depends_only_on_the_document() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\nnum_fewshot: 1\n",
+            ROWS,
+        );
+        let a = t.instance(2).unwrap();
+        let b = t.instance(2).unwrap();
+        assert_eq!(a, b);
+        assert!(!a.requests[0].context.starts_with("Q3"));
+    }
+
+    #[test]
+    fn choices_as_contexts_share_the_continuation() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{ g }}\"\ndoc_to_target: \"rest of it\"\ndoc_to_choice: \"{{ [q + ' a', q + ' b'] }}\"\n",
+            ROWS,
+        );
+        let inst = t.instance(0).unwrap();
+        assert_eq!(inst.requests[0].context, "Q1 a");
+        assert_eq!(inst.requests[1].context, "Q1 b");
+        assert_eq!(inst.requests[1].continuation, " rest of it");
+    }
+
+    #[test]
+    fn bad_gold_and_metrics_are_clear_errors() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: 7\ndoc_to_choice: c\n",
+            ROWS,
+        );
+        let err = t.instance(0).unwrap_err().to_string();
+        assert!(err.contains("task t, doc 0, doc_to_target: gold index 7 but only 2 choices"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let spec: TaskSpec = serde_yaml::from_str("task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\nmetric_list: [{metric: bleu}]\n").unwrap();
+        let err = PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None).err().unwrap().to_string();
+        assert!(err.contains("unknown metric `bleu`"), "{err}");
+        let err = PreparedTask::prepare("t", &TaskSpec { metric_list: None, ..spec }, &DataDir(dir.path().into()), None).err().unwrap().to_string();
+        assert!(err.contains("data file not found"), "{err}");
+    }
+}

@@ -1,0 +1,375 @@
+//! Every task, tag and group known to a run: the built-in task files embedded in the binary,
+//! plus the user's `--include-path` folders (a user task with a built-in name replaces it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use include_dir::{include_dir, Dir};
+use serde_yaml::{Mapping, Value as Yaml};
+
+use crate::spec::{self, GroupSpec, TaskSpec};
+use crate::TaskError;
+
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../tasks");
+
+/// Where a task file came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSource {
+    /// Embedded in the binary: the path under `tasks/`.
+    Builtin(PathBuf),
+    /// A file on disk.
+    File(PathBuf),
+}
+
+impl fmt::Display for TaskSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskSource::Builtin(p) => write!(f, "builtin:tasks/{}", p.display()),
+            TaskSource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl TaskSource {
+    fn read(&self) -> Result<String, TaskError> {
+        match self {
+            TaskSource::Builtin(p) => BUILTIN
+                .get_file(p)
+                .and_then(|f| f.contents_utf8())
+                .map(str::to_string)
+                .ok_or_else(|| self.error("no such built-in file")),
+            TaskSource::File(p) => {
+                std::fs::read_to_string(p).map_err(|e| self.error(&format!("cannot read: {e}")))
+            }
+        }
+    }
+
+    fn sibling(&self, name: &str) -> TaskSource {
+        match self {
+            TaskSource::Builtin(p) => {
+                TaskSource::Builtin(p.parent().unwrap_or(Path::new("")).join(name))
+            }
+            TaskSource::File(p) => TaskSource::File(p.parent().unwrap_or(Path::new(".")).join(name)),
+        }
+    }
+
+    fn error(&self, message: &str) -> TaskError {
+        TaskError::Spec {
+            source_name: self.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A group after its members were resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupNode {
+    /// The group file.
+    pub spec: GroupSpec,
+    /// Direct members: task names and group names (tags expanded to their tasks).
+    pub children: Vec<String>,
+}
+
+/// What a list of names selects: tasks to run and groups to report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    /// Tasks to evaluate, in the order first named, without repeats.
+    pub tasks: Vec<String>,
+    /// Groups to report, members before the groups that contain them.
+    pub groups: Vec<GroupNode>,
+}
+
+/// All known tasks, tags and groups.
+#[derive(Debug, Default)]
+pub struct Registry {
+    tasks: BTreeMap<String, (TaskSpec, TaskSource)>,
+    groups: BTreeMap<String, (GroupSpec, TaskSource)>,
+    tags: BTreeMap<String, Vec<String>>,
+}
+
+impl Registry {
+    /// The built-in tasks plus every `.yaml` file under `include_paths`.
+    pub fn load(include_paths: &[PathBuf]) -> Result<Registry, TaskError> {
+        let mut registry = Registry::default();
+        let mut builtin = Vec::new();
+        collect_builtin(&BUILTIN, &mut builtin);
+        for path in builtin {
+            registry.add(TaskSource::Builtin(path))?;
+        }
+        for dir in include_paths {
+            if !dir.exists() {
+                return Err(TaskError::Spec {
+                    source_name: dir.display().to_string(),
+                    message: "include path does not exist".into(),
+                });
+            }
+            let mut files = Vec::new();
+            collect_disk(dir, &mut files).map_err(|e| TaskError::Spec {
+                source_name: dir.display().to_string(),
+                message: format!("cannot list: {e}"),
+            })?;
+            for file in files {
+                registry.add(TaskSource::File(file))?;
+            }
+        }
+        registry.build_tags();
+        Ok(registry)
+    }
+
+    fn add(&mut self, source: TaskSource) -> Result<(), TaskError> {
+        let text = source.read()?;
+        if text.contains("!function") {
+            return Err(source.error(
+                "`!function` (a Python function) is not supported: express it as a Jinja template or preprocess the data file",
+            ));
+        }
+        let value: Yaml =
+            serde_yaml::from_str(&text).map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
+        let Some(map) = value.as_mapping() else {
+            return Err(source.error("expected a mapping of task fields"));
+        };
+        if map.contains_key("group") {
+            let group = spec::parse_group_yaml(&text).map_err(|m| source.error(&m))?;
+            self.groups.insert(group.group.clone(), (group, source));
+            return Ok(());
+        }
+        if !map.contains_key("task") {
+            // A template, used only through `include`.
+            spec::check_task_yaml(&text).map_err(|m| source.error(&m))?;
+            return Ok(());
+        }
+        let merged = resolve_includes(&source, &text, 0)?;
+        let spec: TaskSpec = serde_yaml::from_value(Yaml::Mapping(merged))
+            .map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
+        let name = spec.task.clone().unwrap_or_default();
+        self.tasks.insert(name, (spec, source));
+        Ok(())
+    }
+
+    fn build_tags(&mut self) {
+        self.tags.clear();
+        for (name, (spec, _)) in &self.tasks {
+            for tag in spec.tag.iter().flat_map(|t| t.to_vec()) {
+                self.tags.entry(tag).or_default().push(name.clone());
+            }
+        }
+    }
+
+    /// Task names, sorted.
+    pub fn task_names(&self) -> impl Iterator<Item = &str> {
+        self.tasks.keys().map(String::as_str)
+    }
+
+    /// Group names, sorted.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+
+    /// Tag names with their tasks.
+    pub fn tags(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.tags
+    }
+
+    /// A task's merged spec and file.
+    pub fn task(&self, name: &str) -> Option<(&TaskSpec, &TaskSource)> {
+        self.tasks.get(name).map(|(s, src)| (s, src))
+    }
+
+    /// Resolves names (tasks, groups or tags) to the tasks to run and the groups to report.
+    pub fn resolve(&self, names: &[String]) -> Result<Selection, TaskError> {
+        let mut selection = Selection::default();
+        let mut seen_groups = BTreeSet::new();
+        for name in names {
+            self.resolve_one(name, &mut selection, &mut seen_groups, 0)?;
+        }
+        Ok(selection)
+    }
+
+    fn resolve_one(
+        &self,
+        name: &str,
+        selection: &mut Selection,
+        seen_groups: &mut BTreeSet<String>,
+        depth: usize,
+    ) -> Result<Vec<String>, TaskError> {
+        if depth > 16 {
+            return Err(TaskError::Invalid {
+                task: name.into(),
+                message: "groups nest more than 16 deep (a cycle?)".into(),
+            });
+        }
+        if self.tasks.contains_key(name) {
+            if !selection.tasks.iter().any(|t| t == name) {
+                selection.tasks.push(name.to_string());
+            }
+            return Ok(vec![name.to_string()]);
+        }
+        if let Some((group, _)) = self.groups.get(name) {
+            let mut children = Vec::new();
+            for member in &group.task {
+                let resolved = self.resolve_one(member, selection, seen_groups, depth + 1)?;
+                if self.tags.contains_key(member) && !self.tasks.contains_key(member) {
+                    children.extend(resolved);
+                } else {
+                    children.push(member.clone());
+                }
+            }
+            if seen_groups.insert(name.to_string()) {
+                selection.groups.push(GroupNode {
+                    spec: group.clone(),
+                    children,
+                });
+            }
+            return Ok(vec![name.to_string()]);
+        }
+        if let Some(tasks) = self.tags.get(name) {
+            for task in tasks {
+                self.resolve_one(task, selection, seen_groups, depth + 1)?;
+            }
+            return Ok(tasks.clone());
+        }
+        Err(TaskError::Unknown {
+            name: name.to_string(),
+            suggestions: self.suggest(name),
+        })
+    }
+
+    /// Up to three known names close to `name`.
+    pub fn suggest(&self, name: &str) -> Vec<String> {
+        let mut scored: Vec<(f64, &str)> = self
+            .tasks
+            .keys()
+            .chain(self.groups.keys())
+            .chain(self.tags.keys())
+            .map(|k| {
+                let mut score = strsim::jaro_winkler(name, k);
+                if k.contains(name) {
+                    score = score.max(0.9);
+                }
+                (score, k.as_str())
+            })
+            .filter(|(s, _)| *s >= 0.8)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        scored.into_iter().take(3).map(|(_, k)| k.to_string()).collect()
+    }
+}
+
+fn resolve_includes(source: &TaskSource, text: &str, depth: usize) -> Result<Mapping, TaskError> {
+    if depth > 8 {
+        return Err(source.error("`include` chains more than 8 files deep (a cycle?)"));
+    }
+    let own = spec::check_task_yaml(text).map_err(|m| source.error(&m))?;
+    let value: Yaml =
+        serde_yaml::from_str(text).map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
+    let mut map = value.as_mapping().cloned().unwrap_or_default();
+    map.remove("include");
+    let Some(include) = own.include else {
+        return Ok(map);
+    };
+    let parent = source.sibling(&include);
+    let parent_text = parent.read().map_err(|_| {
+        source.error(&format!("included file `{include}` not found (looked for {parent})"))
+    })?;
+    let mut merged = resolve_includes(&parent, &parent_text, depth + 1)?;
+    for (k, v) in map {
+        merged.insert(k, v);
+    }
+    Ok(merged)
+}
+
+fn is_yaml(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
+fn collect_builtin(dir: &Dir<'static>, out: &mut Vec<PathBuf>) {
+    for file in dir.files() {
+        if file.path().to_str().is_some_and(is_yaml) {
+            out.push(file.path().to_path_buf());
+        }
+    }
+    for sub in dir.dirs() {
+        collect_builtin(sub, out);
+    }
+}
+
+fn collect_disk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_disk(&path, out)?;
+        } else if path.to_str().is_some_and(is_yaml) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn registry_with(files: &[(&str, &str)]) -> Result<Registry, TaskError> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::File::create(dir.path().join(name))
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let r = Registry::load(&[dir.path().to_path_buf()]);
+        drop(dir);
+        r
+    }
+
+    #[test]
+    fn builtin_tasks_load_and_resolve() {
+        let r = Registry::load(&[]).unwrap();
+        let sel = r.resolve(&["mmlu".into()]).unwrap();
+        assert_eq!(sel.tasks.len(), 57);
+        let names: Vec<&str> = sel.groups.iter().map(|g| g.spec.group.as_str()).collect();
+        assert_eq!(names.last(), Some(&"mmlu"));
+        assert_eq!(names.len(), 5);
+        for t in ["hellaswag", "arc_easy", "arc_challenge", "piqa", "boolq", "winogrande", "openbookqa", "truthfulqa_mc1", "truthfulqa_mc2"] {
+            assert!(r.task(t).is_some(), "{t}");
+        }
+    }
+
+    #[test]
+    fn unknown_names_suggest_close_ones() {
+        let r = Registry::load(&[]).unwrap();
+        let err = r.resolve(&["helaswag".into()]).unwrap_err().to_string();
+        assert!(err.contains("did you mean hellaswag"), "{err}");
+    }
+
+    #[test]
+    fn includes_merge_and_user_files_report_lines() {
+        let r = registry_with(&[
+            ("_base.yaml", "output_type: multiple_choice\ndoc_to_text: q\n"),
+            ("mine.yaml", "include: _base.yaml\ntask: mine\ndoc_to_text: other\n"),
+        ])
+        .unwrap();
+        let (spec, _) = r.task("mine").unwrap();
+        assert_eq!(spec.doc_to_text, Some(Yaml::from("other")));
+        assert!(spec.output_type.is_some());
+
+        let err = registry_with(&[("bad.yaml", "task: bad\nnum_fewshot: [1\n")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("bad.yaml: line"), "{msg}");
+
+        let err = registry_with(&[("f.yaml", "task: f\nprocess_docs: !function utils.process\n")])
+            .unwrap_err();
+        assert!(err.to_string().contains("!function"));
+
+        let err = registry_with(&[("g.yaml", "task: g\ninclude: nowhere.yaml\n")]).unwrap_err();
+        assert!(err.to_string().contains("included file `nowhere.yaml` not found"));
+    }
+}

@@ -1,0 +1,293 @@
+//! The task file format, modelled on lm-eval's TaskConfig (DESIGN.md section 4).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value as Yaml;
+
+/// What kind of requests a task sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputType {
+    /// One log-likelihood request per choice; the best-scoring choice is the answer.
+    MultipleChoice,
+    /// One log-likelihood request: the target given the context.
+    Loglikelihood,
+    /// Every token of the target text scored (perplexity).
+    LoglikelihoodRolling,
+    /// Free generation until a stop string.
+    GenerateUntil,
+}
+
+impl OutputType {
+    /// The name used in task files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputType::MultipleChoice => "multiple_choice",
+            OutputType::Loglikelihood => "loglikelihood",
+            OutputType::LoglikelihoodRolling => "loglikelihood_rolling",
+            OutputType::GenerateUntil => "generate_until",
+        }
+    }
+}
+
+/// A task file string that may be one string or a list of them (`tag`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// A single name.
+    One(String),
+    /// Several names.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The names as a list.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// Where a task's data lives, relative to the data directory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetKwargs {
+    /// One file for every split, or a file per split name. `{dataset_name}` is replaced by the
+    /// task's `dataset_name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_files: Option<DataFiles>,
+    /// Column names for CSV/TSV files that have no header row (an assay extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column_names: Option<Vec<String>>,
+    /// Extra fields read from line-aligned files, e.g. `{label: piqa/valid-labels.lst}`
+    /// (an assay extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_aligned_fields: Option<BTreeMap<String, String>>,
+}
+
+/// `data_files`: one path, or split name to path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DataFiles {
+    /// The same file for every split.
+    One(String),
+    /// A file per split.
+    PerSplit(BTreeMap<String, String>),
+}
+
+/// How few-shot examples are chosen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FewshotConfig {
+    /// `first_n`, or `default` / `random` (seeded per document).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<String>,
+    /// Seed for the random sampler (default 1234).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// One metric of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    /// Metric name (`acc`, `acc_norm`, `mc2`, ...).
+    pub metric: String,
+    /// Aggregation name; only the metric's own aggregation is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation: Option<String>,
+    /// Whether higher is better; the metric's own default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub higher_is_better: Option<bool>,
+}
+
+/// A task file. Every field is optional so that a file can be checked on its own before its
+/// `include` is merged in; [`TaskSpec::validate`]-style checks happen when the task is prepared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Another task file whose fields this one extends (relative to this file).
+    #[serde(skip_serializing)]
+    pub include: Option<String>,
+    /// The task's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Display name in tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_alias: Option<String>,
+    /// Tags: names that select several tasks at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<OneOrMany>,
+    /// A data file (relative to the data directory), or a loader name such as `json` when
+    /// `dataset_kwargs.data_files` names the files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_path: Option<String>,
+    /// Sub-dataset name; replaces `{dataset_name}` in data file paths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    /// Data files and reading options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_kwargs: Option<DatasetKwargs>,
+    /// Split for few-shot examples when there is no fewshot_split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_split: Option<String>,
+    /// Split evaluated when there is no test split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_split: Option<String>,
+    /// Split evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_split: Option<String>,
+    /// Split few-shot examples come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fewshot_split: Option<String>,
+    /// The prompt: a field name, a Jinja template, or (for choices that are contexts) an index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_text: Option<Yaml>,
+    /// The answer: a field name, a template, an index or a list of indices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_target: Option<Yaml>,
+    /// The choices: a field name, a template giving a list, or a literal list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_choice: Option<Yaml>,
+    /// Text placed before the few-shot examples (a template).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Between a prompt and its answer (default " ").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_delimiter: Option<String>,
+    /// Between few-shot examples (default "\n\n").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fewshot_delimiter: Option<String>,
+    /// Number of few-shot examples (default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_fewshot: Option<usize>,
+    /// Few-shot sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fewshot_config: Option<FewshotConfig>,
+    /// Request kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_type: Option<OutputType>,
+    /// Metrics reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_list: Option<Vec<MetricSpec>>,
+    /// `version` and free metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, Yaml>>,
+    /// Accepted for lm-eval compatibility; contamination checks are `assay decontam`'s job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub should_decontaminate: Option<bool>,
+    /// Accepted for lm-eval compatibility (see `should_decontaminate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_decontamination_query: Option<String>,
+    /// Accepted for lm-eval compatibility; must be 1 for log-likelihood tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u32>,
+}
+
+impl TaskSpec {
+    /// The task's version (`metadata.version`, default 0).
+    pub fn version(&self) -> f64 {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get("version"))
+            .and_then(Yaml::as_f64)
+            .unwrap_or(0.0)
+    }
+}
+
+/// How a group combines a metric over its tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateMetric {
+    /// The metric.
+    pub metric: String,
+    /// Only `mean` is supported.
+    #[serde(default = "mean")]
+    pub aggregation: String,
+    /// Weight each task by its number of documents (true) or equally (false).
+    #[serde(default = "yes")]
+    pub weight_by_size: bool,
+}
+
+fn mean() -> String {
+    "mean".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A group file: a named set of tasks (or tags, or groups) reported together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// The group's name.
+    pub group: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_alias: Option<String>,
+    /// Members: task, tag or group names.
+    pub task: Vec<String>,
+    /// Metrics aggregated over the members.
+    #[serde(default)]
+    pub aggregate_metric_list: Vec<AggregateMetric>,
+    /// `version` and free metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, Yaml>>,
+}
+
+/// Parses one YAML document as a task file on its own (before includes), so that errors point
+/// at the line in that file.
+pub(crate) fn check_task_yaml(text: &str) -> Result<TaskSpec, String> {
+    serde_yaml::from_str::<TaskSpec>(text).map_err(|e| describe_yaml_error(&e))
+}
+
+/// Parses a group file.
+pub(crate) fn parse_group_yaml(text: &str) -> Result<GroupSpec, String> {
+    serde_yaml::from_str::<GroupSpec>(text).map_err(|e| describe_yaml_error(&e))
+}
+
+/// A YAML error as "line L, column C: message".
+pub(crate) fn describe_yaml_error(e: &serde_yaml::Error) -> String {
+    match e.location() {
+        Some(loc) => {
+            let msg = e.to_string();
+            // serde_yaml appends " at line L column C"; keep the message, put the place first.
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            format!("line {}, column {}: {msg}", loc.line(), loc.column())
+        }
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_reported_with_their_line() {
+        let err = check_task_yaml("task: x\ndoc_to_txt: \"{{q}}\"\n").unwrap_err();
+        assert!(err.starts_with("line 2, column 1: unknown field `doc_to_txt`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_reported() {
+        let err = check_task_yaml("task: x\nnum_fewshot: five\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("num_fewshot"), "{err}");
+    }
+
+    #[test]
+    fn doc_fields_accept_strings_numbers_and_lists() {
+        let spec = check_task_yaml(
+            "task: x\ndoc_to_target: 0\ndoc_to_choice: [\"A\", \"B\"]\ndoc_to_text: q\noutput_type: multiple_choice\nmetadata: {version: 1.0}\n",
+        )
+        .unwrap();
+        assert_eq!(spec.doc_to_target, Some(Yaml::from(0)));
+        assert_eq!(spec.version(), 1.0);
+        assert_eq!(spec.output_type, Some(OutputType::MultipleChoice));
+    }
+}

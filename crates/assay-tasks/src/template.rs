@@ -1,0 +1,169 @@
+//! The doc_to_* fields: a field name, a Jinja template (minijinja, with Python string methods
+//! such as `.strip()`), a whole-field expression `{{ expr }}` that keeps its type, or a literal.
+
+use minijinja::Environment;
+use serde_json::Value;
+use serde_yaml::Value as Yaml;
+
+use assay_data::Record;
+
+/// A compiled doc_to_* field.
+#[derive(Debug, Clone)]
+pub(crate) enum Field {
+    /// A literal from the task file (a number or a list).
+    Literal(Value),
+    /// A string that is a doc field name when the doc has that field, else a template.
+    Text {
+        /// The raw string.
+        raw: String,
+        /// Name of the template rendering it, in the task's environment.
+        template: String,
+        /// Whether the whole string is one `{{ expression }}` (its value keeps its type).
+        expression: bool,
+    },
+}
+
+/// The templates of one task.
+pub(crate) struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// An environment with Python-compatible string methods, strict about undefined names.
+    pub(crate) fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        Templates { env }
+    }
+
+    /// Compiles a field; `name` identifies it in error messages.
+    pub(crate) fn compile(&mut self, name: &str, raw: &Yaml) -> Result<Field, String> {
+        match raw {
+            Yaml::String(s) => {
+                let inner = whole_expression(s);
+                let source = match inner {
+                    Some(expr) => format!("{{{{ ({expr}) | tojson }}}}"),
+                    None => s.clone(),
+                };
+                self.env
+                    .add_template_owned(name.to_string(), source)
+                    .map_err(|e| template_error(&e))?;
+                Ok(Field::Text {
+                    raw: s.clone(),
+                    template: name.to_string(),
+                    expression: inner.is_some(),
+                })
+            }
+            other => serde_json::to_value(other)
+                .map(Field::Literal)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Evaluates a field for a document.
+    pub(crate) fn eval(&self, field: &Field, doc: &Record) -> Result<Value, String> {
+        match field {
+            Field::Literal(v) => Ok(v.clone()),
+            Field::Text {
+                raw,
+                template,
+                expression,
+            } => {
+                if let Some(v) = doc.get(raw) {
+                    return Ok(v.clone());
+                }
+                let tmpl = self
+                    .env
+                    .get_template(template)
+                    .map_err(|e| template_error(&e))?;
+                let out = tmpl.render(doc).map_err(|e| template_error(&e))?;
+                if *expression {
+                    serde_json::from_str(&out)
+                        .map_err(|e| format!("expression gave invalid JSON {out:?}: {e}"))
+                } else {
+                    Ok(Value::String(out))
+                }
+            }
+        }
+    }
+
+    /// Renders a plain template string (e.g. `description`) for a document.
+    pub(crate) fn render_str(&self, name: &str, doc: &Record) -> Result<String, String> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(doc))
+            .map_err(|e| template_error(&e))
+    }
+
+    /// Adds a plain template string.
+    pub(crate) fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
+        self.env
+            .add_template_owned(name.to_string(), source.to_string())
+            .map_err(|e| template_error(&e))
+    }
+}
+
+/// `Some(expr)` when `s` is exactly one `{{ expr }}` and nothing else.
+fn whole_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim().trim_start_matches('-').trim_end_matches('-').trim())
+}
+
+fn template_error(e: &minijinja::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: Value) -> Record {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn field_names_templates_and_typed_expressions() {
+        let mut t = Templates::new();
+        let d = doc(json!({"q": "  Why? ", "gold": 2, "choices": ["a", "b"], "m": {"x": 1, "y": 0}}));
+        let name = t.compile("n", &Yaml::from("gold")).unwrap();
+        assert_eq!(t.eval(&name, &d).unwrap(), json!(2));
+        let text = t.compile("t", &Yaml::from("Q: {{q.strip()}}\nA:")).unwrap();
+        assert_eq!(t.eval(&text, &d).unwrap(), json!("Q: Why?\nA:"));
+        let expr = t.compile("e", &Yaml::from("{{choices}}")).unwrap();
+        assert_eq!(t.eval(&expr, &d).unwrap(), json!(["a", "b"]));
+        let keys = t.compile("k", &Yaml::from("{{ m.keys() | list }}")).unwrap();
+        assert_eq!(t.eval(&keys, &d).unwrap(), json!(["x", "y"]));
+        let lit = t
+            .compile("l", &serde_yaml::from_str::<Yaml>("[\"A\", \"B\"]").unwrap())
+            .unwrap();
+        assert_eq!(t.eval(&lit, &d).unwrap(), json!(["A", "B"]));
+    }
+
+    #[test]
+    fn undefined_names_are_errors() {
+        let mut t = Templates::new();
+        let f = t.compile("t", &Yaml::from("{{ missing }} x")).unwrap();
+        let err = t.eval(&f, &doc(json!({"q": 1}))).unwrap_err();
+        assert!(err.contains("undefined"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_are_caught_at_compile_time() {
+        let mut t = Templates::new();
+        let err = t.compile("t", &Yaml::from("{{ q ")).unwrap_err();
+        assert!(err.contains("syntax error"), "{err}");
+    }
+}

