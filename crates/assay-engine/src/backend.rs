@@ -82,6 +82,21 @@ pub struct BackendInfo {
     pub device: String,
     /// Whether a BOS token is prepended to every context.
     pub add_bos: bool,
+    /// Special tokens as (text, id), for lm-eval's `tokenizer_*_token` fields.
+    pub special_tokens: SpecialTokens,
+}
+
+/// The tokenizer's special tokens, each as (text, id as a string) like lm-eval writes them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SpecialTokens {
+    /// Padding token.
+    pub pad: Option<(String, String)>,
+    /// End of sequence.
+    pub eos: Option<(String, String)>,
+    /// Beginning of sequence.
+    pub bos: Option<(String, String)>,
+    /// End-of-text id used to condition empty contexts.
+    pub eot_id: Option<i32>,
 }
 
 /// An inference backend. Implementations score the requests of one document together.

@@ -11,7 +11,7 @@ pub mod gguf;
 mod llama;
 pub mod plan;
 
-pub use backend::{Backend, BackendInfo, EngineError};
+pub use backend::{Backend, BackendInfo, EngineError, SpecialTokens};
 pub use llama::{EngineSettings, LlamaEngine};
 
 use std::path::PathBuf;

@@ -14,7 +14,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
-use crate::{gguf, Backend, BackendInfo, EngineError};
+use crate::{gguf, Backend, BackendInfo, EngineError, SpecialTokens};
 
 /// Most sequences one decode call may hold.
 const MAX_SEQS: usize = 32;
@@ -124,6 +124,7 @@ impl LlamaEngine {
                 "cpu".into()
             },
             add_bos,
+            special_tokens: special_tokens(model),
         };
         Ok(LlamaEngine {
             model,
@@ -237,6 +238,25 @@ impl RowStats {
             log_sum_exp: f64::from(max) + sum.ln(),
             argmax,
         }
+    }
+}
+
+fn special_tokens(model: &LlamaModel) -> SpecialTokens {
+    let vocab = model.vocab();
+    let describe = |t: LlamaToken| {
+        (t.0 >= 0 && t.0 < vocab.n_tokens()).then(|| {
+            let text = vocab
+                .text(t)
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (text, t.0.to_string())
+        })
+    };
+    SpecialTokens {
+        pad: describe(vocab.pad()),
+        eos: describe(vocab.eos()),
+        bos: describe(vocab.bos()),
+        eot_id: Some(vocab.eot().0).filter(|&t| t >= 0).or(Some(vocab.eos().0)),
     }
 }
 

@@ -14,6 +14,6 @@ mod template;
 
 pub use dataset::DataDir;
 pub use error::TaskError;
-pub use prepared::{DocInstance, DocKind, PreparedTask};
-pub use registry::{Registry, Selection, TaskSource};
+pub use prepared::{hash as hash_text, Answers, DocInstance, DocKind, PreparedTask};
+pub use registry::{GroupNode, Registry, Selection, TaskSource};
 pub use spec::{GroupSpec, OutputType, TaskSpec};

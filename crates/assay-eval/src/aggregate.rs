@@ -1,0 +1,172 @@
+//! Task and group aggregates with standard errors.
+
+use assay_core::metrics::DocValue;
+use assay_core::{stats, MetricKind};
+use assay_tasks::GroupNode;
+
+use crate::TaskOutcome;
+
+/// One metric of a task or group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricResult {
+    /// The metric.
+    pub metric: MetricKind,
+    /// Its aggregate value.
+    pub value: f64,
+    /// Standard error (`None` when it cannot be estimated).
+    pub stderr: Option<f64>,
+}
+
+/// Aggregates per-document values of a task.
+pub(crate) fn task_metrics(
+    metrics: &[MetricKind],
+    values: &[Vec<DocValue>],
+    bootstrap_iters: usize,
+) -> Vec<MetricResult> {
+    metrics
+        .iter()
+        .zip(values)
+        .map(|(&metric, vals)| {
+            let agg = metric.aggregation();
+            MetricResult {
+                metric,
+                value: agg.apply(vals),
+                stderr: agg.stderr(vals, bootstrap_iters, 1234),
+            }
+        })
+        .collect()
+}
+
+/// A group's aggregate over its members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupResult {
+    /// Group name.
+    pub name: String,
+    /// Display name.
+    pub alias: String,
+    /// Version from the group file.
+    pub version: f64,
+    /// Leaf tasks (all levels below).
+    pub tasks: Vec<String>,
+    /// Direct members as written.
+    pub children: Vec<String>,
+    /// Documents under the group.
+    pub size: usize,
+    /// Aggregated metrics.
+    pub metrics: Vec<MetricResult>,
+    /// Per-document values of every leaf, per metric (for the parents of this group).
+    per_doc: Vec<(MetricKind, Vec<f64>)>,
+}
+
+/// Aggregates groups, members before parents. Size-weighted means are the mean over all the
+/// documents below the group, and their standard error is that of this pooled sample (exact,
+/// where lm-eval approximates it from the members' errors); unweighted means average the
+/// members' values and combine their errors as independent.
+pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupResult> {
+    let mut done: Vec<GroupResult> = Vec::new();
+    for node in nodes {
+        let mut leaves = Vec::new();
+        let mut size = 0;
+        struct Member {
+            values: Vec<(MetricKind, Vec<f64>)>,
+            results: Vec<MetricResult>,
+        }
+        let mut members = Vec::new();
+        for child in &node.children {
+            if let Some(t) = tasks.iter().find(|t| &t.name == child) {
+                leaves.push(t.name.clone());
+                size += t.n_effective;
+                let values = t
+                    .metrics
+                    .iter()
+                    .zip(&t.values)
+                    .map(|(m, v)| (m.metric, v.iter().map(scalar).collect()))
+                    .collect();
+                members.push(Member {
+                    values,
+                    results: t.metrics.clone(),
+                });
+            } else if let Some(g) = done.iter().find(|g| &g.name == child) {
+                leaves.extend(g.tasks.iter().cloned());
+                size += g.size;
+                members.push(Member {
+                    values: g.per_doc.clone(),
+                    results: g.metrics.clone(),
+                });
+            }
+        }
+        let mut metrics = Vec::new();
+        let mut per_doc = Vec::new();
+        for agg in &node.spec.aggregate_metric_list {
+            let Ok(metric) = MetricKind::parse(&agg.metric) else {
+                continue;
+            };
+            let pooled: Option<Vec<f64>> = members
+                .iter()
+                .map(|m| {
+                    m.values
+                        .iter()
+                        .find(|(k, _)| *k == metric)
+                        .map(|(_, v)| v.clone())
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|vs| vs.concat());
+            let Some(pooled) = pooled else { continue };
+            if pooled.is_empty() {
+                continue;
+            }
+            let result = if agg.weight_by_size {
+                MetricResult {
+                    metric,
+                    value: stats::mean(&pooled),
+                    stderr: (pooled.len() > 1).then(|| stats::mean_stderr(&pooled)),
+                }
+            } else {
+                let parts: Vec<&MetricResult> = members
+                    .iter()
+                    .filter_map(|m| m.results.iter().find(|r| r.metric == metric))
+                    .collect();
+                let k = parts.len() as f64;
+                MetricResult {
+                    metric,
+                    value: parts.iter().map(|r| r.value).sum::<f64>() / k,
+                    stderr: parts
+                        .iter()
+                        .map(|r| r.stderr.map(|s| s * s))
+                        .sum::<Option<f64>>()
+                        .map(|v| v.sqrt() / k),
+                }
+            };
+            metrics.push(result);
+            per_doc.push((metric, pooled));
+        }
+        done.push(GroupResult {
+            name: node.spec.group.clone(),
+            alias: node
+                .spec
+                .group_alias
+                .clone()
+                .unwrap_or_else(|| node.spec.group.clone()),
+            version: node
+                .spec
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("version"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0),
+            tasks: leaves,
+            children: node.children.clone(),
+            size,
+            metrics,
+            per_doc,
+        });
+    }
+    done
+}
+
+fn scalar(v: &DocValue) -> f64 {
+    match *v {
+        DocValue::Scalar(x) => x,
+        DocValue::Weighted { logprob, .. } => logprob,
+    }
+}

@@ -1,0 +1,256 @@
+//! The evaluation loop.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use assay_core::metrics::DocValue;
+use assay_core::MetricKind;
+use assay_engine::{Backend, EngineError};
+use assay_tasks::{Answers, DocKind, GroupNode, PreparedTask, TaskError};
+use serde_json::Value;
+
+use crate::aggregate::{self, GroupResult, MetricResult};
+use crate::SampleLog;
+
+/// How many documents of each task to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// The first N documents.
+    Count(usize),
+    /// This fraction of the documents (rounded up), as lm-eval's `--limit 0.1`.
+    Fraction(f64),
+}
+
+impl Limit {
+    /// Documents to evaluate out of `total`.
+    pub fn apply(self, total: usize) -> usize {
+        match self {
+            Limit::Count(n) => n.min(total),
+            Limit::Fraction(f) => ((total as f64) * f).ceil().min(total as f64) as usize,
+        }
+    }
+}
+
+/// Settings of one evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Documents per task; all when `None`.
+    pub limit: Option<Limit>,
+    /// Resamples for bootstrap standard errors (0 disables them).
+    pub bootstrap_iters: usize,
+    /// Where per-sample logs go, and the run's timestamp for their names; none when `None`.
+    pub samples: Option<(PathBuf, String)>,
+    /// Set from a signal handler to stop after the current document.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// Receives progress as documents finish.
+pub trait Progress {
+    /// A task starts with `docs` documents to evaluate.
+    fn task_started(&mut self, task: &str, docs: usize);
+    /// A document finished; `tokens` is the backend's running token count.
+    fn doc_done(&mut self, tokens: u64);
+}
+
+/// Why an evaluation stopped with an error. Per-sample lines of finished documents stay on disk.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The task could not build a document's requests.
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    /// The backend failed on a document.
+    #[error("task {task}, doc {doc_id}: {source}")]
+    Engine {
+        /// The task.
+        task: String,
+        /// The document.
+        doc_id: usize,
+        /// The backend's error.
+        source: EngineError,
+    },
+    /// A per-sample log could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// The result of one task.
+#[derive(Debug, Clone)]
+pub struct TaskOutcome {
+    /// Task name.
+    pub name: String,
+    /// Display name.
+    pub alias: String,
+    /// `metadata.version`.
+    pub version: f64,
+    /// Few-shot examples per document.
+    pub num_fewshot: usize,
+    /// Documents in the evaluated split.
+    pub n_original: usize,
+    /// Documents evaluated.
+    pub n_effective: usize,
+    /// Aggregated metrics.
+    pub metrics: Vec<MetricResult>,
+    /// Per-document values, per metric (same order as `metrics`).
+    pub values: Vec<Vec<DocValue>>,
+    /// Requests whose context was cut from the left to fit the window.
+    pub truncated_requests: usize,
+    /// Requests sent to the backend.
+    pub requests: usize,
+    /// The per-sample log written, if any.
+    pub samples_path: Option<PathBuf>,
+    /// The task's merged spec, with the few-shot count used.
+    pub config: Value,
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Tasks in evaluation order (the last one partial when interrupted).
+    pub tasks: Vec<TaskOutcome>,
+    /// Groups, members before parents.
+    pub groups: Vec<GroupResult>,
+    /// Whether the run was stopped before the end.
+    pub interrupted: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Evaluates `tasks` on `backend`; groups are aggregated from the task results.
+pub fn evaluate(
+    backend: &mut dyn Backend,
+    tasks: &[PreparedTask],
+    groups: &[GroupNode],
+    options: &EvalOptions,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, EvalError> {
+    let start = Instant::now();
+    let mut outcomes = Vec::new();
+    let mut interrupted = false;
+    for task in tasks {
+        let n = options
+            .limit
+            .map_or(task.docs.len(), |l| l.apply(task.docs.len()));
+        progress.task_started(&task.name, n);
+        let mut log = match &options.samples {
+            Some((dir, stamp)) => {
+                let path = dir.join(format!("samples_{}_{stamp}.jsonl", task.name));
+                Some(SampleLog::create(&path).map_err(|source| EvalError::Io { path, source })?)
+            }
+            None => None,
+        };
+        let mut values: Vec<Vec<DocValue>> = vec![Vec::with_capacity(n); task.metrics.len()];
+        let mut truncated_requests = 0;
+        let mut requests = 0;
+        let mut done = 0;
+        for doc_id in 0..n {
+            if options.interrupt.load(Ordering::SeqCst) {
+                interrupted = true;
+                break;
+            }
+            let instance = task.instance(doc_id)?;
+            let engine_error = |source| EvalError::Engine {
+                task: task.name.clone(),
+                doc_id,
+                source,
+            };
+            let answers = match &instance.kind {
+                DocKind::Rolling { text } => {
+                    requests += 1;
+                    Answers::Rolling(backend.loglikelihood_rolling(text).map_err(engine_error)?)
+                }
+                _ => {
+                    requests += instance.requests.len();
+                    let lls = backend
+                        .loglikelihood(&instance.requests)
+                        .map_err(engine_error)?;
+                    truncated_requests += lls.iter().filter(|l| l.truncated).count();
+                    Answers::Loglikelihoods(lls)
+                }
+            };
+            let scored = task.score(&instance, &answers);
+            for (slot, (_, v)) in values.iter_mut().zip(&scored) {
+                slot.push(*v);
+            }
+            if let Some(log) = &mut log {
+                log.write(task, &instance, &answers, &scored)
+                    .map_err(|source| EvalError::Io {
+                        path: log.path().to_path_buf(),
+                        source,
+                    })?;
+            }
+            done += 1;
+            progress.doc_done(backend.tokens_processed());
+        }
+        let mut config = serde_json::to_value(&task.spec).unwrap_or(Value::Null);
+        if let Some(obj) = config.as_object_mut() {
+            obj.insert("num_fewshot".into(), task.num_fewshot.into());
+            obj.insert(
+                "metric_list".into(),
+                task.metrics
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "metric": m.name(),
+                            "aggregation": aggregation_name(*m),
+                            "higher_is_better": m.higher_is_better(),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        outcomes.push(TaskOutcome {
+            name: task.name.clone(),
+            alias: task.alias.clone(),
+            version: task.spec.version(),
+            num_fewshot: task.num_fewshot,
+            n_original: task.docs.len(),
+            n_effective: done,
+            metrics: aggregate::task_metrics(&task.metrics, &values, options.bootstrap_iters),
+            values,
+            truncated_requests,
+            requests,
+            samples_path: log.map(|l| l.path().to_path_buf()),
+            config,
+        });
+        if interrupted {
+            break;
+        }
+    }
+    let groups = aggregate::groups(groups, &outcomes);
+    Ok(Outcome {
+        tasks: outcomes,
+        groups,
+        interrupted,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn aggregation_name(metric: MetricKind) -> &'static str {
+    use assay_core::Aggregation::*;
+    match metric.aggregation() {
+        Mean => "mean",
+        Perplexity => "perplexity",
+        WeightedPerplexity => "weighted_perplexity",
+        BitsPerByte => "bits_per_byte",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_count_and_fraction() {
+        assert_eq!(Limit::Count(10).apply(5), 5);
+        assert_eq!(Limit::Count(3).apply(5), 3);
+        assert_eq!(Limit::Fraction(0.1).apply(101), 11);
+        assert_eq!(Limit::Fraction(1.0).apply(7), 7);
+    }
+}

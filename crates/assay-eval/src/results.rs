@@ -1,0 +1,180 @@
+//! The results document, in lm-eval's schema (DESIGN.md section 5) so that lm-eval's readers
+//! accept it, with assay's provenance under the extra key `assay`.
+
+use assay_engine::BackendInfo;
+use serde_json::{json, Map, Value};
+
+use crate::aggregate::MetricResult;
+use crate::{Limit, Outcome};
+
+/// What produced the results.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The backend and model.
+    pub backend: BackendInfo,
+    /// The command line as typed.
+    pub command_line: Vec<String>,
+    /// assay's version.
+    pub tool_version: String,
+    /// The git commit assay was built from, when known.
+    pub git_hash: Option<String>,
+    /// The document limit.
+    pub limit: Option<Limit>,
+    /// Bootstrap resamples.
+    pub bootstrap_iters: usize,
+    /// Start time, seconds since the Unix epoch.
+    pub date: f64,
+}
+
+fn metric_entries(obj: &mut Map<String, Value>, metrics: &[MetricResult]) {
+    for m in metrics {
+        obj.insert(format!("{},none", m.metric.name()), json!(m.value));
+        obj.insert(
+            format!("{}_stderr,none", m.metric.name()),
+            m.stderr.map_or(json!("N/A"), |s| json!(s)),
+        );
+    }
+}
+
+/// The results document of a finished evaluation.
+pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
+    let mut results = Map::new();
+    let mut groups = Map::new();
+    let mut group_subtasks = Map::new();
+    let mut configs = Map::new();
+    let mut versions = Map::new();
+    let mut n_shot = Map::new();
+    let mut higher = Map::new();
+    let mut n_samples = Map::new();
+    let mut truncated = Map::new();
+    let mut samples = Map::new();
+    for t in &outcome.tasks {
+        let mut entry = Map::new();
+        entry.insert("name".into(), json!(t.name));
+        entry.insert("alias".into(), json!(t.alias));
+        entry.insert("sample_len".into(), json!(t.n_effective));
+        metric_entries(&mut entry, &t.metrics);
+        results.insert(t.name.clone(), Value::Object(entry));
+        configs.insert(t.name.clone(), t.config.clone());
+        versions.insert(t.name.clone(), json!(t.version));
+        n_shot.insert(t.name.clone(), json!(t.num_fewshot));
+        higher.insert(
+            t.name.clone(),
+            t.metrics
+                .iter()
+                .map(|m| (m.metric.name().to_string(), json!(m.metric.higher_is_better())))
+                .collect::<Map<_, _>>()
+                .into(),
+        );
+        n_samples.insert(
+            t.name.clone(),
+            json!({"original": t.n_original, "effective": t.n_effective}),
+        );
+        truncated.insert(t.name.clone(), json!(t.truncated_requests));
+        if let Some(p) = &t.samples_path {
+            samples.insert(t.name.clone(), json!(p.display().to_string()));
+        }
+    }
+    for g in &outcome.groups {
+        let mut entry = Map::new();
+        entry.insert("name".into(), json!(g.name));
+        entry.insert("alias".into(), json!(g.alias));
+        entry.insert("sample_len".into(), json!(g.size));
+        metric_entries(&mut entry, &g.metrics);
+        results.insert(g.name.clone(), Value::Object(entry.clone()));
+        groups.insert(g.name.clone(), Value::Object(entry));
+        group_subtasks.insert(g.name.clone(), json!(g.children));
+        versions.insert(g.name.clone(), json!(g.version));
+        higher.insert(
+            g.name.clone(),
+            g.metrics
+                .iter()
+                .map(|m| (m.metric.name().to_string(), json!(m.metric.higher_is_better())))
+                .collect::<Map<_, _>>()
+                .into(),
+        );
+    }
+    let b = &info.backend;
+    let limit = match info.limit {
+        None => Value::Null,
+        Some(Limit::Count(n)) => json!(n as f64),
+        Some(Limit::Fraction(f)) => json!(f),
+    };
+    let model_args = json!({
+        "pretrained": b.model_path.display().to_string(),
+        "dtype": b.quantization,
+        "ctx_size": b.ctx_size,
+        "threads": b.threads,
+        "gpu_layers": b.gpu_layers,
+    });
+    let mut doc = json!({
+        "results": results,
+        "groups": groups,
+        "group_subtasks": group_subtasks,
+        "configs": configs,
+        "versions": versions,
+        "n-shot": n_shot,
+        "higher_is_better": higher,
+        "n-samples": n_samples,
+        "config": {
+            "model": "assay-llama.cpp",
+            "model_args": model_args,
+            "model_num_parameters": b.n_params,
+            "model_dtype": b.quantization,
+            "model_revision": "",
+            "model_sha": b.model_sha256,
+            "batch_size": "per-document",
+            "batch_sizes": [],
+            "device": b.device,
+            "use_cache": null,
+            "limit": limit,
+            "bootstrap_iters": info.bootstrap_iters,
+            "gen_kwargs": {},
+            "random_seed": 0,
+            "numpy_seed": 1234,
+            "torch_seed": 1234,
+            "fewshot_seed": 1234,
+        },
+        "git_hash": info.git_hash,
+        "date": info.date,
+        "pretty_env_info": format!("{} {} ({} threads)", std::env::consts::OS, std::env::consts::ARCH, b.threads),
+        "transformers_version": null,
+        "lm_eval_version": null,
+        "upper_git_hash": null,
+        "tokenizer_pad_token": b.special_tokens.pad,
+        "tokenizer_eos_token": b.special_tokens.eos,
+        "tokenizer_bos_token": b.special_tokens.bos,
+        "eot_token_id": b.special_tokens.eot_id,
+        "max_length": b.ctx_size,
+        "task_hashes": {},
+        "model_source": "llama.cpp",
+        "model_name": b.model_path.display().to_string(),
+        "model_name_sanitized": sanitize_model_name(&b.model_name),
+        "system_instruction": null,
+        "system_instruction_sha": null,
+        "fewshot_as_multiturn": false,
+        "chat_template": null,
+        "chat_template_sha": null,
+        "total_evaluation_time_seconds": format!("{}", outcome.seconds),
+        "assay": {
+            "version": info.tool_version,
+            "git_hash": info.git_hash,
+            "command_line": info.command_line,
+            "backend": b,
+            "truncated_requests": truncated,
+            "samples": samples,
+            "wall_seconds": outcome.seconds,
+        },
+    });
+    if outcome.groups.is_empty() {
+        doc.as_object_mut().map(|o| o.remove("groups"));
+    }
+    doc
+}
+
+/// A model name safe as a folder name (as lm-eval sanitises it).
+pub fn sanitize_model_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! `assay run`: evaluate a model on tasks.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use assay_engine::{default_model_path, Backend, EngineSettings, LlamaEngine};
+use assay_eval::{evaluate, results_json, sanitize_model_name, EvalOptions, Limit, RunInfo};
+use assay_tasks::PreparedTask;
+
+use super::TaskSourceArgs;
+use crate::{progress::Bar, table};
+
+/// Arguments of `assay run`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    assay run --tasks hellaswag,arc_easy,mmlu --limit 200\n  \
+    assay run --model ft.gguf --tasks mmlu_high_school_computer_science --num-fewshot 5 \\\n            --output-path runs/ --log-samples\n\n\
+    Scores of a document depend on that document and the model settings only, never on \
+    --limit, document order or --threads.")]
+pub struct RunArgs {
+    /// GGUF model file, or `default` for the model installed by scripts/setup.sh.
+    #[arg(long, default_value = "default", value_name = "PATH")]
+    pub model: String,
+    /// Comma-separated tasks, groups or tags (see `assay tasks`).
+    #[arg(long, value_delimiter = ',', required = true, value_name = "LIST")]
+    pub tasks: Vec<String>,
+    /// Documents per task: a count, or a fraction below 1 (e.g. 0.1).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<String>,
+    /// Few-shot examples per document (overrides each task's default).
+    #[arg(long, value_name = "N")]
+    pub num_fewshot: Option<usize>,
+    /// Folder for the results JSON (and per-sample logs): <DIR>/<model>/results_<time>.json.
+    #[arg(long, value_name = "DIR")]
+    pub output_path: Option<PathBuf>,
+    /// Write every document's prompt, answers and scores as JSONL (needs --output-path).
+    #[arg(long, requires = "output_path")]
+    pub log_samples: bool,
+    #[command(flatten)]
+    pub source: TaskSourceArgs,
+    /// CPU threads [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Context window in tokens; longer inputs are cut from the left, as lm-eval does.
+    #[arg(long, default_value_t = 2048, value_name = "TOKENS")]
+    pub ctx_size: u32,
+    /// Model layers to offload to the GPU (needs a build with `--features cuda`).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub gpu_layers: u32,
+    /// Resamples for bootstrap standard errors of non-mean metrics (0 disables them).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap_iters: usize,
+}
+
+fn parse_limit(text: &str) -> anyhow::Result<Limit> {
+    if let Ok(n) = text.parse::<usize>() {
+        if n == 0 {
+            bail!("--limit 0 would evaluate nothing; give a positive count or a fraction");
+        }
+        return Ok(Limit::Count(n));
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f < 1.0 => Ok(Limit::Fraction(f)),
+        _ => bail!("--limit {text:?}: expected a positive count or a fraction between 0 and 1"),
+    }
+}
+
+/// The model file `--model` names.
+pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
+    if model == "default" {
+        let path = default_model_path();
+        if !path.exists() {
+            bail!(
+                "the default model is not installed (looked for {}): run `bash scripts/setup.sh --no-build` to fetch it, or pass --model PATH",
+                path.display()
+            );
+        }
+        return Ok(path);
+    }
+    Ok(PathBuf::from(model))
+}
+
+/// Runs `assay run`; returns the exit code.
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let limit = args.limit.as_deref().map(parse_limit).transpose()?;
+    let registry = args.source.registry()?;
+    let selection = registry.resolve(&args.tasks)?;
+    let data_dir = args.source.data_dir()?;
+    let mut tasks = Vec::new();
+    for name in &selection.tasks {
+        let (spec, _) = registry.task(name).expect("resolved tasks exist");
+        tasks.push(PreparedTask::prepare(name, spec, &data_dir, args.num_fewshot)?);
+    }
+    let model_path = resolve_model(&args.model)?;
+    let settings = EngineSettings {
+        threads: args.threads.unwrap_or(EngineSettings::default().threads),
+        ctx_size: args.ctx_size,
+        gpu_layers: args.gpu_layers,
+    };
+    if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
+        eprintln!("warning: --gpu-layers has no effect: this assay was built without `--features cuda`");
+    }
+    let mut engine = LlamaEngine::load(&model_path, &settings)
+        .with_context(|| format!("loading model {}", model_path.display()))?;
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupt.clone();
+        ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted twice: exiting now");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: stopping after the current document (Ctrl-C again to quit now)");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+
+    let started = chrono::Utc::now();
+    let stamp = started.format("%Y-%m-%dT%H-%M-%S%.6f").to_string();
+    let out_dir = match &args.output_path {
+        Some(dir) => {
+            let d = dir.join(sanitize_model_name(&engine.info().model_name));
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("creating output folder {}", d.display()))?;
+            Some(d)
+        }
+        None => None,
+    };
+    let options = EvalOptions {
+        limit,
+        bootstrap_iters: args.bootstrap_iters,
+        samples: match (&out_dir, args.log_samples) {
+            (Some(d), true) => Some((d.clone(), stamp.clone())),
+            _ => None,
+        },
+        interrupt,
+    };
+    let total: usize = tasks
+        .iter()
+        .map(|t| limit.map_or(t.docs.len(), |l| l.apply(t.docs.len())))
+        .sum();
+    let mut bar = Bar::new(total as u64);
+    let outcome = evaluate(&mut engine, &tasks, &selection.groups, &options, &mut bar)?;
+    bar.finish(outcome.seconds, engine.tokens_processed());
+
+    let info = engine.info();
+    println!(
+        "assay ({}), {} [{}; {} threads; ctx {}], limit: {}, num_fewshot: {}",
+        env!("CARGO_PKG_VERSION"),
+        info.model_path.display(),
+        info.quantization,
+        info.threads,
+        info.ctx_size,
+        args.limit.as_deref().unwrap_or("none"),
+        args.num_fewshot.map_or("task default".into(), |n| n.to_string()),
+    );
+    print!("{}", table::tasks_table(&outcome));
+    if !outcome.groups.is_empty() {
+        println!();
+        print!("{}", table::groups_table(&outcome));
+    }
+    let truncated: usize = outcome.tasks.iter().map(|t| t.truncated_requests).sum();
+    if truncated > 0 {
+        println!(
+            "\nnote: {truncated} requests were longer than --ctx-size {} and were cut from the left",
+            info.ctx_size
+        );
+    }
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: {} documents finished; per-sample logs are complete up to the last finished document; no results file written",
+            outcome.tasks.iter().map(|t| t.n_effective).sum::<usize>()
+        );
+        return Ok(130);
+    }
+    if let Some(dir) = &out_dir {
+        let run_info = RunInfo {
+            backend: info.clone(),
+            command_line: std::env::args().collect(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_hash: Some(env!("ASSAY_GIT_HASH").to_string()).filter(|h| !h.is_empty()),
+            limit,
+            bootstrap_iters: args.bootstrap_iters,
+            date: started.timestamp_micros() as f64 / 1e6,
+        };
+        let doc = results_json(&outcome, &run_info);
+        let path = dir.join(format!("results_{stamp}.json"));
+        write_atomically(&path, &serde_json::to_vec_pretty(&doc)?)?;
+        println!("\nresults: {}", path.display());
+        for t in &outcome.tasks {
+            if let Some(p) = &t.samples_path {
+                println!("samples: {}", p.display());
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_counts_and_fractions() {
+        assert_eq!(parse_limit("200").unwrap(), Limit::Count(200));
+        assert_eq!(parse_limit("0.5").unwrap(), Limit::Fraction(0.5));
+        assert!(parse_limit("0").is_err());
+        assert!(parse_limit("1.5").is_err());
+        assert!(parse_limit("ten").is_err());
+    }
+}

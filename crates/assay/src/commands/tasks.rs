@@ -1,0 +1,40 @@
+//! `assay tasks`: list tasks with their document counts, groups and tags.
+
+use assay_tasks::PreparedTask;
+
+use super::TaskSourceArgs;
+
+/// Arguments of `assay tasks`.
+#[derive(clap::Args, Debug)]
+pub struct TasksArgs {
+    #[command(flatten)]
+    pub source: TaskSourceArgs,
+}
+
+/// Prints the task list; returns the exit code.
+pub fn run(args: TasksArgs) -> anyhow::Result<i32> {
+    let registry = args.source.registry()?;
+    let data_dir = args.source.data_dir().ok();
+    println!("{:<52} {:>8}  {:<16} source", "task", "docs", "type");
+    for name in registry.task_names() {
+        let (spec, source) = registry.task(name).expect("listed tasks exist");
+        let docs = match &data_dir {
+            Some(dir) => match PreparedTask::prepare(name, spec, dir, Some(0)) {
+                Ok(t) => t.docs.len().to_string(),
+                Err(_) => "missing".into(),
+            },
+            None => "-".into(),
+        };
+        let kind = spec.output_type.map_or("?", |o| o.name());
+        println!("{name:<52} {docs:>8}  {kind:<16} {source}");
+    }
+    println!();
+    for name in registry.group_names() {
+        let sel = registry.resolve(&[name.to_string()])?;
+        println!("group {name:<46} {:>3} tasks", sel.tasks.len());
+    }
+    for (tag, tasks) in registry.tags() {
+        println!("tag   {tag:<46} {:>3} tasks", tasks.len());
+    }
+    Ok(0)
+}

@@ -1,0 +1,56 @@
+//! assay: evaluate GGUF models on standard benchmarks, lm-eval compatible and fast.
+
+mod commands;
+mod progress;
+mod table;
+
+use clap::{Parser, Subcommand};
+
+/// Evaluate and validate fine-tuned LLMs.
+#[derive(Parser)]
+#[command(
+    name = "assay",
+    version,
+    about,
+    after_help = "Examples:\n  \
+    assay run --tasks hellaswag,arc_easy --limit 200\n  \
+    assay run --model my-finetune.gguf --tasks mmlu --num-fewshot 5 --output-path runs/ --log-samples\n  \
+    assay tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate a model on tasks and write lm-eval-style results.
+    Run(commands::run::RunArgs),
+    /// List the built-in (and --include-path) tasks, groups and tags.
+    Tasks(commands::tasks::TasksArgs),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Tasks(args) => commands::tasks::run(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}
