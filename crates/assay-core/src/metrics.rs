@@ -265,8 +265,14 @@ mod tests {
     #[test]
     fn weighted_perplexity_and_bits_per_byte() {
         let values = [
-            DocValue::Weighted { logprob: -4.0, weight: 2.0 },
-            DocValue::Weighted { logprob: -2.0, weight: 1.0 },
+            DocValue::Weighted {
+                logprob: -4.0,
+                weight: 2.0,
+            },
+            DocValue::Weighted {
+                logprob: -2.0,
+                weight: 1.0,
+            },
         ];
         assert!((Aggregation::WeightedPerplexity.apply(&values) - 2f64.exp()).abs() < 1e-12);
         let bpb = Aggregation::BitsPerByte.apply(&values);

@@ -89,7 +89,10 @@ fn open(path: &Path) -> Result<Box<dyn Read>, DataError> {
         path: path.to_path_buf(),
         source,
     })?;
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(file)))
     } else {
         Ok(Box::new(file))
@@ -229,7 +232,10 @@ fn read_lines(
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line = line.map_err(|e| read_error(path, i + 1, e))?;
         let mut record = Record::new();
-        record.insert(field.to_string(), Value::String(line.trim_end().to_string()));
+        record.insert(
+            field.to_string(),
+            Value::String(line.trim_end().to_string()),
+        );
         records.push(record);
     }
     // A trailing empty line is the end of the file, not a record.
@@ -281,7 +287,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write(&dir, "a.jsonl", b"[1, 2]\n");
         let err = read_records(&path, &ReadOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("expected a JSON object, found an array"));
+        assert!(err
+            .to_string()
+            .contains("expected a JSON object, found an array"));
     }
 
     #[test]

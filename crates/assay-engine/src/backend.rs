@@ -26,7 +26,9 @@ pub enum EngineError {
         path: PathBuf,
     },
     /// llama.cpp could not create an inference context with the requested settings.
-    #[error("llama.cpp could not create a context (ctx-size {ctx_size}, threads {threads}): {reason}")]
+    #[error(
+        "llama.cpp could not create a context (ctx-size {ctx_size}, threads {threads}): {reason}"
+    )]
     Context {
         /// Requested context size.
         ctx_size: u32,

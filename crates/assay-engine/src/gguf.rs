@@ -140,9 +140,15 @@ mod tests {
         let err = check_header(Path::new("/nonexistent/model.gguf")).unwrap_err();
         assert!(matches!(err, EngineError::ModelMissing(_)));
         let short = temp_file("short", b"GGU");
-        assert!(check_header(&short).unwrap_err().to_string().contains("only 3 bytes"));
+        assert!(check_header(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("only 3 bytes"));
         let foreign = temp_file("foreign", b"PK\x03\x04xxxxxxxx");
-        assert!(check_header(&foreign).unwrap_err().to_string().contains("not the GGUF magic"));
+        assert!(check_header(&foreign)
+            .unwrap_err()
+            .to_string()
+            .contains("not the GGUF magic"));
         let good = temp_file("good", b"GGUF\x03\x00\x00\x00rest");
         check_header(&good).unwrap();
         for p in [short, foreign, good] {

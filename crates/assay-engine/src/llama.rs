@@ -213,6 +213,36 @@ impl LlamaEngine {
     }
 }
 
+impl LlamaEngine {
+    /// Runs a document's decode calls exactly as [`Backend::loglikelihood`] lays them out, but
+    /// reads no logits; with `all_logits` false, llama.cpp computes logits only for the last
+    /// token of each call. For benchmarks: the engine's own cost of a document (the floor).
+    /// Returns the number of tokens decoded.
+    pub fn forward_only(
+        &mut self,
+        requests: &[LoglikelihoodRequest],
+        all_logits: bool,
+    ) -> Result<usize, EngineError> {
+        let tokenized: Vec<TokenizedRequest> =
+            requests.iter().map(|r| self.encode_pair(r)).collect();
+        let plan = plan::plan_document(&tokenized, self.limits)
+            .map_err(|e| EngineError::BadRequest(e.to_string()))?;
+        let mut decoded = 0;
+        for round in &plan.rounds {
+            let mut tokens = round.tokens.clone();
+            if !all_logits {
+                let last = tokens.len() - 1;
+                for (i, t) in tokens.iter_mut().enumerate() {
+                    t.logits = i == last;
+                }
+            }
+            self.decode(&tokens, true)?;
+            decoded += tokens.len();
+        }
+        Ok(decoded)
+    }
+}
+
 /// Per logit row: log-sum-exp (for log-softmax) and the argmax.
 #[derive(Debug, Clone, Copy)]
 struct RowStats {
@@ -230,10 +260,7 @@ impl RowStats {
                 argmax = i;
             }
         }
-        let sum: f64 = logits
-            .iter()
-            .map(|&l| f64::from((l - max).exp()))
-            .sum();
+        let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
         RowStats {
             log_sum_exp: f64::from(max) + sum.ln(),
             argmax,
@@ -256,7 +283,9 @@ fn special_tokens(model: &LlamaModel) -> SpecialTokens {
         pad: describe(vocab.pad()),
         eos: describe(vocab.eos()),
         bos: describe(vocab.bos()),
-        eot_id: Some(vocab.eot().0).filter(|&t| t >= 0).or(Some(vocab.eos().0)),
+        eot_id: Some(vocab.eot().0)
+            .filter(|&t| t >= 0)
+            .or(Some(vocab.eos().0)),
     }
 }
 

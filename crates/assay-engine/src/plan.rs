@@ -93,7 +93,11 @@ struct Input {
     continuation: Vec<Token>,
 }
 
-fn prepare(index: usize, req: &TokenizedRequest, max_len: usize) -> Result<(Input, bool), PlanError> {
+fn prepare(
+    index: usize,
+    req: &TokenizedRequest,
+    max_len: usize,
+) -> Result<(Input, bool), PlanError> {
     let m = req.continuation.len();
     if m == 0 {
         return Err(PlanError::EmptyContinuation(index));
@@ -148,7 +152,11 @@ fn common_prefix(inputs: &[&Input]) -> usize {
 /// Tokens and logit rows a round over `inputs` would need.
 fn cost(inputs: &[&Input]) -> (usize, usize) {
     let prefix = common_prefix(inputs);
-    let tokens = prefix + inputs.iter().map(|i| i.tokens.len() - prefix).sum::<usize>();
+    let tokens = prefix
+        + inputs
+            .iter()
+            .map(|i| i.tokens.len() - prefix)
+            .sum::<usize>();
     let mut outputs = 0;
     // Shared positions need one logit row whoever reads them.
     let shared_from = inputs
@@ -285,7 +293,8 @@ mod tests {
 
     #[test]
     fn choices_share_their_context() {
-        let plan = plan_document(&[req(&[1, 2, 3], &[7, 8]), req(&[1, 2, 3], &[9])], ROOMY).unwrap();
+        let plan =
+            plan_document(&[req(&[1, 2, 3], &[7, 8]), req(&[1, 2, 3], &[9])], ROOMY).unwrap();
         assert_eq!(plan.rounds.len(), 1);
         let round = &plan.rounds[0];
         // Shared 1 2 3 (logits at 3), then 7 for the first choice; the second needs no token.
@@ -295,15 +304,31 @@ mod tests {
         assert!(round.tokens[2].logits && round.tokens[3].logits && !round.tokens[1].logits);
         assert_eq!(
             round.targets[0].1,
-            vec![Target { batch_index: 2, token: 7 }, Target { batch_index: 3, token: 8 }]
+            vec![
+                Target {
+                    batch_index: 2,
+                    token: 7
+                },
+                Target {
+                    batch_index: 3,
+                    token: 8
+                }
+            ]
         );
-        assert_eq!(round.targets[1].1, vec![Target { batch_index: 2, token: 9 }]);
+        assert_eq!(
+            round.targets[1].1,
+            vec![Target {
+                batch_index: 2,
+                token: 9
+            }]
+        );
     }
 
     #[test]
     fn different_contexts_share_only_their_common_prefix() {
         // Winogrande-style: the choices are contexts, the continuation is the same.
-        let plan = plan_document(&[req(&[1, 2, 5], &[9, 9]), req(&[1, 2, 6], &[9, 9])], ROOMY).unwrap();
+        let plan =
+            plan_document(&[req(&[1, 2, 5], &[9, 9]), req(&[1, 2, 6], &[9, 9])], ROOMY).unwrap();
         let round = &plan.rounds[0];
         let toks: Vec<(Token, i32, Vec<i32>)> = round
             .tokens
@@ -326,7 +351,10 @@ mod tests {
 
     #[test]
     fn long_contexts_are_cut_from_the_left() {
-        let limits = Limits { max_len: 4, ..ROOMY };
+        let limits = Limits {
+            max_len: 4,
+            ..ROOMY
+        };
         let plan = plan_document(&[req(&[1, 2, 3, 4, 5], &[6, 7])], limits).unwrap();
         assert_eq!(plan.truncated, vec![true]);
         let toks: Vec<Token> = plan.rounds[0].tokens.iter().map(|t| t.token).collect();
@@ -338,7 +366,10 @@ mod tests {
 
     #[test]
     fn rounds_split_when_limits_are_hit_and_depend_only_on_the_document() {
-        let limits = Limits { max_seqs: 2, ..ROOMY };
+        let limits = Limits {
+            max_seqs: 2,
+            ..ROOMY
+        };
         let reqs: Vec<_> = (0..5).map(|i| req(&[1, 2], &[10 + i])).collect();
         let plan = plan_document(&reqs, limits).unwrap();
         assert_eq!(plan.rounds.len(), 3);

@@ -33,7 +33,10 @@ fn choices(context: &str, options: &[&str]) -> Vec<LoglikelihoodRequest> {
 #[test]
 fn scores_are_sane_and_prefer_the_obvious_answer() {
     let mut e = engine(2);
-    let reqs = choices("The capital of France is", &["Paris", "a banana sandwich with cheese"]);
+    let reqs = choices(
+        "The capital of France is",
+        &["Paris", "a banana sandwich with cheese"],
+    );
     let out = e.loglikelihood(&reqs).unwrap();
     assert!(out.iter().all(|o| o.logprob < 0.0 && o.logprob.is_finite()));
     assert!(out[0].logprob > out[1].logprob, "{out:?}");
@@ -59,14 +62,18 @@ fn shared_prefix_matches_separate_scoring_closely() {
 #[test]
 fn a_documents_scores_do_not_depend_on_threads_or_history() {
     let docs = [
-        choices("Roof shingle removal: A man is sitting on a roof. He", &["is using wrap.", "starts pulling up roofing on a roof."]),
+        choices(
+            "Roof shingle removal: A man is sitting on a roof. He",
+            &["is using wrap.", "starts pulling up roofing on a roof."],
+        ),
         choices("1 + 1 =", &["2", "3", "eleven"]),
     ];
     let mut one = engine(1);
     let mut two = engine(2);
     let a: Vec<_> = docs.iter().map(|d| one.loglikelihood(d).unwrap()).collect();
     // Other order, other thread count, and after an unrelated document.
-    two.loglikelihood(&choices("Something else entirely", &["x"])).unwrap();
+    two.loglikelihood(&choices("Something else entirely", &["x"]))
+        .unwrap();
     let b1 = two.loglikelihood(&docs[1]).unwrap();
     let b0 = two.loglikelihood(&docs[0]).unwrap();
     for (x, y) in a[0].iter().zip(&b0).chain(a[1].iter().zip(&b1)) {

@@ -62,7 +62,12 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             t.name.clone(),
             t.metrics
                 .iter()
-                .map(|m| (m.metric.name().to_string(), json!(m.metric.higher_is_better())))
+                .map(|m| {
+                    (
+                        m.metric.name().to_string(),
+                        json!(m.metric.higher_is_better()),
+                    )
+                })
                 .collect::<Map<_, _>>()
                 .into(),
         );
@@ -89,7 +94,12 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             g.name.clone(),
             g.metrics
                 .iter()
-                .map(|m| (m.metric.name().to_string(), json!(m.metric.higher_is_better())))
+                .map(|m| {
+                    (
+                        m.metric.name().to_string(),
+                        json!(m.metric.higher_is_better()),
+                    )
+                })
                 .collect::<Map<_, _>>()
                 .into(),
         );
@@ -175,6 +185,12 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
 /// A model name safe as a folder name (as lm-eval sanitises it).
 pub fn sanitize_model_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

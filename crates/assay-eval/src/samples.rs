@@ -10,8 +10,6 @@ use assay_core::MetricKind;
 use assay_tasks::{Answers, DocInstance, PreparedTask};
 use serde_json::{json, Map, Value};
 
-
-
 /// An open per-sample log of one task.
 pub struct SampleLog {
     path: PathBuf,
@@ -64,7 +62,12 @@ fn sample_line(
     let (resps, filtered): (Vec<Value>, Vec<Value>) = match answers {
         Answers::Loglikelihoods(lls) => lls
             .iter()
-            .map(|l| (json!([[l.logprob, l.is_greedy]]), json!([l.logprob, l.is_greedy])))
+            .map(|l| {
+                (
+                    json!([[l.logprob, l.is_greedy]]),
+                    json!([l.logprob, l.is_greedy]),
+                )
+            })
             .unzip(),
         Answers::Rolling(r) => {
             arguments.insert("gen_args_0".into(), json!({"arg_0": instance.target}));
@@ -98,13 +101,13 @@ fn sample_line(
         obj.insert(m.name().to_string(), v.as_json());
     }
     if let Answers::Loglikelihoods(lls) = answers {
-        obj.insert(
-            "truncated".into(),
-            json!(lls.iter().any(|l| l.truncated)),
-        );
+        obj.insert("truncated".into(), json!(lls.iter().any(|l| l.truncated)));
         obj.insert(
             "continuation_tokens".into(),
-            json!(lls.iter().map(|l| l.continuation_tokens).collect::<Vec<_>>()),
+            json!(lls
+                .iter()
+                .map(|l| l.continuation_tokens)
+                .collect::<Vec<_>>()),
         );
     }
     line

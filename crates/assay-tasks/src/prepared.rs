@@ -130,14 +130,19 @@ impl PreparedTask {
         let num_fewshot = num_fewshot.or(spec.num_fewshot).unwrap_or(0);
         if num_fewshot > 0 && output_type == OutputType::LoglikelihoodRolling {
             return Err(invalid(
-                "few-shot examples make no sense for loglikelihood_rolling; use --num-fewshot 0".into(),
+                "few-shot examples make no sense for loglikelihood_rolling; use --num-fewshot 0"
+                    .into(),
             ));
         }
-        let fewshot_split = [&spec.fewshot_split, &spec.training_split, &spec.validation_split]
-            .into_iter()
-            .flatten()
-            .find(|s| dataset::has_split(name, spec, s))
-            .cloned();
+        let fewshot_split = [
+            &spec.fewshot_split,
+            &spec.training_split,
+            &spec.validation_split,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|s| dataset::has_split(name, spec, s))
+        .cloned();
         let fewshot_docs = match &fewshot_split {
             _ if num_fewshot == 0 => None,
             Some(split) if *split != eval_split => {
@@ -170,7 +175,8 @@ impl PreparedTask {
             let raw = raw
                 .as_ref()
                 .ok_or_else(|| invalid(format!("{field} is missing")))?;
-            t.compile(field, raw).map_err(|m| invalid(format!("{field}: {m}")))
+            t.compile(field, raw)
+                .map_err(|m| invalid(format!("{field}: {m}")))
         };
         let text = match output_type {
             OutputType::LoglikelihoodRolling => templates
@@ -180,9 +186,11 @@ impl PreparedTask {
         };
         let target = compile(&mut templates, "doc_to_target", &spec.doc_to_target)?;
         let choice = match output_type {
-            OutputType::MultipleChoice => {
-                Some(compile(&mut templates, "doc_to_choice", &spec.doc_to_choice)?)
-            }
+            OutputType::MultipleChoice => Some(compile(
+                &mut templates,
+                "doc_to_choice",
+                &spec.doc_to_choice,
+            )?),
             _ => None,
         };
         let description = spec.description.clone().unwrap_or_default();
@@ -230,7 +238,9 @@ impl PreparedTask {
             .map_err(|m| self.field_error(doc_id, "doc_to_text", m))?
         {
             Value::String(s) => Ok(Prompt::Text(s)),
-            Value::Number(n) if n.as_u64().is_some() => Ok(Prompt::ChoiceIndex(n.as_u64().unwrap_or(0) as usize)),
+            Value::Number(n) if n.as_u64().is_some() => {
+                Ok(Prompt::ChoiceIndex(n.as_u64().unwrap_or(0) as usize))
+            }
             other => Err(self.field_error(
                 doc_id,
                 "doc_to_text",
@@ -248,10 +258,18 @@ impl PreparedTask {
             .eval(field, doc)
             .map_err(|m| self.field_error(doc_id, "doc_to_choice", m))?;
         let Value::Array(items) = value else {
-            return Err(self.field_error(doc_id, "doc_to_choice", format!("expected a list, got {value}")));
+            return Err(self.field_error(
+                doc_id,
+                "doc_to_choice",
+                format!("expected a list, got {value}"),
+            ));
         };
         if items.is_empty() {
-            return Err(self.field_error(doc_id, "doc_to_choice", "the list of choices is empty".into()));
+            return Err(self.field_error(
+                doc_id,
+                "doc_to_choice",
+                "the list of choices is empty".into(),
+            ));
         }
         Ok(items
             .into_iter()
@@ -263,7 +281,12 @@ impl PreparedTask {
     }
 
     /// Gold indices for a multiple-choice document.
-    fn gold(&self, target: &Value, choices: &[String], doc_id: usize) -> Result<Vec<usize>, TaskError> {
+    fn gold(
+        &self,
+        target: &Value,
+        choices: &[String],
+        doc_id: usize,
+    ) -> Result<Vec<usize>, TaskError> {
         let err = |m: String| self.field_error(doc_id, "doc_to_target", m);
         let index = |v: &Value| -> Result<usize, TaskError> {
             let i = match v {
@@ -274,9 +297,16 @@ impl PreparedTask {
                     .or_else(|| s.trim().parse::<usize>().ok()),
                 _ => None,
             }
-            .ok_or_else(|| err(format!("{v} is neither a choice index nor one of the choices")))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "{v} is neither a choice index nor one of the choices"
+                ))
+            })?;
             if i >= choices.len() {
-                return Err(err(format!("gold index {i} but only {} choices", choices.len())));
+                return Err(err(format!(
+                    "gold index {i} but only {} choices",
+                    choices.len()
+                )));
             }
             Ok(i)
         };
@@ -340,11 +370,15 @@ impl PreparedTask {
                 let ex = &pool[i];
                 let text = match self.prompt(ex, doc_id)? {
                     Prompt::Text(t) => t,
-                    Prompt::ChoiceIndex(k) => self
-                        .choices(ex, doc_id)?
-                        .get(k)
-                        .cloned()
-                        .ok_or_else(|| self.field_error(doc_id, "doc_to_text", format!("few-shot example {i}: index {k} out of range")))?,
+                    Prompt::ChoiceIndex(k) => {
+                        self.choices(ex, doc_id)?.get(k).cloned().ok_or_else(|| {
+                            self.field_error(
+                                doc_id,
+                                "doc_to_text",
+                                format!("few-shot example {i}: index {k} out of range"),
+                            )
+                        })?
+                    }
                 };
                 Ok((text, self.target_text(ex, doc_id)?))
             })
@@ -427,7 +461,11 @@ impl PreparedTask {
                     Prompt::ChoiceIndex(gold) => {
                         // The choices are contexts; the target is the shared continuation.
                         if gold >= choices.len() {
-                            return Err(self.field_error(doc_id, "doc_to_text", format!("gold index {gold} but only {} choices", choices.len())));
+                            return Err(self.field_error(
+                                doc_id,
+                                "doc_to_text",
+                                format!("gold index {gold} but only {} choices", choices.len()),
+                            ));
                         }
                         let continuation = match target {
                             Value::String(s) => s,
@@ -439,7 +477,10 @@ impl PreparedTask {
                                 .iter()
                                 .map(|c| LoglikelihoodRequest {
                                     context: format!("{preamble}{c}"),
-                                    continuation: format!("{}{continuation}", self.target_delimiter),
+                                    continuation: format!(
+                                        "{}{continuation}",
+                                        self.target_delimiter
+                                    ),
                                 })
                                 .collect(),
                             target: serde_json::json!(gold),
@@ -490,8 +531,18 @@ impl PreparedTask {
                 self.metrics
                     .iter()
                     .map(|&m| {
-                        let weight = if m == MetricKind::WordPerplexity { words } else { bytes };
-                        (m, DocValue::Weighted { logprob: r.logprob, weight })
+                        let weight = if m == MetricKind::WordPerplexity {
+                            words
+                        } else {
+                            bytes
+                        };
+                        (
+                            m,
+                            DocValue::Weighted {
+                                logprob: r.logprob,
+                                weight,
+                            },
+                        )
                     })
                     .collect()
             }
@@ -520,7 +571,11 @@ pub fn hash(text: &str) -> String {
         .collect()
 }
 
-fn metrics_for(name: &str, spec: &TaskSpec, output_type: OutputType) -> Result<Vec<MetricKind>, TaskError> {
+fn metrics_for(
+    name: &str,
+    spec: &TaskSpec,
+    output_type: OutputType,
+) -> Result<Vec<MetricKind>, TaskError> {
     let allowed: &[MetricKind] = match output_type {
         OutputType::MultipleChoice => &[MetricKind::Acc, MetricKind::AccNorm, MetricKind::Mc2],
         OutputType::Loglikelihood => &[MetricKind::Acc, MetricKind::Perplexity],
@@ -546,7 +601,11 @@ fn metrics_for(name: &str, spec: &TaskSpec, output_type: OutputType) -> Result<V
             if !allowed.contains(&kind) {
                 return Err(TaskError::Invalid {
                     task: name.into(),
-                    message: format!("metric `{}` does not apply to {} tasks", m.metric, output_type.name()),
+                    message: format!(
+                        "metric `{}` does not apply to {} tasks",
+                        m.metric,
+                        output_type.name()
+                    ),
                 });
             }
             Ok(kind)
@@ -581,9 +640,18 @@ mod tests {
         );
         let inst = t.instance(0).unwrap();
         // The document itself is never its own example: doc 1 is used.
-        assert_eq!(inst.requests[0].context, "About Q1.\n\nQ: Q2\nA: c\n\nQ: Q1\nA:");
+        assert_eq!(
+            inst.requests[0].context,
+            "About Q1.\n\nQ: Q2\nA: c\n\nQ: Q1\nA:"
+        );
         assert_eq!(inst.requests[1].continuation, " b");
-        assert_eq!(inst.kind, DocKind::MultipleChoice { choices: vec!["a".into(), "b".into()], gold: vec![1] });
+        assert_eq!(
+            inst.kind,
+            DocKind::MultipleChoice {
+                choices: vec!["a".into(), "b".into()],
+                gold: vec![1]
+            }
+        );
     }
 
     #[test]
@@ -617,13 +685,30 @@ mod tests {
             ROWS,
         );
         let err = t.instance(0).unwrap_err().to_string();
-        assert!(err.contains("task t, doc 0, doc_to_target: gold index 7 but only 2 choices"), "{err}");
+        assert!(
+            err.contains("task t, doc 0, doc_to_target: gold index 7 but only 2 choices"),
+            "{err}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let spec: TaskSpec = serde_yaml::from_str("task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\nmetric_list: [{metric: bleu}]\n").unwrap();
-        let err = PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None).err().unwrap().to_string();
+        let err = PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("unknown metric `bleu`"), "{err}");
-        let err = PreparedTask::prepare("t", &TaskSpec { metric_list: None, ..spec }, &DataDir(dir.path().into()), None).err().unwrap().to_string();
+        let err = PreparedTask::prepare(
+            "t",
+            &TaskSpec {
+                metric_list: None,
+                ..spec
+            },
+            &DataDir(dir.path().into()),
+            None,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("data file not found"), "{err}");
     }
 }

@@ -50,7 +50,9 @@ impl TaskSource {
             TaskSource::Builtin(p) => {
                 TaskSource::Builtin(p.parent().unwrap_or(Path::new("")).join(name))
             }
-            TaskSource::File(p) => TaskSource::File(p.parent().unwrap_or(Path::new(".")).join(name)),
+            TaskSource::File(p) => {
+                TaskSource::File(p.parent().unwrap_or(Path::new(".")).join(name))
+            }
         }
     }
 
@@ -124,8 +126,8 @@ impl Registry {
                 "`!function` (a Python function) is not supported: express it as a Jinja template or preprocess the data file",
             ));
         }
-        let value: Yaml =
-            serde_yaml::from_str(&text).map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
+        let value: Yaml = serde_yaml::from_str(&text)
+            .map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
         let Some(map) = value.as_mapping() else {
             return Err(source.error("expected a mapping of task fields"));
         };
@@ -252,7 +254,11 @@ impl Registry {
             .filter(|(s, _)| *s >= 0.8)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-        scored.into_iter().take(3).map(|(_, k)| k.to_string()).collect()
+        scored
+            .into_iter()
+            .take(3)
+            .map(|(_, k)| k.to_string())
+            .collect()
     }
 }
 
@@ -270,7 +276,9 @@ fn resolve_includes(source: &TaskSource, text: &str, depth: usize) -> Result<Map
     };
     let parent = source.sibling(&include);
     let parent_text = parent.read().map_err(|_| {
-        source.error(&format!("included file `{include}` not found (looked for {parent})"))
+        source.error(&format!(
+            "included file `{include}` not found (looked for {parent})"
+        ))
     })?;
     let mut merged = resolve_includes(&parent, &parent_text, depth + 1)?;
     for (k, v) in map {
@@ -338,7 +346,17 @@ mod tests {
         let names: Vec<&str> = sel.groups.iter().map(|g| g.spec.group.as_str()).collect();
         assert_eq!(names.last(), Some(&"mmlu"));
         assert_eq!(names.len(), 5);
-        for t in ["hellaswag", "arc_easy", "arc_challenge", "piqa", "boolq", "winogrande", "openbookqa", "truthfulqa_mc1", "truthfulqa_mc2"] {
+        for t in [
+            "hellaswag",
+            "arc_easy",
+            "arc_challenge",
+            "piqa",
+            "boolq",
+            "winogrande",
+            "openbookqa",
+            "truthfulqa_mc1",
+            "truthfulqa_mc2",
+        ] {
             assert!(r.task(t).is_some(), "{t}");
         }
     }
@@ -353,8 +371,14 @@ mod tests {
     #[test]
     fn includes_merge_and_user_files_report_lines() {
         let r = registry_with(&[
-            ("_base.yaml", "output_type: multiple_choice\ndoc_to_text: q\n"),
-            ("mine.yaml", "include: _base.yaml\ntask: mine\ndoc_to_text: other\n"),
+            (
+                "_base.yaml",
+                "output_type: multiple_choice\ndoc_to_text: q\n",
+            ),
+            (
+                "mine.yaml",
+                "include: _base.yaml\ntask: mine\ndoc_to_text: other\n",
+            ),
         ])
         .unwrap();
         let (spec, _) = r.task("mine").unwrap();
@@ -370,6 +394,8 @@ mod tests {
         assert!(err.to_string().contains("!function"));
 
         let err = registry_with(&[("g.yaml", "task: g\ninclude: nowhere.yaml\n")]).unwrap_err();
-        assert!(err.to_string().contains("included file `nowhere.yaml` not found"));
+        assert!(err
+            .to_string()
+            .contains("included file `nowhere.yaml` not found"));
     }
 }

@@ -270,7 +270,10 @@ mod tests {
     #[test]
     fn unknown_fields_are_reported_with_their_line() {
         let err = check_task_yaml("task: x\ndoc_to_txt: \"{{q}}\"\n").unwrap_err();
-        assert!(err.starts_with("line 2, column 1: unknown field `doc_to_txt`"), "{err}");
+        assert!(
+            err.starts_with("line 2, column 1: unknown field `doc_to_txt`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -112,7 +112,13 @@ fn whole_expression(s: &str) -> Option<&str> {
     if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
         return None;
     }
-    Some(inner.trim().trim_start_matches('-').trim_end_matches('-').trim())
+    Some(
+        inner
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim(),
+    )
 }
 
 fn template_error(e: &minijinja::Error) -> String {
@@ -137,17 +143,23 @@ mod tests {
     #[test]
     fn field_names_templates_and_typed_expressions() {
         let mut t = Templates::new();
-        let d = doc(json!({"q": "  Why? ", "gold": 2, "choices": ["a", "b"], "m": {"x": 1, "y": 0}}));
+        let d =
+            doc(json!({"q": "  Why? ", "gold": 2, "choices": ["a", "b"], "m": {"x": 1, "y": 0}}));
         let name = t.compile("n", &Yaml::from("gold")).unwrap();
         assert_eq!(t.eval(&name, &d).unwrap(), json!(2));
         let text = t.compile("t", &Yaml::from("Q: {{q.strip()}}\nA:")).unwrap();
         assert_eq!(t.eval(&text, &d).unwrap(), json!("Q: Why?\nA:"));
         let expr = t.compile("e", &Yaml::from("{{choices}}")).unwrap();
         assert_eq!(t.eval(&expr, &d).unwrap(), json!(["a", "b"]));
-        let keys = t.compile("k", &Yaml::from("{{ m.keys() | list }}")).unwrap();
+        let keys = t
+            .compile("k", &Yaml::from("{{ m.keys() | list }}"))
+            .unwrap();
         assert_eq!(t.eval(&keys, &d).unwrap(), json!(["x", "y"]));
         let lit = t
-            .compile("l", &serde_yaml::from_str::<Yaml>("[\"A\", \"B\"]").unwrap())
+            .compile(
+                "l",
+                &serde_yaml::from_str::<Yaml>("[\"A\", \"B\"]").unwrap(),
+            )
             .unwrap();
         assert_eq!(t.eval(&lit, &d).unwrap(), json!(["A", "B"]));
     }

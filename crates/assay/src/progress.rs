@@ -49,6 +49,7 @@ impl Progress for Bar {
     fn doc_done(&mut self, tokens: u64) {
         self.bar.inc(1);
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
-        self.bar.set_message(format!("{:.0} tok/s", tokens as f64 / secs));
+        self.bar
+            .set_message(format!("{:.0} tok/s", tokens as f64 / secs));
     }
 }

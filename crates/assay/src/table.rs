@@ -9,7 +9,12 @@ fn row(out: &mut Vec<[String; 9]>, name: &str, version: f64, shot: String, m: &M
         "none".into(),
         shot,
         m.metric.name().into(),
-        if m.metric.higher_is_better() { "↑" } else { "↓" }.into(),
+        if m.metric.higher_is_better() {
+            "↑"
+        } else {
+            "↓"
+        }
+        .into(),
         format!("{:.4}", m.value),
         "±".into(),
         m.stderr.map_or("N/A".into(), |s| format!("{s:.4}")),
@@ -72,7 +77,9 @@ pub fn tasks_table(outcome: &Outcome) -> String {
         }
     }
     render(
-        ["Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"],
+        [
+            "Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr",
+        ],
         &rows,
     )
 }
@@ -87,7 +94,9 @@ pub fn groups_table(outcome: &Outcome) -> String {
         }
     }
     render(
-        ["Groups", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"],
+        [
+            "Groups", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr",
+        ],
         &rows,
     )
 }

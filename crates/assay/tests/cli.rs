@@ -19,7 +19,11 @@ fn assay() -> Command {
 
 fn assay_on(data: &Path) -> Command {
     let model = assay_engine::default_model_path();
-    assert!(model.exists(), "{} missing: run scripts/setup.sh", model.display());
+    assert!(
+        model.exists(),
+        "{} missing: run scripts/setup.sh",
+        model.display()
+    );
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.arg("run").arg("--data-dir").arg(data);
     cmd
@@ -85,45 +89,94 @@ fn same_shape(reference: &Value, ours: &Value, path: &str) {
 fn run_writes_lm_eval_results_and_samples() {
     let out = tempfile::tempdir().unwrap();
     let r = run(assay()
-        .args(["--tasks", "hellaswag,arc_easy", "--limit", "4", "--log-samples", "--output-path"])
+        .args([
+            "--tasks",
+            "hellaswag,arc_easy",
+            "--limit",
+            "4",
+            "--log-samples",
+            "--output-path",
+        ])
         .arg(out.path()));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("|hellaswag"), "{}", r.stdout);
     assert!(r.stdout.contains("acc_norm"));
     let dir = model_dir(out.path());
     let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(only_file(&dir, "results_")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(only_file(&dir, "results_")).unwrap())
+            .unwrap();
 
     // The same keys and value types as a real lm-eval 0.4 results file.
     let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(data_dir().join("../reference/lm_eval_results_example.json")).unwrap(),
+        &std::fs::read_to_string(data_dir().join("../reference/lm_eval_results_example.json"))
+            .unwrap(),
     )
     .unwrap();
     let rtask = "hellaswag_shared";
     for key in reference.as_object().unwrap().keys() {
-        assert!(results.get(key).is_some(), "results lack top-level key {key}");
+        assert!(
+            results.get(key).is_some(),
+            "results lack top-level key {key}"
+        );
     }
-    same_shape(&reference["results"][rtask], &results["results"]["hellaswag"], "results");
-    same_shape(&reference["n-samples"][rtask], &results["n-samples"]["hellaswag"], "n-samples");
-    same_shape(&reference["higher_is_better"][rtask], &results["higher_is_better"]["hellaswag"], "hib");
+    same_shape(
+        &reference["results"][rtask],
+        &results["results"]["hellaswag"],
+        "results",
+    );
+    same_shape(
+        &reference["n-samples"][rtask],
+        &results["n-samples"]["hellaswag"],
+        "n-samples",
+    );
+    same_shape(
+        &reference["higher_is_better"][rtask],
+        &results["higher_is_better"]["hellaswag"],
+        "hib",
+    );
     same_shape(&reference["config"], &results["config"], "config");
-    for key in ["task", "doc_to_text", "doc_to_target", "doc_to_choice", "output_type", "metric_list", "metadata", "num_fewshot"] {
-        assert!(results["configs"]["hellaswag"].get(key).is_some(), "configs lack {key}");
+    for key in [
+        "task",
+        "doc_to_text",
+        "doc_to_target",
+        "doc_to_choice",
+        "output_type",
+        "metric_list",
+        "metadata",
+        "num_fewshot",
+    ] {
+        assert!(
+            results["configs"]["hellaswag"].get(key).is_some(),
+            "configs lack {key}"
+        );
     }
     assert_eq!(results["n-samples"]["hellaswag"]["effective"], 4);
     assert_eq!(results["n-samples"]["hellaswag"]["original"], 10042);
     let acc = results["results"]["arc_easy"]["acc,none"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     assert_eq!(results["assay"]["backend"]["quantization"], "Q4_K_M");
-    assert_eq!(results["assay"]["backend"]["model_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        results["assay"]["backend"]["model_sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
 
     // Per-sample lines agree with the aggregate.
     let lines = samples(&only_file(&dir, "samples_arc_easy"));
     assert_eq!(lines.len(), 4);
-    let mean: f64 = lines.iter().map(|l| l["acc"].as_f64().unwrap()).sum::<f64>() / 4.0;
+    let mean: f64 = lines
+        .iter()
+        .map(|l| l["acc"].as_f64().unwrap())
+        .sum::<f64>()
+        / 4.0;
     assert!((mean - acc).abs() < 1e-12);
     assert_eq!(lines[0]["arguments"].as_object().unwrap().len(), 4);
-    assert!(lines[0]["arguments"]["gen_args_0"]["arg_0"].as_str().unwrap().starts_with("Question:"));
+    assert!(lines[0]["arguments"]["gen_args_0"]["arg_0"]
+        .as_str()
+        .unwrap()
+        .starts_with("Question:"));
 }
 
 /// Per-document scores of a run, keyed by (task, doc_id), as exact text.
@@ -135,7 +188,10 @@ fn scores(dir: &Path) -> Vec<((String, u64), String)> {
         if let Some(rest) = name.strip_prefix("samples_") {
             let task = rest.rsplit_once('_').unwrap().0.to_string();
             for line in samples(&path) {
-                all.push(((task.clone(), line["doc_id"].as_u64().unwrap()), line["resps"].to_string()));
+                all.push((
+                    (task.clone(), line["doc_id"].as_u64().unwrap()),
+                    line["resps"].to_string(),
+                ));
             }
         }
     }
@@ -148,11 +204,29 @@ fn scores_do_not_depend_on_limit_order_or_threads() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let ra = run(assay()
-        .args(["--tasks", "arc_challenge,winogrande", "--limit", "3", "--threads", "1", "--log-samples", "--output-path"])
+        .args([
+            "--tasks",
+            "arc_challenge,winogrande",
+            "--limit",
+            "3",
+            "--threads",
+            "1",
+            "--log-samples",
+            "--output-path",
+        ])
         .arg(a.path()));
     assert_eq!(ra.code, 0, "{}", ra.stderr);
     let rb = run(assay()
-        .args(["--tasks", "winogrande,arc_challenge", "--limit", "5", "--threads", "2", "--log-samples", "--output-path"])
+        .args([
+            "--tasks",
+            "winogrande,arc_challenge",
+            "--limit",
+            "5",
+            "--threads",
+            "2",
+            "--log-samples",
+            "--output-path",
+        ])
         .arg(b.path()));
     assert_eq!(rb.code, 0, "{}", rb.stderr);
     let sa = scores(&model_dir(a.path()));
@@ -168,7 +242,17 @@ fn scores_do_not_depend_on_limit_order_or_threads() {
 fn mmlu_groups_are_size_weighted_and_truncation_is_counted() {
     let out = tempfile::tempdir().unwrap();
     let r = run(assay()
-        .args(["--tasks", "mmlu_social_sciences", "--limit", "2", "--num-fewshot", "1", "--ctx-size", "64", "--output-path"])
+        .args([
+            "--tasks",
+            "mmlu_social_sciences",
+            "--limit",
+            "2",
+            "--num-fewshot",
+            "1",
+            "--ctx-size",
+            "64",
+            "--output-path",
+        ])
         .arg(out.path()));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("|Groups"), "{}", r.stdout);
@@ -178,11 +262,17 @@ fn mmlu_groups_are_size_weighted_and_truncation_is_counted() {
     .unwrap();
     let group = &results["groups"]["mmlu_social_sciences"];
     assert_eq!(group["sample_len"], 24);
-    let members = results["group_subtasks"]["mmlu_social_sciences"].as_array().unwrap();
+    let members = results["group_subtasks"]["mmlu_social_sciences"]
+        .as_array()
+        .unwrap();
     assert_eq!(members.len(), 12);
     let mean: f64 = members
         .iter()
-        .map(|t| results["results"][t.as_str().unwrap()]["acc,none"].as_f64().unwrap())
+        .map(|t| {
+            results["results"][t.as_str().unwrap()]["acc,none"]
+                .as_f64()
+                .unwrap()
+        })
         .sum::<f64>()
         / 12.0;
     assert!((group["acc,none"].as_f64().unwrap() - mean).abs() < 1e-12);
@@ -207,7 +297,13 @@ fn user_tasks_from_include_path_including_rolling_perplexity() {
     )
     .unwrap();
     let r = run(assay()
-        .args(["--tasks", "gsm8k_question_ppl", "--limit", "3", "--include-path"])
+        .args([
+            "--tasks",
+            "gsm8k_question_ppl",
+            "--limit",
+            "3",
+            "--include-path",
+        ])
         .arg(tasks.path()));
     assert_eq!(r.code, 0, "{}", r.stderr);
     for metric in ["word_perplexity", "byte_perplexity", "bits_per_byte"] {
@@ -219,20 +315,40 @@ fn user_tasks_from_include_path_including_rolling_perplexity() {
 fn bad_input_gets_clear_errors_and_nonzero_exit() {
     let r = run(assay().args(["--tasks", "helaswag", "--limit", "1"]));
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("unknown task `helaswag`; did you mean hellaswag?"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("unknown task `helaswag`; did you mean hellaswag?"),
+        "{}",
+        r.stderr
+    );
 
     let tasks = tempfile::tempdir().unwrap();
-    std::fs::write(tasks.path().join("bad.yaml"), "task: bad\ndataset_path: x.jsonl\nnum_fewshot: [\n").unwrap();
-    let r = run(assay().args(["--tasks", "bad"]).arg("--include-path").arg(tasks.path()));
+    std::fs::write(
+        tasks.path().join("bad.yaml"),
+        "task: bad\ndataset_path: x.jsonl\nnum_fewshot: [\n",
+    )
+    .unwrap();
+    let r = run(assay()
+        .args(["--tasks", "bad"])
+        .arg("--include-path")
+        .arg(tasks.path()));
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("bad.yaml: line"), "{}", r.stderr);
 
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir(data.path().join("hellaswag")).unwrap();
-    std::fs::write(data.path().join("hellaswag/validation.jsonl"), "{\"query\": \"a\", \"choices\": [\"b\"], \"gold\": 0}\n{oops\n").unwrap();
+    std::fs::write(
+        data.path().join("hellaswag/validation.jsonl"),
+        "{\"query\": \"a\", \"choices\": [\"b\"], \"gold\": 0}\n{oops\n",
+    )
+    .unwrap();
     let r = run(assay_on(data.path()).args(["--tasks", "hellaswag"]));
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("validation.jsonl:2: invalid JSON"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("validation.jsonl:2: invalid JSON"),
+        "{}",
+        r.stderr
+    );
 
     let r = run(assay().args(["--tasks", "hellaswag", "--model", "/nonexistent/model.gguf"]));
     assert_ne!(r.code, 0);
@@ -241,16 +357,26 @@ fn bad_input_gets_clear_errors_and_nonzero_exit() {
     let files = tempfile::tempdir().unwrap();
     let not_gguf = files.path().join("weights.gguf");
     std::fs::write(&not_gguf, b"PK\x03\x04 this is a zip").unwrap();
-    let r = run(assay().args(["--tasks", "hellaswag"]).arg("--model").arg(&not_gguf));
+    let r = run(assay()
+        .args(["--tasks", "hellaswag"])
+        .arg("--model")
+        .arg(&not_gguf));
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("is not a GGUF model"), "{}", r.stderr);
 
     let truncated = files.path().join("truncated.gguf");
     let bytes = std::fs::read(assay_engine::default_model_path()).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
-    let r = run(assay().args(["--tasks", "hellaswag", "--limit", "1"]).arg("--model").arg(&truncated));
+    let r = run(assay()
+        .args(["--tasks", "hellaswag", "--limit", "1"])
+        .arg("--model")
+        .arg(&truncated));
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("llama.cpp could not load"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("llama.cpp could not load"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("panicked"));
 }
 
@@ -258,7 +384,14 @@ fn bad_input_gets_clear_errors_and_nonzero_exit() {
 fn ctrl_c_keeps_finished_samples_valid() {
     let out = tempfile::tempdir().unwrap();
     let child = assay()
-        .args(["--tasks", "hellaswag", "--limit", "200", "--log-samples", "--output-path"])
+        .args([
+            "--tasks",
+            "hellaswag",
+            "--limit",
+            "200",
+            "--log-samples",
+            "--output-path",
+        ])
         .arg(out.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -270,7 +403,12 @@ fn ctrl_c_keeps_finished_samples_valid() {
         let lines = std::fs::read_dir(&dir)
             .ok()
             .and_then(|mut d| d.next())
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().lines().count())
+            .map(|e| {
+                std::fs::read_to_string(e.unwrap().path())
+                    .unwrap()
+                    .lines()
+                    .count()
+            })
             .unwrap_or(0);
         if lines >= 2 {
             break;
@@ -278,7 +416,10 @@ fn ctrl_c_keeps_finished_samples_valid() {
         assert!(std::time::Instant::now() < deadline, "no samples written");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130));
     let lines = samples(&only_file(&dir, "samples_hellaswag"));
@@ -286,7 +427,12 @@ fn ctrl_c_keeps_finished_samples_valid() {
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["doc_id"], i);
     }
-    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_str().unwrap().starts_with("results_")));
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_str()
+        .unwrap()
+        .starts_with("results_")));
 }
 
 #[test]
@@ -301,6 +447,8 @@ fn tasks_lists_builtin_tasks_with_counts() {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("hellaswag ")).unwrap();
     assert!(line.contains("10042"), "{line}");
-    assert!(text.lines().any(|l| l.starts_with("mmlu_anatomy ") && l.contains("135")));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("mmlu_anatomy ") && l.contains("135")));
     assert!(text.contains("group mmlu "));
 }

@@ -91,7 +91,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut tasks = Vec::new();
     for name in &selection.tasks {
         let (spec, _) = registry.task(name).expect("resolved tasks exist");
-        tasks.push(PreparedTask::prepare(name, spec, &data_dir, args.num_fewshot)?);
+        tasks.push(PreparedTask::prepare(
+            name,
+            spec,
+            &data_dir,
+            args.num_fewshot,
+        )?);
     }
     let model_path = resolve_model(&args.model)?;
     let settings = EngineSettings {
@@ -100,7 +105,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         gpu_layers: args.gpu_layers,
     };
     if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
-        eprintln!("warning: --gpu-layers has no effect: this assay was built without `--features cuda`");
+        eprintln!(
+            "warning: --gpu-layers has no effect: this assay was built without `--features cuda`"
+        );
     }
     let mut engine = LlamaEngine::load(&model_path, &settings)
         .with_context(|| format!("loading model {}", model_path.display()))?;
@@ -113,7 +120,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
                 eprintln!("\ninterrupted twice: exiting now");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: stopping after the current document (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupt: stopping after the current document (Ctrl-C again to quit now)"
+            );
         })
         .context("installing the Ctrl-C handler")?;
     }
@@ -155,7 +164,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         info.threads,
         info.ctx_size,
         args.limit.as_deref().unwrap_or("none"),
-        args.num_fewshot.map_or("task default".into(), |n| n.to_string()),
+        args.num_fewshot
+            .map_or("task default".into(), |n| n.to_string()),
     );
     print!("{}", table::tasks_table(&outcome));
     if !outcome.groups.is_empty() {

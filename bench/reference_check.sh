@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Reference check outside CI: score DOCS HellaSwag documents with assay and with Hugging Face
+# transformers (the same GGUF dequantised to fp32), then compare item by item.
+# Usage: bash bench/reference_check.sh [DOCS=200]
+# Needs a Python venv with torch + transformers + gguf + accelerate (created at bench/.venv on first use, or
+# set REF_PYTHON to an existing interpreter). Writes bench/results/reference_check.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+docs="${1:-200}"
+py="${REF_PYTHON:-bench/.venv/bin/python}"
+if [ ! -x "$py" ]; then
+  python3 -m venv bench/.venv
+  bench/.venv/bin/pip install -q torch transformers gguf numpy accelerate
+  py=bench/.venv/bin/python
+fi
+out=bench/.work/reference_check
+rm -rf "$out"
+cargo build --quiet --release
+./target/release/assay run --tasks hellaswag --limit "$docs" --output-path "$out" --log-samples
+samples=$(ls "$out"/*/samples_hellaswag_*.jsonl)
+model=$(python3 -c "import json,glob; print(json.load(open(glob.glob('$out/*/results_*.json')[0]))['assay']['backend']['model_path'])")
+mkdir -p bench/results
+"$py" bench/reference_check.py "$samples" "$model" bench/results/reference_check.json
