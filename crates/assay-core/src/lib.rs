@@ -6,4 +6,7 @@ pub mod request;
 pub mod stats;
 
 pub use metrics::{Aggregation, MetricError, MetricKind};
-pub use request::{Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood};
+pub use request::{
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood,
+    Sampling, StopReason,
+};

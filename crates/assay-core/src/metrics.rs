@@ -24,19 +24,23 @@ pub enum MetricKind {
     BytePerplexity,
     /// Rolling: negative log-likelihood per byte, in bits.
     BitsPerByte,
+    /// Generation: the filtered answer equals the target (with the task's normalisation).
+    ExactMatch,
+    /// Generation: the final answer equals the target after MATH normalisation.
+    MathEquiv,
 }
 
 /// Why a metric name or value could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricError {
     /// The name is not a metric assay knows.
-    #[error("unknown metric `{0}` (known: acc, acc_norm, mc2, perplexity, word_perplexity, byte_perplexity, bits_per_byte)")]
+    #[error("unknown metric `{0}` (known: acc, acc_norm, mc2, perplexity, word_perplexity, byte_perplexity, bits_per_byte, exact_match, math_equiv)")]
     Unknown(String),
 }
 
 impl MetricKind {
     /// Every metric, in a stable order.
-    pub const ALL: [MetricKind; 7] = [
+    pub const ALL: [MetricKind; 9] = [
         MetricKind::Acc,
         MetricKind::AccNorm,
         MetricKind::Mc2,
@@ -44,6 +48,8 @@ impl MetricKind {
         MetricKind::WordPerplexity,
         MetricKind::BytePerplexity,
         MetricKind::BitsPerByte,
+        MetricKind::ExactMatch,
+        MetricKind::MathEquiv,
     ];
 
     /// The metric's name in task files and results.
@@ -56,6 +62,8 @@ impl MetricKind {
             MetricKind::WordPerplexity => "word_perplexity",
             MetricKind::BytePerplexity => "byte_perplexity",
             MetricKind::BitsPerByte => "bits_per_byte",
+            MetricKind::ExactMatch => "exact_match",
+            MetricKind::MathEquiv => "math_equiv",
         }
     }
 
@@ -70,7 +78,11 @@ impl MetricKind {
     /// How per-document values of this metric combine into the task's value.
     pub fn aggregation(self) -> Aggregation {
         match self {
-            MetricKind::Acc | MetricKind::AccNorm | MetricKind::Mc2 => Aggregation::Mean,
+            MetricKind::Acc
+            | MetricKind::AccNorm
+            | MetricKind::Mc2
+            | MetricKind::ExactMatch
+            | MetricKind::MathEquiv => Aggregation::Mean,
             MetricKind::Perplexity => Aggregation::Perplexity,
             MetricKind::WordPerplexity | MetricKind::BytePerplexity => {
                 Aggregation::WeightedPerplexity
@@ -83,7 +95,11 @@ impl MetricKind {
     pub fn higher_is_better(self) -> bool {
         matches!(
             self,
-            MetricKind::Acc | MetricKind::AccNorm | MetricKind::Mc2
+            MetricKind::Acc
+                | MetricKind::AccNorm
+                | MetricKind::Mc2
+                | MetricKind::ExactMatch
+                | MetricKind::MathEquiv
         )
     }
 }

@@ -34,3 +34,69 @@ pub struct RollingLoglikelihood {
     /// How many context windows the text needed.
     pub windows: usize,
 }
+
+/// How tokens are chosen during generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// 0 for greedy decoding; otherwise logits are divided by it before sampling.
+    pub temperature: f64,
+    /// Nucleus sampling: keep the most likely tokens whose mass reaches `top_p` (1 = off).
+    pub top_p: f64,
+    /// Keep only the `top_k` most likely tokens (0 = off).
+    pub top_k: usize,
+    /// Seed of the document's sampler; sample `i` uses (seed, i), so outputs reproduce.
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// Greedy decoding.
+    pub fn greedy() -> Sampling {
+        Sampling {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// Generate text after `context` until a stop string, an end-of-generation token or
+/// `max_gen_toks` tokens; `n` samples of the same prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRequest {
+    /// The prompt.
+    pub context: String,
+    /// Stop strings: generation ends before the first occurrence of any (not returned).
+    pub until: Vec<String>,
+    /// Most tokens generated.
+    pub max_gen_toks: usize,
+    /// Token choice.
+    pub sampling: Sampling,
+    /// Number of samples.
+    pub n: usize,
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// A stop string was produced.
+    Until,
+    /// The model produced an end-of-generation token.
+    EndOfGeneration,
+    /// `max_gen_toks` was reached.
+    MaxTokens,
+}
+
+/// One generated sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The text, cut before the stop string.
+    pub text: String,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// Why it ended.
+    pub stop: StopReason,
+    /// Whether the prompt was cut from the left to leave room for `max_gen_toks`.
+    pub truncated: bool,
+}

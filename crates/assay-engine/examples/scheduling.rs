@@ -25,7 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = EngineSettings::default();
     let mut engine = LlamaEngine::load(&default_model_path(), &settings)?;
 
-    let modes = ["shared-prefix", "naive", "floor: needed logits", "floor: prefill only"];
+    let modes = [
+        "shared-prefix",
+        "naive",
+        "floor: needed logits",
+        "floor: prefill only",
+    ];
     let mut seconds = vec![0.0f64; modes.len()];
     let mut tokens = vec![0u64; modes.len()];
     for round in 0..rounds {
@@ -57,9 +62,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let n = instances.len() as f64 * rounds as f64;
-    println!("HellaSwag, {} docs x {rounds} rounds, {} threads", instances.len(), settings.threads);
-    println!("| {:<22} | {:>8} | {:>10} | {:>12} | {:>10} |", "mode", "docs/s", "tokens/s", "tokens/doc", "vs shared");
-    println!("|{:-<24}|{:->10}|{:->12}|{:->14}|{:->12}|", "", "", "", "", "");
+    println!(
+        "HellaSwag, {} docs x {rounds} rounds, {} threads",
+        instances.len(),
+        settings.threads
+    );
+    println!(
+        "| {:<22} | {:>8} | {:>10} | {:>12} | {:>10} |",
+        "mode", "docs/s", "tokens/s", "tokens/doc", "vs shared"
+    );
+    println!(
+        "|{:-<24}|{:->10}|{:->12}|{:->14}|{:->12}|",
+        "", "", "", "", ""
+    );
     let mut rows = Vec::new();
     for (m, mode) in modes.iter().enumerate() {
         let docs_s = n / seconds[m];

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use assay_core::{Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood};
+use assay_core::{
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood,
+};
 use serde::Serialize;
 
 /// Why a backend could not load a model or answer a request.
@@ -115,6 +117,16 @@ pub trait Backend {
 
     /// Scores every token of `text`, in windows when it exceeds the context.
     fn loglikelihood_rolling(&mut self, text: &str) -> Result<RollingLoglikelihood, EngineError>;
+
+    /// Generates `request.n` samples after one document's prompt. Sample `i` depends only on the
+    /// prompt, the settings and (seed, i).
+    fn generate_until(
+        &mut self,
+        request: &GenerationRequest,
+    ) -> Result<Vec<Generation>, EngineError>;
+
+    /// The model's own chat template (Jinja source), if it has one.
+    fn chat_template(&self) -> Option<String>;
 
     /// Tokens run through the model so far (for throughput reporting).
     fn tokens_processed(&self) -> u64;

@@ -10,6 +10,7 @@ mod backend;
 pub mod gguf;
 mod llama;
 pub mod plan;
+pub mod sampler;
 
 pub use backend::{Backend, BackendInfo, EngineError, SpecialTokens};
 pub use llama::{EngineSettings, LlamaEngine};

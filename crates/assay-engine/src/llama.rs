@@ -4,7 +4,10 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use assay_core::{Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood};
+use assay_core::{
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood,
+    StopReason,
+};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -14,6 +17,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
+use crate::sampler;
 use crate::{gguf, Backend, BackendInfo, EngineError, SpecialTokens};
 
 /// Most sequences one decode call may hold.
@@ -144,13 +148,22 @@ impl LlamaEngine {
 
     /// Tokenises `text` as the model's tokenizer does; `with_bos` prepends BOS when the model
     /// wants one.
+    ///
+    /// Special-token text (such as a chat template's `<start_of_turn>`) becomes the special token,
+    /// as Hugging Face tokenizers do; a text that already starts with BOS gets no second one.
     pub fn tokenize(&self, text: &str, with_bos: bool) -> Vec<Token> {
-        self.model
-            .vocab()
-            .tokenize(text.as_bytes(), with_bos, false)
+        let vocab = self.model.vocab();
+        let mut tokens: Vec<Token> = vocab
+            .tokenize(text.as_bytes(), with_bos, true)
             .into_iter()
             .map(|t| t.0)
-            .collect()
+            .collect();
+        if let Some(bos) = self.bos {
+            if with_bos && tokens.len() > 1 && tokens[0] == bos && tokens[1] == bos {
+                tokens.remove(0);
+            }
+        }
+        tokens
     }
 
     /// lm-eval's split of a (context, continuation) pair into tokens: trailing spaces of the
@@ -240,6 +253,108 @@ impl LlamaEngine {
             decoded += tokens.len();
         }
         Ok(decoded)
+    }
+}
+
+/// One sequence being generated.
+struct Sample {
+    rng: rand_chacha::ChaCha8Rng,
+    bytes: Vec<u8>,
+    text: String,
+    tokens: usize,
+    /// Batch index of the logits that predict this sequence's next token.
+    row: usize,
+    stop: Option<StopReason>,
+}
+
+impl LlamaEngine {
+    /// Generates `count` samples (indices `first..first + count`) sharing one prompt decode.
+    fn generate_batch(
+        &mut self,
+        request: &GenerationRequest,
+        prompt: &[Token],
+        truncated: bool,
+        first: usize,
+        count: usize,
+    ) -> Result<Vec<Generation>, EngineError> {
+        let seqs: Vec<i32> = (0..count as i32).collect();
+        let last = prompt.len() - 1;
+        let tokens: Vec<BatchToken> = prompt
+            .iter()
+            .enumerate()
+            .map(|(pos, &token)| BatchToken {
+                token,
+                pos: pos as i32,
+                seq_ids: seqs.clone(),
+                logits: pos == last,
+            })
+            .collect();
+        self.decode(&tokens, true)?;
+        let mut samples: Vec<Sample> = (0..count)
+            .map(|k| Sample {
+                rng: sampler::sample_rng(request.sampling.seed, first + k),
+                bytes: Vec::new(),
+                text: String::new(),
+                tokens: 0,
+                row: last,
+                stop: None,
+            })
+            .collect();
+        let mut pos = prompt.len();
+        loop {
+            let mut step = Vec::new();
+            for (k, s) in samples
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, s)| s.stop.is_none())
+            {
+                let logits = self.ctx.get_logits_ith(s.row as i32);
+                let token = sampler::choose(logits, &request.sampling, &mut s.rng) as Token;
+                let vocab = self.model.vocab();
+                if vocab.is_eog(LlamaToken(token)) {
+                    s.stop = Some(StopReason::EndOfGeneration);
+                    continue;
+                }
+                s.tokens += 1;
+                s.bytes
+                    .extend(vocab.token_to_piece(LlamaToken(token), false, None));
+                s.text = String::from_utf8_lossy(&s.bytes).into_owned();
+                if let Some(at) = sampler::find_stop(&s.text, &request.until) {
+                    s.text.truncate(at);
+                    s.stop = Some(StopReason::Until);
+                } else if s.tokens >= request.max_gen_toks || pos + 1 >= self.limits.max_len {
+                    s.stop = Some(StopReason::MaxTokens);
+                } else {
+                    step.push((k, token));
+                }
+            }
+            if step.is_empty() {
+                break;
+            }
+            let batch: Vec<BatchToken> = step
+                .iter()
+                .map(|&(k, token)| BatchToken {
+                    token,
+                    pos: pos as i32,
+                    seq_ids: vec![k as i32],
+                    logits: true,
+                })
+                .collect();
+            self.decode(&batch, false)?;
+            for (row, &(k, _)) in step.iter().enumerate() {
+                samples[k].row = row;
+            }
+            pos += 1;
+        }
+        Ok(samples
+            .into_iter()
+            .map(|s| Generation {
+                text: s.text,
+                tokens: s.tokens,
+                stop: s.stop.unwrap_or(StopReason::MaxTokens),
+                truncated,
+            })
+            .collect())
     }
 }
 
@@ -366,6 +481,51 @@ impl Backend for LlamaEngine {
             tokens: tokens.len(),
             windows: windows.len(),
         })
+    }
+
+    fn generate_until(
+        &mut self,
+        request: &GenerationRequest,
+    ) -> Result<Vec<Generation>, EngineError> {
+        if request.max_gen_toks == 0 {
+            return Err(EngineError::BadRequest(
+                "max_gen_toks must be at least 1".into(),
+            ));
+        }
+        if request.max_gen_toks >= self.limits.max_len {
+            return Err(EngineError::BadRequest(format!(
+                "max_gen_toks {} leaves no room for the prompt in the context window of {}",
+                request.max_gen_toks, self.limits.max_len
+            )));
+        }
+        let mut prompt = self.tokenize(&request.context, true);
+        if prompt.is_empty() {
+            prompt.push(self.bos.unwrap_or_else(|| self.model.vocab().eos().0));
+        }
+        // As lm-eval: the prompt keeps its last (window - max_gen_toks) tokens.
+        let budget = self.limits.max_len - request.max_gen_toks;
+        let truncated = prompt.len() > budget;
+        if truncated {
+            prompt.drain(..prompt.len() - budget);
+        }
+        // Samples decoded together share the prompt's KV cells; each needs room to grow.
+        let room = (self.limits.max_len - prompt.len()) / request.max_gen_toks.max(1);
+        let per_batch = room.clamp(1, MAX_SEQS);
+        let mut out = Vec::with_capacity(request.n);
+        let mut first = 0;
+        while first < request.n {
+            let count = per_batch.min(request.n - first);
+            out.extend(self.generate_batch(request, &prompt, truncated, first, count)?);
+            first += count;
+        }
+        Ok(out)
+    }
+
+    fn chat_template(&self) -> Option<String> {
+        self.model
+            .chat_template(None)
+            .ok()
+            .and_then(|t| t.to_string().ok())
     }
 
     fn tokens_processed(&self) -> u64 {

@@ -101,3 +101,72 @@ fn rolling_scores_every_token_across_windows() {
     assert!(windowed.logprob < 0.0 && whole.logprob < 0.0);
     assert!((windowed.logprob - whole.logprob).abs() / whole.logprob.abs() < 0.5);
 }
+
+fn generation(
+    context: &str,
+    until: &[&str],
+    max: usize,
+    sampling: assay_core::Sampling,
+    n: usize,
+) -> assay_core::GenerationRequest {
+    assay_core::GenerationRequest {
+        context: context.into(),
+        until: until.iter().map(|s| s.to_string()).collect(),
+        max_gen_toks: max,
+        sampling,
+        n,
+    }
+}
+
+#[test]
+fn greedy_generation_stops_at_stop_strings_and_reproduces() {
+    let mut e = engine(2);
+    let req = generation(
+        "Question: What is 2 + 3?\nAnswer:",
+        &["\n", "Question:"],
+        32,
+        assay_core::Sampling::greedy(),
+        1,
+    );
+    let a = e.generate_until(&req).unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(!a[0].text.contains('\n'), "{:?}", a[0]);
+    assert!(a[0].tokens >= 1 && a[0].tokens <= 32);
+    let mut other = engine(1);
+    other
+        .loglikelihood(&choices("warm up on something else", &["x"]))
+        .unwrap();
+    let b = other.generate_until(&req).unwrap();
+    assert_eq!(a, b);
+    let capped = e
+        .generate_until(&generation(
+            "Count: 1, 2, 3,",
+            &[],
+            5,
+            assay_core::Sampling::greedy(),
+            1,
+        ))
+        .unwrap();
+    assert_eq!(capped[0].tokens, 5);
+    assert_eq!(capped[0].stop, assay_core::StopReason::MaxTokens);
+}
+
+#[test]
+fn sampled_generation_is_seeded_per_sample() {
+    let mut e = engine(2);
+    let sampling = assay_core::Sampling {
+        temperature: 1.0,
+        top_p: 0.95,
+        top_k: 0,
+        seed: 42,
+    };
+    let req = generation("Once upon a time", &["."], 12, sampling, 4);
+    let a = e.generate_until(&req).unwrap();
+    assert_eq!(a.len(), 4);
+    let distinct: std::collections::BTreeSet<_> = a.iter().map(|g| g.text.clone()).collect();
+    assert!(distinct.len() > 1, "{a:?}");
+    assert_eq!(a, e.generate_until(&req).unwrap());
+    assert!(e
+        .chat_template()
+        .is_some_and(|t| t.contains("start_of_turn")));
+}

@@ -11,25 +11,28 @@ use crate::TaskOutcome;
 pub struct MetricResult {
     /// The metric.
     pub metric: MetricKind,
+    /// The filter pipeline the value is for (`none` for log-likelihood tasks).
+    pub filter: String,
     /// Its aggregate value.
     pub value: f64,
     /// Standard error (`None` when it cannot be estimated).
     pub stderr: Option<f64>,
 }
 
-/// Aggregates per-document values of a task.
+/// Aggregates per-document values of a task, one result per (metric, filter) key.
 pub(crate) fn task_metrics(
-    metrics: &[MetricKind],
+    keys: &[(MetricKind, String)],
     values: &[Vec<DocValue>],
     bootstrap_iters: usize,
 ) -> Vec<MetricResult> {
-    metrics
-        .iter()
+    keys.iter()
         .zip(values)
-        .map(|(&metric, vals)| {
+        .filter(|(_, vals)| !vals.is_empty())
+        .map(|((metric, filter), vals)| {
             let agg = metric.aggregation();
             MetricResult {
-                metric,
+                metric: *metric,
+                filter: filter.clone(),
                 value: agg.apply(vals),
                 stderr: agg.stderr(vals, bootstrap_iters, 1234),
             }
@@ -54,8 +57,8 @@ pub struct GroupResult {
     pub size: usize,
     /// Aggregated metrics.
     pub metrics: Vec<MetricResult>,
-    /// Per-document values of every leaf, per metric (for the parents of this group).
-    per_doc: Vec<(MetricKind, Vec<f64>)>,
+    /// Per-document values of every leaf, per (metric, filter) (for the parents of this group).
+    per_doc: Vec<(MetricKind, String, Vec<f64>)>,
 }
 
 /// Aggregates groups, members before parents. Size-weighted means are the mean over all the
@@ -68,7 +71,7 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
         let mut leaves = Vec::new();
         let mut size = 0;
         struct Member {
-            values: Vec<(MetricKind, Vec<f64>)>,
+            values: Vec<(MetricKind, String, Vec<f64>)>,
             results: Vec<MetricResult>,
         }
         let mut members = Vec::new();
@@ -77,10 +80,10 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
                 leaves.push(t.name.clone());
                 size += t.n_effective;
                 let values = t
-                    .metrics
+                    .keys
                     .iter()
                     .zip(&t.values)
-                    .map(|(m, v)| (m.metric, v.iter().map(scalar).collect()))
+                    .map(|((m, f), v)| (*m, f.clone(), v.iter().map(scalar).collect()))
                     .collect();
                 members.push(Member {
                     values,
@@ -101,44 +104,62 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
             let Ok(metric) = MetricKind::parse(&agg.metric) else {
                 continue;
             };
-            let pooled: Option<Vec<f64>> = members
-                .iter()
+            // Every filter under which all members report the metric.
+            let filters: Vec<String> = members
+                .first()
                 .map(|m| {
                     m.values
                         .iter()
-                        .find(|(k, _)| *k == metric)
-                        .map(|(_, v)| v.clone())
+                        .filter(|(k, _, _)| *k == metric)
+                        .map(|(_, f, _)| f.clone())
+                        .collect()
                 })
-                .collect::<Option<Vec<_>>>()
-                .map(|vs| vs.concat());
-            let Some(pooled) = pooled else { continue };
-            if pooled.is_empty() {
-                continue;
-            }
-            let result = if agg.weight_by_size {
-                MetricResult {
-                    metric,
-                    value: stats::mean(&pooled),
-                    stderr: (pooled.len() > 1).then(|| stats::mean_stderr(&pooled)),
-                }
-            } else {
-                let parts: Vec<&MetricResult> = members
+                .unwrap_or_default();
+            for filter in filters {
+                let pooled: Option<Vec<f64>> = members
                     .iter()
-                    .filter_map(|m| m.results.iter().find(|r| r.metric == metric))
-                    .collect();
-                let k = parts.len() as f64;
-                MetricResult {
-                    metric,
-                    value: parts.iter().map(|r| r.value).sum::<f64>() / k,
-                    stderr: parts
+                    .map(|m| {
+                        m.values
+                            .iter()
+                            .find(|(k, f, _)| *k == metric && *f == filter)
+                            .map(|(_, _, v)| v.clone())
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .map(|vs| vs.concat());
+                let Some(pooled) = pooled.filter(|p| !p.is_empty()) else {
+                    continue;
+                };
+                let result = if agg.weight_by_size {
+                    MetricResult {
+                        metric,
+                        filter: filter.clone(),
+                        value: stats::mean(&pooled),
+                        stderr: (pooled.len() > 1).then(|| stats::mean_stderr(&pooled)),
+                    }
+                } else {
+                    let parts: Vec<&MetricResult> = members
                         .iter()
-                        .map(|r| r.stderr.map(|s| s * s))
-                        .sum::<Option<f64>>()
-                        .map(|v| v.sqrt() / k),
-                }
-            };
-            metrics.push(result);
-            per_doc.push((metric, pooled));
+                        .filter_map(|m| {
+                            m.results
+                                .iter()
+                                .find(|r| r.metric == metric && r.filter == filter)
+                        })
+                        .collect();
+                    let k = parts.len() as f64;
+                    MetricResult {
+                        metric,
+                        filter: filter.clone(),
+                        value: parts.iter().map(|r| r.value).sum::<f64>() / k,
+                        stderr: parts
+                            .iter()
+                            .map(|r| r.stderr.map(|s| s * s))
+                            .sum::<Option<f64>>()
+                            .map(|v| v.sqrt() / k),
+                    }
+                };
+                metrics.push(result);
+                per_doc.push((metric, filter, pooled));
+            }
         }
         done.push(GroupResult {
             name: node.spec.group.clone(),

@@ -97,8 +97,12 @@ pub struct TaskOutcome {
     pub n_effective: usize,
     /// Aggregated metrics.
     pub metrics: Vec<MetricResult>,
-    /// Per-document values, per metric (same order as `metrics`).
+    /// What each entry of `values` is: (metric, filter).
+    pub keys: Vec<(MetricKind, String)>,
+    /// Per-document values, per key.
     pub values: Vec<Vec<DocValue>>,
+    /// Generation timing (generation tasks only).
+    pub timing: Option<Timing>,
     /// Requests whose context was cut from the left to fit the window.
     pub truncated_requests: usize,
     /// Requests sent to the backend.
@@ -107,6 +111,29 @@ pub struct TaskOutcome {
     pub samples_path: Option<PathBuf>,
     /// The task's merged spec, with the few-shot count used.
     pub config: Value,
+}
+
+/// Time spent generating, for the results' average time per item.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    /// Documents generated for.
+    pub docs: usize,
+    /// Seconds spent in generation.
+    pub seconds: f64,
+    /// Tokens generated (all samples).
+    pub tokens: usize,
+}
+
+impl Timing {
+    /// Mean seconds per document.
+    pub fn seconds_per_doc(&self) -> f64 {
+        self.seconds / self.docs.max(1) as f64
+    }
+
+    /// Generated tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.tokens as f64 / self.seconds.max(1e-9)
+    }
 }
 
 /// The result of an evaluation.
@@ -145,7 +172,8 @@ pub fn evaluate(
             }
             None => None,
         };
-        let mut values: Vec<Vec<DocValue>> = vec![Vec::with_capacity(n); task.metrics.len()];
+        let mut values: Vec<Vec<DocValue>> = vec![Vec::with_capacity(n); task.keys.len()];
+        let mut timing: Option<Timing> = None;
         let mut truncated_requests = 0;
         let mut requests = 0;
         let mut done = 0;
@@ -160,7 +188,22 @@ pub fn evaluate(
                 doc_id,
                 source,
             };
+            let mut gen_time = None;
             let answers = match &instance.kind {
+                DocKind::Generate { request } => {
+                    requests += 1;
+                    let start = Instant::now();
+                    let gens = backend.generate_until(request).map_err(engine_error)?;
+                    let seconds = start.elapsed().as_secs_f64();
+                    let tokens: usize = gens.iter().map(|g| g.tokens).sum();
+                    truncated_requests += usize::from(gens.iter().any(|g| g.truncated));
+                    let t = timing.get_or_insert_with(Timing::default);
+                    t.docs += 1;
+                    t.seconds += seconds;
+                    t.tokens += tokens;
+                    gen_time = Some((seconds, tokens));
+                    Answers::Generations(gens)
+                }
                 DocKind::Rolling { text } => {
                     requests += 1;
                     Answers::Rolling(backend.loglikelihood_rolling(text).map_err(engine_error)?)
@@ -175,11 +218,11 @@ pub fn evaluate(
                 }
             };
             let scored = task.score(&instance, &answers);
-            for (slot, (_, v)) in values.iter_mut().zip(&scored) {
+            for (slot, v) in values.iter_mut().zip(&scored) {
                 slot.push(*v);
             }
             if let Some(log) = &mut log {
-                log.write(task, &instance, &answers, &scored)
+                log.write(task, &instance, &answers, &scored, gen_time)
                     .map_err(|source| EvalError::Io {
                         path: log.path().to_path_buf(),
                         source,
@@ -191,6 +234,17 @@ pub fn evaluate(
         let mut config = serde_json::to_value(&task.spec).unwrap_or(Value::Null);
         if let Some(obj) = config.as_object_mut() {
             obj.insert("num_fewshot".into(), task.num_fewshot.into());
+            if let Some(chat) = task.chat() {
+                obj.insert("chat_template_sha".into(), chat.template_sha.clone().into());
+                obj.insert(
+                    "system_instruction".into(),
+                    chat.system_instruction.clone().into(),
+                );
+                obj.insert(
+                    "fewshot_as_multiturn".into(),
+                    chat.fewshot_as_multiturn.into(),
+                );
+            }
             obj.insert(
                 "metric_list".into(),
                 task.metrics
@@ -212,8 +266,10 @@ pub fn evaluate(
             num_fewshot: task.num_fewshot,
             n_original: task.docs.len(),
             n_effective: done,
-            metrics: aggregate::task_metrics(&task.metrics, &values, options.bootstrap_iters),
+            metrics: aggregate::task_metrics(&task.keys, &values, options.bootstrap_iters),
+            keys: task.keys.clone(),
             values,
+            timing,
             truncated_requests,
             requests,
             samples_path: log.map(|l| l.path().to_path_buf()),

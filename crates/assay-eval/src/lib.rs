@@ -8,6 +8,8 @@ mod results;
 mod samples;
 
 pub use aggregate::{GroupResult, MetricResult};
-pub use evaluate::{evaluate, EvalError, EvalOptions, Limit, Outcome, Progress, TaskOutcome};
-pub use results::{results_json, sanitize_model_name, RunInfo};
+pub use evaluate::{
+    evaluate, EvalError, EvalOptions, Limit, Outcome, Progress, TaskOutcome, Timing,
+};
+pub use results::{results_json, sanitize_model_name, ChatInfo, RunInfo};
 pub use samples::SampleLog;

@@ -24,13 +24,28 @@ pub struct RunInfo {
     pub bootstrap_iters: usize,
     /// Start time, seconds since the Unix epoch.
     pub date: f64,
+    /// The chat template used, if prompts were rendered through one.
+    pub chat: Option<ChatInfo>,
+}
+
+/// How prompts were wrapped in the model's chat format.
+#[derive(Debug, Clone)]
+pub struct ChatInfo {
+    /// The template source.
+    pub template: String,
+    /// Its SHA-256.
+    pub template_sha: String,
+    /// The system instruction, if any.
+    pub system_instruction: Option<String>,
+    /// Whether few-shot examples were separate turns.
+    pub fewshot_as_multiturn: bool,
 }
 
 fn metric_entries(obj: &mut Map<String, Value>, metrics: &[MetricResult]) {
     for m in metrics {
-        obj.insert(format!("{},none", m.metric.name()), json!(m.value));
+        obj.insert(format!("{},{}", m.metric.name(), m.filter), json!(m.value));
         obj.insert(
-            format!("{}_stderr,none", m.metric.name()),
+            format!("{}_stderr,{}", m.metric.name(), m.filter),
             m.stderr.map_or(json!("N/A"), |s| json!(s)),
         );
     }
@@ -48,6 +63,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
     let mut n_samples = Map::new();
     let mut truncated = Map::new();
     let mut samples = Map::new();
+    let mut timing = Map::new();
     for t in &outcome.tasks {
         let mut entry = Map::new();
         entry.insert("name".into(), json!(t.name));
@@ -76,6 +92,18 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             json!({"original": t.n_original, "effective": t.n_effective}),
         );
         truncated.insert(t.name.clone(), json!(t.truncated_requests));
+        if let Some(tm) = &t.timing {
+            timing.insert(
+                t.name.clone(),
+                json!({
+                    "docs": tm.docs,
+                    "seconds": tm.seconds,
+                    "avg_time_per_doc": tm.seconds_per_doc(),
+                    "generated_tokens": tm.tokens,
+                    "tokens_per_second": tm.tokens_per_second(),
+                }),
+            );
+        }
         if let Some(p) = &t.samples_path {
             samples.insert(t.name.clone(), json!(p.display().to_string()));
         }
@@ -160,11 +188,11 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         "model_source": "llama.cpp",
         "model_name": b.model_path.display().to_string(),
         "model_name_sanitized": sanitize_model_name(&b.model_name),
-        "system_instruction": null,
-        "system_instruction_sha": null,
-        "fewshot_as_multiturn": false,
-        "chat_template": null,
-        "chat_template_sha": null,
+        "system_instruction": info.chat.as_ref().and_then(|c| c.system_instruction.clone()),
+        "system_instruction_sha": info.chat.as_ref().and_then(|c| c.system_instruction.as_deref().map(assay_tasks::hash_text)),
+        "fewshot_as_multiturn": info.chat.as_ref().is_some_and(|c| c.fewshot_as_multiturn),
+        "chat_template": info.chat.as_ref().map(|c| c.template.clone()),
+        "chat_template_sha": info.chat.as_ref().map(|c| c.template_sha.clone()),
         "total_evaluation_time_seconds": format!("{}", outcome.seconds),
         "assay": {
             "version": info.tool_version,
@@ -172,6 +200,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             "command_line": info.command_line,
             "backend": b,
             "truncated_requests": truncated,
+            "generation_timing": timing,
             "samples": samples,
             "wall_seconds": outcome.seconds,
         },

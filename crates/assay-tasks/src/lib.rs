@@ -5,13 +5,17 @@
 //! typed into tasks, and [`PreparedTask`] turns a task's documents into request primitives and
 //! scores the answers.
 
+mod answers;
+mod chat;
 mod dataset;
 mod error;
+mod filters;
 mod prepared;
 mod registry;
 mod spec;
 mod template;
 
+pub use chat::{ChatFormat, Message};
 pub use dataset::DataDir;
 pub use error::TaskError;
 pub use prepared::{hash as hash_text, Answers, DocInstance, DocKind, PreparedTask};

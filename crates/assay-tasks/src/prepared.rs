@@ -2,14 +2,20 @@
 //! request primitives (lm-eval's context construction) and scores the backend's answers.
 
 use assay_core::metrics::{score_multiple_choice, DocValue};
-use assay_core::{Loglikelihood, LoglikelihoodRequest, MetricKind, RollingLoglikelihood};
+use assay_core::{
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, MetricKind,
+    RollingLoglikelihood, Sampling,
+};
 use assay_data::Record;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::answers::{self, ExactMatch};
+use crate::chat::{ChatFormat, Message};
 use crate::dataset::{self, DataDir};
+use crate::filters::{self, Pipeline};
 use crate::spec::{OutputType, TaskSpec};
 use crate::template::{Field, Templates};
 use crate::TaskError;
@@ -44,6 +50,11 @@ pub enum DocKind {
         /// The text.
         text: String,
     },
+    /// Free generation, scored through the task's filters.
+    Generate {
+        /// The generation request.
+        request: GenerationRequest,
+    },
 }
 
 /// One document turned into requests.
@@ -66,6 +77,8 @@ pub enum Answers {
     Loglikelihoods(Vec<Loglikelihood>),
     /// For a rolling document.
     Rolling(RollingLoglikelihood),
+    /// The samples of a generation document.
+    Generations(Vec<Generation>),
 }
 
 /// A task with its documents and compiled templates.
@@ -82,6 +95,9 @@ pub struct PreparedTask {
     pub num_fewshot: usize,
     /// Metrics reported.
     pub metrics: Vec<MetricKind>,
+    /// What each per-document value is: (metric, filter name), in [`PreparedTask::score`]'s
+    /// order. Log-likelihood tasks have the single filter `none`.
+    pub keys: Vec<(MetricKind, String)>,
     /// The evaluated split's name.
     pub eval_split: String,
     /// The evaluated documents.
@@ -95,6 +111,10 @@ pub struct PreparedTask {
     target_delimiter: String,
     fewshot_delimiter: String,
     sampler: Sampler,
+    pipelines: Vec<Pipeline>,
+    exact_match: ExactMatch,
+    generation: Option<GenerationRequest>,
+    chat: Option<ChatFormat>,
 }
 
 impl PreparedTask {
@@ -112,11 +132,6 @@ impl PreparedTask {
         let output_type = spec
             .output_type
             .ok_or_else(|| invalid("output_type is missing".into()))?;
-        if output_type == OutputType::GenerateUntil {
-            return Err(invalid(
-                "generation tasks (output_type generate_until) are not supported by this version of assay".into(),
-            ));
-        }
         let metrics = metrics_for(name, spec, output_type)?;
         let eval_split = spec
             .test_split
@@ -197,6 +212,37 @@ impl PreparedTask {
         templates
             .add("description", &description)
             .map_err(|m| invalid(format!("description: {m}")))?;
+        let fewshot_delimiter = spec
+            .fewshot_delimiter
+            .clone()
+            .unwrap_or_else(|| "\n\n".into());
+        let pipelines = match (&spec.filter_list, output_type) {
+            (Some(list), OutputType::GenerateUntil) => list
+                .iter()
+                .map(Pipeline::compile)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(invalid)?,
+            (Some(_), _) => {
+                return Err(invalid(
+                    "filter_list applies to generate_until tasks only".into(),
+                ))
+            }
+            (None, _) => vec![filters::default_pipeline()],
+        };
+        let exact_match = exact_match_options(spec).map_err(invalid)?;
+        let generation = match output_type {
+            OutputType::GenerateUntil => {
+                Some(generation_template(spec, &fewshot_delimiter).map_err(invalid)?)
+            }
+            _ => None,
+        };
+        let keys = match output_type {
+            OutputType::GenerateUntil => pipelines
+                .iter()
+                .flat_map(|p| metrics.iter().map(|&m| (m, p.name.clone())))
+                .collect(),
+            _ => metrics.iter().map(|&m| (m, "none".to_string())).collect(),
+        };
         Ok(PreparedTask {
             name: name.to_string(),
             alias: spec.task_alias.clone().unwrap_or_else(|| name.to_string()),
@@ -204,6 +250,7 @@ impl PreparedTask {
             output_type,
             num_fewshot,
             metrics,
+            keys,
             eval_split,
             docs,
             fewshot_docs,
@@ -213,12 +260,23 @@ impl PreparedTask {
             choice,
             has_description: !description.is_empty(),
             target_delimiter: spec.target_delimiter.clone().unwrap_or_else(|| " ".into()),
-            fewshot_delimiter: spec
-                .fewshot_delimiter
-                .clone()
-                .unwrap_or_else(|| "\n\n".into()),
+            fewshot_delimiter,
             sampler,
+            pipelines,
+            exact_match,
+            generation,
+            chat: None,
         })
+    }
+
+    /// Renders every prompt through `chat` (the model's chat template) from now on.
+    pub fn set_chat(&mut self, chat: ChatFormat) {
+        self.chat = Some(chat);
+    }
+
+    /// The chat format in use, if any.
+    pub fn chat(&self) -> Option<&ChatFormat> {
+        self.chat.as_ref()
     }
 
     fn field_error(&self, doc_id: usize, field: &str, message: String) -> TaskError {
@@ -385,9 +443,10 @@ impl PreparedTask {
             .collect()
     }
 
-    /// The context before a document's own prompt: description and few-shot examples.
-    fn preamble(&self, doc: &Record, doc_id: usize) -> Result<String, TaskError> {
-        let mut out = if self.has_description {
+    /// The full context of a document: description, few-shot examples and `prompt`, as plain
+    /// text or through the chat template.
+    fn context(&self, doc: &Record, doc_id: usize, prompt: &str) -> Result<String, TaskError> {
+        let description = if self.has_description {
             self.templates
                 .render_str("description", doc)
                 .map_err(|m| self.field_error(doc_id, "description", m))?
@@ -395,15 +454,57 @@ impl PreparedTask {
             String::new()
         };
         let examples = self.examples(doc_id)?;
-        if !examples.is_empty() {
-            let joined: Vec<String> = examples
-                .into_iter()
-                .map(|(q, a)| format!("{q}{}{a}", self.target_delimiter))
-                .collect();
-            out.push_str(&joined.join(&self.fewshot_delimiter));
-            out.push_str(&self.fewshot_delimiter);
+        let joined = |examples: &[(String, String)]| -> String {
+            let mut out = String::new();
+            for (q, a) in examples {
+                out.push_str(&format!(
+                    "{q}{}{a}{}",
+                    self.target_delimiter, self.fewshot_delimiter
+                ));
+            }
+            out
+        };
+        let Some(chat) = &self.chat else {
+            return Ok(format!("{description}{}{prompt}", joined(&examples)));
+        };
+        let mut messages = Vec::new();
+        let system: Vec<&str> = [
+            chat.system_instruction.as_deref(),
+            Some(description.trim_end()),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+        if !system.is_empty() {
+            messages.push(Message {
+                role: "system",
+                content: system.join(&self.fewshot_delimiter),
+            });
         }
-        Ok(out)
+        if chat.fewshot_as_multiturn {
+            for (q, a) in &examples {
+                messages.push(Message {
+                    role: "user",
+                    content: q.clone(),
+                });
+                messages.push(Message {
+                    role: "assistant",
+                    content: a.clone(),
+                });
+            }
+            messages.push(Message {
+                role: "user",
+                content: prompt.to_string(),
+            });
+        } else {
+            messages.push(Message {
+                role: "user",
+                content: format!("{}{prompt}", joined(&examples)),
+            });
+        }
+        chat.render(&messages)
+            .map_err(|m| self.field_error(doc_id, "chat template", m))
     }
 
     /// Builds the requests of document `doc_id`.
@@ -427,16 +528,33 @@ impl PreparedTask {
                 Ok(DocInstance {
                     doc_id,
                     requests: vec![LoglikelihoodRequest {
-                        context: self.preamble(doc, doc_id)? + &prompt,
+                        context: self.context(doc, doc_id, &prompt)?,
                         continuation: format!("{}{target}", self.target_delimiter),
                     }],
                     target: Value::String(target),
                     kind: DocKind::Loglikelihood,
                 })
             }
-            OutputType::MultipleChoice | OutputType::GenerateUntil => {
+            OutputType::GenerateUntil => {
+                let Prompt::Text(prompt) = self.prompt(doc, doc_id)? else {
+                    return Err(self.field_error(doc_id, "doc_to_text", "expected text".into()));
+                };
+                let mut request = self
+                    .generation
+                    .clone()
+                    .expect("generation tasks have settings");
+                request.context = self.context(doc, doc_id, &prompt)?;
+                request.sampling.seed =
+                    request.sampling.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ doc_id as u64;
+                Ok(DocInstance {
+                    doc_id,
+                    requests: Vec::new(),
+                    target: Value::String(self.target_text(doc, doc_id)?),
+                    kind: DocKind::Generate { request },
+                })
+            }
+            OutputType::MultipleChoice => {
                 let choices = self.choices(doc, doc_id)?;
-                let preamble = self.preamble(doc, doc_id)?;
                 let target = self
                     .templates
                     .eval(&self.target, doc)
@@ -444,7 +562,7 @@ impl PreparedTask {
                 match self.prompt(doc, doc_id)? {
                     Prompt::Text(prompt) => {
                         let gold = self.gold(&target, &choices, doc_id)?;
-                        let context = preamble + &prompt;
+                        let context = self.context(doc, doc_id, &prompt)?;
                         Ok(DocInstance {
                             doc_id,
                             requests: choices
@@ -475,14 +593,16 @@ impl PreparedTask {
                             doc_id,
                             requests: choices
                                 .iter()
-                                .map(|c| LoglikelihoodRequest {
-                                    context: format!("{preamble}{c}"),
-                                    continuation: format!(
-                                        "{}{continuation}",
-                                        self.target_delimiter
-                                    ),
+                                .map(|c| {
+                                    Ok(LoglikelihoodRequest {
+                                        context: self.context(doc, doc_id, c)?,
+                                        continuation: format!(
+                                            "{}{continuation}",
+                                            self.target_delimiter
+                                        ),
+                                    })
                                 })
-                                .collect(),
+                                .collect::<Result<_, TaskError>>()?,
                             target: serde_json::json!(gold),
                             kind: DocKind::MultipleChoice {
                                 choices,
@@ -495,9 +615,21 @@ impl PreparedTask {
         }
     }
 
-    /// Per-metric values of one document from the backend's answers.
-    pub fn score(&self, instance: &DocInstance, answers: &Answers) -> Vec<(MetricKind, DocValue)> {
-        let values: Vec<(MetricKind, DocValue)> = match (&instance.kind, answers) {
+    /// The filtered answers of a generation document, one per pipeline (in `keys` order).
+    pub fn filtered(&self, answers: &Answers) -> Vec<(String, Vec<String>)> {
+        let Answers::Generations(gens) = answers else {
+            return Vec::new();
+        };
+        let texts: Vec<String> = gens.iter().map(|g| g.text.clone()).collect();
+        self.pipelines
+            .iter()
+            .map(|p| (p.name.clone(), p.apply(&texts)))
+            .collect()
+    }
+
+    /// Per-document values, one per entry of `keys`.
+    pub fn score(&self, instance: &DocInstance, answers: &Answers) -> Vec<DocValue> {
+        match (&instance.kind, answers) {
             (DocKind::MultipleChoice { choices, gold }, Answers::Loglikelihoods(lls)) => {
                 let logprobs: Vec<f64> = lls.iter().map(|l| l.logprob).collect();
                 let chars: Vec<usize> = choices.iter().map(|c| c.chars().count()).collect();
@@ -505,12 +637,11 @@ impl PreparedTask {
                 self.metrics
                     .iter()
                     .map(|&m| {
-                        let v = match m {
+                        DocValue::Scalar(match m {
                             MetricKind::AccNorm => out.acc_norm,
                             MetricKind::Mc2 => out.mc2,
                             _ => out.acc,
-                        };
-                        (m, DocValue::Scalar(v))
+                        })
                     })
                     .collect()
             }
@@ -518,11 +649,10 @@ impl PreparedTask {
                 .metrics
                 .iter()
                 .map(|&m| {
-                    let v = match m {
+                    DocValue::Scalar(match m {
                         MetricKind::Acc => f64::from(u8::from(lls[0].is_greedy)),
                         _ => lls[0].logprob,
-                    };
-                    (m, DocValue::Scalar(v))
+                    })
                 })
                 .collect(),
             (DocKind::Rolling { text }, Answers::Rolling(r)) => {
@@ -536,19 +666,32 @@ impl PreparedTask {
                         } else {
                             bytes
                         };
-                        (
-                            m,
-                            DocValue::Weighted {
-                                logprob: r.logprob,
-                                weight,
-                            },
-                        )
+                        DocValue::Weighted {
+                            logprob: r.logprob,
+                            weight,
+                        }
                     })
                     .collect()
             }
+            (DocKind::Generate { .. }, Answers::Generations(_)) => {
+                let reference = match &instance.target {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let mut values = Vec::with_capacity(self.keys.len());
+                for (_, answers) in self.filtered(answers) {
+                    let answer = answers.first().cloned().unwrap_or_default();
+                    for &m in &self.metrics {
+                        values.push(DocValue::Scalar(match m {
+                            MetricKind::MathEquiv => answers::math_equiv(&answer, &reference),
+                            _ => self.exact_match.score(&answer, &reference),
+                        }));
+                    }
+                }
+                values
+            }
             _ => Vec::new(),
-        };
-        values
+        }
     }
 
     /// SHA-256 of a document (for per-sample logs).
@@ -584,11 +727,12 @@ fn metrics_for(
             MetricKind::BytePerplexity,
             MetricKind::BitsPerByte,
         ],
-        OutputType::GenerateUntil => &[],
+        OutputType::GenerateUntil => &[MetricKind::ExactMatch, MetricKind::MathEquiv],
     };
     let Some(list) = &spec.metric_list else {
         return Ok(match output_type {
             OutputType::MultipleChoice => vec![MetricKind::Acc, MetricKind::AccNorm],
+            OutputType::GenerateUntil => vec![MetricKind::ExactMatch],
             _ => allowed.to_vec(),
         });
     };
@@ -611,6 +755,85 @@ fn metrics_for(
             Ok(kind)
         })
         .collect()
+}
+
+/// The `exact_match` entry's options.
+fn exact_match_options(spec: &TaskSpec) -> Result<ExactMatch, String> {
+    let Some(entry) = spec
+        .metric_list
+        .iter()
+        .flatten()
+        .find(|m| m.metric == "exact_match")
+    else {
+        return Ok(ExactMatch::default());
+    };
+    let regexes = entry
+        .regexes_to_ignore
+        .iter()
+        .flatten()
+        .map(|r| {
+            fancy_regex::Regex::new(r)
+                .map_err(|e| format!("exact_match: invalid regexes_to_ignore entry {r:?}: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ExactMatch {
+        ignore_case: entry.ignore_case.unwrap_or(false),
+        ignore_punctuation: entry.ignore_punctuation.unwrap_or(false),
+        regexes_to_ignore: regexes,
+    })
+}
+
+/// The generation request of a task, without its context; checked before any inference.
+fn generation_template(
+    spec: &TaskSpec,
+    fewshot_delimiter: &str,
+) -> Result<GenerationRequest, String> {
+    let kw = spec.generation_kwargs.clone().unwrap_or_default();
+    let until = match &kw.until {
+        None => vec![fewshot_delimiter.to_string()],
+        Some(u) => u.to_vec(),
+    };
+    if until.is_empty() || until.iter().any(String::is_empty) {
+        return Err(
+            "generation_kwargs.until is empty: give at least one non-empty stop string".into(),
+        );
+    }
+    let max_gen_toks = kw.max_gen_toks.unwrap_or(256);
+    if max_gen_toks == 0 {
+        return Err("generation_kwargs.max_gen_toks must be at least 1".into());
+    }
+    let temperature = kw.temperature.unwrap_or(0.0);
+    if !(temperature >= 0.0) {
+        return Err(format!(
+            "generation_kwargs.temperature must be >= 0, not {temperature}"
+        ));
+    }
+    let top_p = kw.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(format!(
+            "generation_kwargs.top_p must be in (0, 1], not {top_p}"
+        ));
+    }
+    let sampled = kw.do_sample.unwrap_or(temperature > 0.0);
+    if sampled && temperature == 0.0 {
+        return Err("generation_kwargs.do_sample is true but temperature is 0".into());
+    }
+    let n = spec.repeats.unwrap_or(1) as usize;
+    if n == 0 {
+        return Err("repeats must be at least 1".into());
+    }
+    Ok(GenerationRequest {
+        context: String::new(),
+        until,
+        max_gen_toks,
+        sampling: Sampling {
+            temperature: if sampled { temperature } else { 0.0 },
+            top_p,
+            top_k: kw.top_k.unwrap_or(0),
+            seed: kw.seed.unwrap_or(FEWSHOT_SEED),
+        },
+        n,
+    })
 }
 
 #[cfg(test)]

@@ -102,6 +102,42 @@ pub struct MetricSpec {
     /// Whether higher is better; the metric's own default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub higher_is_better: Option<bool>,
+    /// `exact_match`: lowercase both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_case: Option<bool>,
+    /// `exact_match`: drop ASCII punctuation from both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_punctuation: Option<bool>,
+    /// `exact_match`: patterns removed from both sides first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regexes_to_ignore: Option<Vec<String>>,
+}
+
+/// Generation settings of a `generate_until` task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationKwargs {
+    /// Stop strings (default: the few-shot delimiter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<OneOrMany>,
+    /// Most tokens generated (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gen_toks: Option<usize>,
+    /// Sample instead of greedy decoding (needs temperature > 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub do_sample: Option<bool>,
+    /// Sampling temperature (0 = greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass (1 = off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Top-k sampling (0 = off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+    /// Base seed of the sampler (default 1234); each document mixes in its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// A task file. Every field is optional so that a file can be checked on its own before its
@@ -173,6 +209,12 @@ pub struct TaskSpec {
     /// Metrics reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric_list: Option<Vec<MetricSpec>>,
+    /// Generation settings (`generate_until`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_kwargs: Option<GenerationKwargs>,
+    /// Named answer-extraction pipelines (`generate_until`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_list: Option<Vec<crate::filters::FilterSpec>>,
     /// `version` and free metadata.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, Yaml>>,
@@ -182,7 +224,8 @@ pub struct TaskSpec {
     /// Accepted for lm-eval compatibility (see `should_decontaminate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doc_to_decontamination_query: Option<String>,
-    /// Accepted for lm-eval compatibility; must be 1 for log-likelihood tasks.
+    /// Generations per document (`generate_until`; default 1); filters such as
+    /// `majority_vote` combine them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeats: Option<u32>,
 }

@@ -6,7 +6,7 @@ fn row(out: &mut Vec<[String; 9]>, name: &str, version: f64, shot: String, m: &M
     out.push([
         name.to_string(),
         format_version(version),
-        "none".into(),
+        m.filter.clone(),
         shot,
         m.metric.name().into(),
         if m.metric.higher_is_better() {

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use assay_engine::{default_model_path, Backend, EngineSettings, LlamaEngine};
-use assay_eval::{evaluate, results_json, sanitize_model_name, EvalOptions, Limit, RunInfo};
-use assay_tasks::PreparedTask;
+use assay_eval::{
+    evaluate, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit, RunInfo,
+};
+use assay_tasks::{ChatFormat, PreparedTask};
 
 use super::TaskSourceArgs;
 use crate::{progress::Bar, table};
@@ -52,6 +54,15 @@ pub struct RunArgs {
     /// Resamples for bootstrap standard errors of non-mean metrics (0 disables them).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap_iters: usize,
+    /// Render every prompt through the model's own chat template (from the GGUF).
+    #[arg(long)]
+    pub apply_chat_template: bool,
+    /// A system message placed before each prompt (with --apply-chat-template).
+    #[arg(long, value_name = "TEXT", requires = "apply_chat_template")]
+    pub system_instruction: Option<String>,
+    /// Few-shot examples as alternating user/assistant turns (with --apply-chat-template).
+    #[arg(long, requires = "apply_chat_template")]
+    pub fewshot_as_multiturn: bool,
 }
 
 fn parse_limit(text: &str) -> anyhow::Result<Limit> {
@@ -111,6 +122,38 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let mut engine = LlamaEngine::load(&model_path, &settings)
         .with_context(|| format!("loading model {}", model_path.display()))?;
+    let chat = if args.apply_chat_template {
+        let template = engine.chat_template().with_context(|| {
+            format!(
+                "{} has no chat template (tokenizer.chat_template); run without --apply-chat-template",
+                model_path.display()
+            )
+        })?;
+        let tokens = &engine.info().special_tokens;
+        let text =
+            |t: &Option<(String, String)>| t.as_ref().map(|t| t.0.clone()).unwrap_or_default();
+        let (bos, eos) = (text(&tokens.bos), text(&tokens.eos));
+        for task in &mut tasks {
+            task.set_chat(
+                ChatFormat::new(
+                    &template,
+                    &bos,
+                    &eos,
+                    args.system_instruction.clone(),
+                    args.fewshot_as_multiturn,
+                )
+                .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?,
+            );
+        }
+        Some(ChatInfo {
+            template_sha: assay_tasks::hash_text(&template),
+            template,
+            system_instruction: args.system_instruction.clone(),
+            fewshot_as_multiturn: args.fewshot_as_multiturn,
+        })
+    } else {
+        None
+    };
 
     let interrupt = Arc::new(AtomicBool::new(false));
     {
@@ -179,6 +222,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             info.ctx_size
         );
     }
+    for t in &outcome.tasks {
+        if let Some(tm) = &t.timing {
+            println!(
+                "{}: {:.2}s per document, {:.1} generated tokens/s",
+                t.name,
+                tm.seconds_per_doc(),
+                tm.tokens_per_second()
+            );
+        }
+    }
     if outcome.interrupted {
         eprintln!(
             "interrupted: {} documents finished; per-sample logs are complete up to the last finished document; no results file written",
@@ -195,6 +248,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             limit,
             bootstrap_iters: args.bootstrap_iters,
             date: started.timestamp_micros() as f64 / 1e6,
+            chat,
         };
         let doc = results_json(&outcome, &run_info);
         let path = dir.join(format!("results_{stamp}.json"));

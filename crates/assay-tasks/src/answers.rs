@@ -1,0 +1,239 @@
+//! Answer extraction and comparison for generation tasks: exact match with lm-eval's options,
+//! and the final answer of a MATH solution compared after normalisation.
+
+use fancy_regex::Regex;
+
+/// lm-eval's `exact_match` options.
+#[derive(Debug, Clone, Default)]
+pub struct ExactMatch {
+    /// Lowercase both sides.
+    pub ignore_case: bool,
+    /// Remove ASCII punctuation from both sides.
+    pub ignore_punctuation: bool,
+    /// Patterns removed from both sides first.
+    pub regexes_to_ignore: Vec<Regex>,
+}
+
+impl ExactMatch {
+    fn normalise(&self, text: &str) -> String {
+        let mut s = text.to_string();
+        for re in &self.regexes_to_ignore {
+            s = re.replace_all(&s, "").into_owned();
+        }
+        if self.ignore_case {
+            s = s.to_lowercase();
+        }
+        if self.ignore_punctuation {
+            s.retain(|c| !c.is_ascii_punctuation());
+        }
+        s
+    }
+
+    /// 1.0 when the prediction equals the reference after normalisation.
+    pub fn score(&self, prediction: &str, reference: &str) -> f64 {
+        f64::from(u8::from(
+            self.normalise(prediction) == self.normalise(reference),
+        ))
+    }
+}
+
+/// The final answer of a MATH-style solution: the text after the last "final answer is"
+/// (up to "I hope it is correct"), else the content of the last `\boxed{}` / `\fbox{}`, else
+/// `[invalid]`.
+pub fn math_answer(solution: &str) -> String {
+    let lower = solution.to_lowercase();
+    if let Some(at) = lower.rfind("final answer is") {
+        let rest = &solution[at + "final answer is".len()..];
+        let rest = match rest.to_lowercase().find("i hope") {
+            Some(end) => &rest[..end],
+            None => rest,
+        };
+        let answer = rest.trim().trim_end_matches('.').trim();
+        if !answer.is_empty() {
+            return answer.to_string();
+        }
+    }
+    last_boxed(solution).unwrap_or_else(|| "[invalid]".to_string())
+}
+
+/// The content of the last `\boxed{...}` or `\fbox{...}` (braces balanced).
+pub fn last_boxed(text: &str) -> Option<String> {
+    let start = ["\\boxed{", "\\fbox{"]
+        .iter()
+        .filter_map(|m| text.rfind(m).map(|i| (i, m.len())))
+        .max_by_key(|(i, _)| *i)?;
+    let body = &text[start.0 + start.1..];
+    let mut depth = 1;
+    for (i, c) in body.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(body[..i].to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Units and words that do not change a final answer.
+const DROPPED_WORDS: [&str; 30] = [
+    "square",
+    "ways",
+    "integers",
+    "dollars",
+    "mph",
+    "inches",
+    "hours",
+    "km",
+    "units",
+    "points",
+    "feet",
+    "minutes",
+    "digits",
+    "cents",
+    "degrees",
+    "cm",
+    "pounds",
+    "meters",
+    "meals",
+    "edges",
+    "students",
+    "multiples",
+    "seconds",
+    "days",
+    "years",
+    "miles",
+    "sq",
+    "ft",
+    "gm",
+    "m",
+];
+
+fn replace_all(re: &str, text: &str, with: &str) -> String {
+    Regex::new(re)
+        .expect("a valid built-in pattern")
+        .replace_all(text, with)
+        .into_owned()
+}
+
+/// Normalises a final answer for comparison: the right side of an equation, no spaces, `$`,
+/// `\left`/`\right`, `\!`, text wrappers, units or trailing period; `\dfrac`/`\tfrac` as `\frac`;
+/// shorthand `\frac12` and `\sqrt2` braced; `1,000` as `1000`.
+pub fn normalize_math(answer: &str) -> String {
+    let mut s = answer
+        .rsplit('=')
+        .next()
+        .unwrap_or(answer)
+        .trim()
+        .to_string();
+    for (from, to) in [
+        ("\\left", ""),
+        ("\\right", ""),
+        ("\\!", ""),
+        ("\\,", ""),
+        ("\\;", ""),
+        ("\\ ", ""),
+        ("\\dfrac", "\\frac"),
+        ("\\tfrac", "\\frac"),
+        ("^\\circ", ""),
+        ("^{\\circ}", ""),
+        ("\\%", ""),
+        ("%", ""),
+        ("\\$", ""),
+        ("$", ""),
+        ("mbox", "text"),
+        ("\\dots", ""),
+        ("\\ldots", ""),
+    ] {
+        s = s.replace(from, to);
+    }
+    s = replace_all(r"\\text\{\s*([^{}]*)\}", &s, "$1");
+    s = replace_all(r"\\textbf\{([^{}]*)\}", &s, "$1");
+    s = replace_all(r"\\mathrm\{([^{}]*)\}", &s, "$1");
+    s = replace_all(r"\\boxed\{(.*)\}", &s, "$1");
+    for word in DROPPED_WORDS {
+        s = replace_all(&format!(r"(?<=[0-9}}\s]){word}\b"), &s, "");
+    }
+    s.retain(|c| !c.is_whitespace());
+    s = replace_all(r"frac([^{\\])([^{\\])", &s, "frac{$1}{$2}");
+    s = replace_all(r"frac\{([^{}]*)\}([^{\\])", &s, "frac{$1}{$2}");
+    s = replace_all(r"sqrt([^{\\])", &s, "sqrt{$1}");
+    let s = s.trim_end_matches('.').to_string();
+    if !s.is_empty() && s.replace(',', "").chars().all(|c| c.is_ascii_digit()) {
+        return s.replace(',', "");
+    }
+    s
+}
+
+/// A number written plainly or as `\frac{a}{b}` (with an optional sign).
+fn as_number(s: &str) -> Option<f64> {
+    if let Ok(v) = s.parse::<f64>() {
+        return Some(v);
+    }
+    let caps = Regex::new(r"^(-?)\\frac\{(-?[0-9.]+)\}\{(-?[0-9.]+)\}$")
+        .expect("a valid built-in pattern")
+        .captures(s)
+        .ok()??;
+    let num: f64 = caps.get(2)?.as_str().parse().ok()?;
+    let den: f64 = caps.get(3)?.as_str().parse().ok()?;
+    let sign = if caps.get(1).is_some_and(|m| !m.as_str().is_empty()) {
+        -1.0
+    } else {
+        1.0
+    };
+    (den != 0.0).then(|| sign * num / den)
+}
+
+/// 1.0 when two final answers are equal after [`normalize_math`], or are the same number.
+pub fn math_equiv(prediction: &str, reference: &str) -> f64 {
+    let (p, r) = (normalize_math(prediction), normalize_math(reference));
+    let same = p == r
+        || matches!((as_number(&p), as_number(&r)), (Some(a), Some(b)) if (a - b).abs() <= 1e-9 * b.abs().max(1.0));
+    f64::from(u8::from(same))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gsm8k_exact_match_options() {
+        let em = ExactMatch {
+            ignore_case: true,
+            ignore_punctuation: false,
+            regexes_to_ignore: [",", "\\$", "(?s).*#### ", "\\.$"]
+                .iter()
+                .map(|r| Regex::new(r).unwrap())
+                .collect(),
+        };
+        assert_eq!(em.score("$1,250.", "Sold 1250 so\n#### 1,250"), 1.0);
+        assert_eq!(em.score("[invalid]", "#### 18"), 0.0);
+    }
+
+    #[test]
+    fn final_answers_are_found() {
+        assert_eq!(math_answer("so x = 2.\nFinal Answer: The final answer is $\\frac{1}{2}$. I hope it is correct."), "$\\frac{1}{2}$");
+        assert_eq!(
+            math_answer("Thus \\boxed{\\frac{3}{4}} and \\boxed{x^{2}}"),
+            "x^{2}"
+        );
+        assert_eq!(math_answer("no answer"), "[invalid]");
+    }
+
+    #[test]
+    fn normalisation_handles_fractions_units_and_spacing() {
+        assert_eq!(math_equiv("\\dfrac{1}{2}", "\\frac12"), 1.0);
+        assert_eq!(math_equiv("0.5", "\\frac{1}{2}"), 1.0);
+        assert_eq!(math_equiv("\\left( 3, 4 \\right)", "(3,4)"), 1.0);
+        assert_eq!(math_equiv("10\\text{ inches}", "10"), 1.0);
+        assert_eq!(math_equiv("x = 1,000", "1000"), 1.0);
+        assert_eq!(math_equiv("90^\\circ", "90"), 1.0);
+        assert_eq!(math_equiv("\\sqrt2", "\\sqrt{2}"), 1.0);
+        assert_eq!(math_equiv("3", "4"), 0.0);
+        assert_eq!(math_equiv("[invalid]", "4"), 0.0);
+    }
+}
