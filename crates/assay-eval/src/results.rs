@@ -31,6 +31,8 @@ pub struct RunInfo {
 /// How prompts were wrapped in the model's chat format.
 #[derive(Debug, Clone)]
 pub struct ChatInfo {
+    /// Where the template came from: `gguf`, `builtin:NAME` or a file path.
+    pub source: String,
     /// The template source.
     pub template: String,
     /// Its SHA-256.
@@ -201,6 +203,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             "backend": b,
             "truncated_requests": truncated,
             "generation_timing": timing,
+            "chat_template_source": info.chat.as_ref().map(|c| c.source.clone()),
             "samples": samples,
             "wall_seconds": outcome.seconds,
         },

@@ -19,6 +19,31 @@ pub struct ChatFormat {
     eos: String,
 }
 
+/// Chat templates shipped with assay, for models whose GGUF carries none (written for assay in
+/// the published turn formats of each family).
+pub const BUILTIN_TEMPLATES: [(&str, &str); 3] = [
+    ("gemma", include_str!("../chat_templates/gemma.jinja")),
+    ("chatml", include_str!("../chat_templates/chatml.jinja")),
+    ("llama3", include_str!("../chat_templates/llama3.jinja")),
+];
+
+/// A built-in template by name.
+pub fn builtin_template(name: &str) -> Option<&'static str> {
+    BUILTIN_TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+}
+
+/// The built-in template for a model architecture (`general.architecture`), when one fits.
+pub fn template_for_architecture(architecture: &str) -> Option<&'static str> {
+    match architecture {
+        a if a.starts_with("gemma") => Some("gemma"),
+        a if a.starts_with("qwen") => Some("chatml"),
+        _ => None,
+    }
+}
+
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
@@ -73,6 +98,53 @@ mod tests {
     use super::*;
 
     const GEMMA_LIKE: &str = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n{{ m['content'] | trim }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}";
+
+    #[test]
+    fn builtin_gemma_folds_the_system_message_into_the_first_turn() {
+        let chat = ChatFormat::new(
+            builtin_template("gemma").unwrap(),
+            "<bos>",
+            "<eos>",
+            None,
+            true,
+        )
+        .unwrap();
+        let out = chat
+            .render(&[
+                Message {
+                    role: "system",
+                    content: "Be brief.".into(),
+                },
+                Message {
+                    role: "user",
+                    content: "Q1".into(),
+                },
+                Message {
+                    role: "assistant",
+                    content: "A1".into(),
+                },
+                Message {
+                    role: "user",
+                    content: "Q2".into(),
+                },
+            ])
+            .unwrap();
+        assert_eq!(
+            out,
+            "<bos><start_of_turn>user\nBe brief.\n\nQ1<end_of_turn>\n<start_of_turn>model\nA1<end_of_turn>\n<start_of_turn>user\nQ2<end_of_turn>\n<start_of_turn>model\n"
+        );
+        let err = chat
+            .render(&[Message {
+                role: "assistant",
+                content: "x".into(),
+            }])
+            .unwrap_err();
+        assert!(err.contains("alternate"), "{err}");
+        for (name, template) in BUILTIN_TEMPLATES {
+            ChatFormat::new(template, "<s>", "</s>", None, false)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 
     #[test]
     fn renders_turns_and_reports_template_errors() {

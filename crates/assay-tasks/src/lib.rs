@@ -15,7 +15,7 @@ mod registry;
 mod spec;
 mod template;
 
-pub use chat::{ChatFormat, Message};
+pub use chat::{builtin_template, template_for_architecture, ChatFormat, Message};
 pub use dataset::DataDir;
 pub use error::TaskError;
 pub use prepared::{hash as hash_text, Answers, DocInstance, DocKind, PreparedTask};

@@ -269,6 +269,38 @@ impl PreparedTask {
         })
     }
 
+    /// Overrides generation settings (`key=value` pairs as lm-eval's `--gen_kwargs`: until,
+    /// max_gen_toks, do_sample, temperature, top_p, top_k, seed); checked like the task file's.
+    /// No effect on tasks that do not generate.
+    pub fn override_generation(&mut self, pairs: &[(String, String)]) -> Result<(), TaskError> {
+        if self.generation.is_none() || pairs.is_empty() {
+            return Ok(());
+        }
+        let invalid = |message: String| TaskError::Invalid {
+            task: self.name.clone(),
+            message,
+        };
+        let mut kw = self.spec.generation_kwargs.clone().unwrap_or_default();
+        for (key, value) in pairs {
+            let bad =
+                |e: &dyn std::fmt::Display| invalid(format!("--gen-kwargs {key}={value}: {e}"));
+            match key.as_str() {
+                "until" => kw.until = Some(crate::spec::OneOrMany::Many(value.split('|').map(str::to_string).collect())),
+                "max_gen_toks" => kw.max_gen_toks = Some(value.parse().map_err(|e| bad(&e))?),
+                "do_sample" => kw.do_sample = Some(value.to_lowercase().parse().map_err(|e| bad(&e))?),
+                "temperature" => kw.temperature = Some(value.parse().map_err(|e| bad(&e))?),
+                "top_p" => kw.top_p = Some(value.parse().map_err(|e| bad(&e))?),
+                "top_k" => kw.top_k = Some(value.parse().map_err(|e| bad(&e))?),
+                "seed" => kw.seed = Some(value.parse().map_err(|e| bad(&e))?),
+                other => return Err(invalid(format!("--gen-kwargs: unknown key `{other}` (known: until, max_gen_toks, do_sample, temperature, top_p, top_k, seed)"))),
+            }
+        }
+        self.spec.generation_kwargs = Some(kw);
+        self.generation =
+            Some(generation_template(&self.spec, &self.fewshot_delimiter).map_err(invalid)?);
+        Ok(())
+    }
+
     /// Renders every prompt through `chat` (the model's chat template) from now on.
     pub fn set_chat(&mut self, chat: ChatFormat) {
         self.chat = Some(chat);
@@ -803,7 +835,7 @@ fn generation_template(
         return Err("generation_kwargs.max_gen_toks must be at least 1".into());
     }
     let temperature = kw.temperature.unwrap_or(0.0);
-    if !(temperature >= 0.0) {
+    if temperature.is_nan() || temperature < 0.0 {
         return Err(format!(
             "generation_kwargs.temperature must be >= 0, not {temperature}"
         ));
@@ -899,6 +931,71 @@ mod tests {
         assert_eq!(inst.requests[0].context, "Q1 a");
         assert_eq!(inst.requests[1].context, "Q1 b");
         assert_eq!(inst.requests[1].continuation, " rest of it");
+    }
+
+    fn prepare_err(yaml: &str) -> String {
+        let (dir, _) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\n",
+            ROWS,
+        );
+        let spec: TaskSpec = serde_yaml::from_str(yaml).unwrap();
+        PreparedTask::prepare("t", &spec, &DataDir(dir.path().to_path_buf()), None)
+            .err()
+            .unwrap()
+            .to_string()
+    }
+
+    const GEN: &str = "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: generate_until\ndoc_to_text: q\ndoc_to_target: g\n";
+
+    #[test]
+    fn bad_generation_settings_fail_before_inference() {
+        let err = prepare_err(&format!("{GEN}generation_kwargs: {{until: []}}\n"));
+        assert!(err.contains("until is empty"), "{err}");
+        let err = prepare_err(&format!("{GEN}generation_kwargs: {{temperature: -0.5}}\n"));
+        assert!(err.contains("temperature must be >= 0"), "{err}");
+        let err = prepare_err(&format!("{GEN}generation_kwargs: {{max_gen_toks: 0}}\n"));
+        assert!(err.contains("max_gen_toks must be at least 1"), "{err}");
+        let err = prepare_err(&format!("{GEN}filter_list: [{{name: x, filter: [{{function: regex, regex_pattern: \"([\"}}]}}]\n"));
+        assert!(
+            err.contains("filter `x`, step 1 (regex): invalid regex"),
+            "{err}"
+        );
+        let err = prepare_err(&format!(
+            "{GEN}filter_list: [{{name: x, filter: [{{function: extract_magic}}]}}]\n"
+        ));
+        assert!(
+            err.contains("unknown filter function `extract_magic`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn generation_requests_carry_settings_and_overrides() {
+        let (_d, mut t) = task(
+            &format!("{GEN}generation_kwargs: {{until: [\"\\n\"], max_gen_toks: 9}}\n"),
+            ROWS,
+        );
+        let DocKind::Generate { request } = t.instance(1).unwrap().kind else {
+            panic!()
+        };
+        assert_eq!((request.context.as_str(), request.max_gen_toks), ("Q2", 9));
+        assert_eq!(request.until, vec!["\n"]);
+        assert_eq!(request.sampling.temperature, 0.0);
+        t.override_generation(&[
+            ("max_gen_toks".into(), "4".into()),
+            ("temperature".into(), "0.7".into()),
+        ])
+        .unwrap();
+        let DocKind::Generate { request } = t.instance(1).unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(
+            (request.max_gen_toks, request.sampling.temperature),
+            (4, 0.7)
+        );
+        assert!(t
+            .override_generation(&[("beams".into(), "2".into())])
+            .is_err());
     }
 
     #[test]

@@ -35,6 +35,8 @@ impl Templates {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        env.add_function("shuffled", shuffled);
+        env.add_function("index_of", index_of);
         Templates { env }
     }
 
@@ -78,7 +80,7 @@ impl Templates {
                     .env
                     .get_template(template)
                     .map_err(|e| template_error(&e))?;
-                let out = tmpl.render(doc).map_err(|e| template_error(&e))?;
+                let out = tmpl.render(with_doc(doc)).map_err(|e| template_error(&e))?;
                 if *expression {
                     serde_json::from_str(&out)
                         .map_err(|e| format!("expression gave invalid JSON {out:?}: {e}"))
@@ -93,7 +95,7 @@ impl Templates {
     pub(crate) fn render_str(&self, name: &str, doc: &Record) -> Result<String, String> {
         self.env
             .get_template(name)
-            .and_then(|t| t.render(doc))
+            .and_then(|t| t.render(with_doc(doc)))
             .map_err(|e| template_error(&e))
     }
 
@@ -103,6 +105,39 @@ impl Templates {
             .add_template_owned(name.to_string(), source.to_string())
             .map_err(|e| template_error(&e))
     }
+}
+
+/// The template context: the document's fields, plus the whole document as `doc` (an assay
+/// extension for field names that are not identifiers, e.g. `doc['Correct Answer']`).
+fn with_doc(doc: &Record) -> minijinja::Value {
+    let mut fields = doc.clone();
+    fields
+        .entry("doc")
+        .or_insert_with(|| Value::Object(doc.clone()));
+    minijinja::Value::from_serialize(&fields)
+}
+
+/// `shuffled(items, key)`: `items` in an order fixed by `key` (a string, e.g. the question), so
+/// options can be shuffled reproducibly per document (GPQA).
+fn shuffled(items: Vec<minijinja::Value>, key: String) -> Vec<minijinja::Value> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&digest[..8]);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(u64::from_le_bytes(seed));
+    let mut items = items;
+    items.shuffle(&mut rng);
+    items
+}
+
+/// `index_of(items, item)`: the position of `item` in `items`, or -1.
+fn index_of(items: Vec<minijinja::Value>, item: minijinja::Value) -> i64 {
+    items
+        .iter()
+        .position(|v| *v == item)
+        .map_or(-1, |i| i as i64)
 }
 
 /// `Some(expr)` when `s` is exactly one `{{ expr }}` and nothing else.
@@ -162,6 +197,33 @@ mod tests {
             )
             .unwrap();
         assert_eq!(t.eval(&lit, &d).unwrap(), json!(["A", "B"]));
+    }
+
+    #[test]
+    fn shuffled_is_fixed_by_its_key() {
+        let mut t = Templates::new();
+        let d = doc(json!({"q": "Q1", "a": "right", "b": "w1", "c": "w2", "e": "w3"}));
+        let f = t
+            .compile("s", &Yaml::from("{{ shuffled([a, b, c, e], q) }}"))
+            .unwrap();
+        let once = t.eval(&f, &d).unwrap();
+        assert_eq!(once, t.eval(&f, &d).unwrap());
+        let mut sorted: Vec<String> = serde_json::from_value(once.clone()).unwrap();
+        sorted.sort();
+        assert_eq!(sorted, vec!["right", "w1", "w2", "w3"]);
+        let g = t
+            .compile(
+                "i",
+                &Yaml::from("{{ index_of(shuffled([a, b, c, e], q), a) }}"),
+            )
+            .unwrap();
+        let i = t.eval(&g, &d).unwrap().as_u64().unwrap() as usize;
+        assert_eq!(once[i], "right");
+        let spaced = doc(json!({"Correct Answer": " yes "}));
+        let f = t
+            .compile("d", &Yaml::from("{{ doc['Correct Answer'] | trim }}!"))
+            .unwrap();
+        assert_eq!(t.eval(&f, &spaced).unwrap(), json!("yes!"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Evaluate a model on tasks and write lm-eval-style results.
-    Run(commands::run::RunArgs),
+    Run(Box<commands::run::RunArgs>),
     /// List the built-in (and --include-path) tasks, groups and tags.
     Tasks(commands::tasks::TasksArgs),
 }
@@ -43,7 +43,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => commands::run::run(*args),
         Command::Tasks(args) => commands::tasks::run(args),
     };
     match result {

@@ -9,7 +9,7 @@ use assay_engine::{default_model_path, Backend, EngineSettings, LlamaEngine};
 use assay_eval::{
     evaluate, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit, RunInfo,
 };
-use assay_tasks::{ChatFormat, PreparedTask};
+use assay_tasks::{builtin_template, template_for_architecture, ChatFormat, PreparedTask};
 
 use super::TaskSourceArgs;
 use crate::{progress::Bar, table};
@@ -54,9 +54,18 @@ pub struct RunArgs {
     /// Resamples for bootstrap standard errors of non-mean metrics (0 disables them).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap_iters: usize,
+    /// Override generation settings of generation tasks, e.g.
+    /// `max_gen_toks=64,temperature=0.7,top_p=0.9,seed=1` (`until` takes `a|b|c`).
+    #[arg(long, value_name = "K=V,...")]
+    pub gen_kwargs: Option<String>,
     /// Render every prompt through the model's own chat template (from the GGUF).
     #[arg(long)]
     pub apply_chat_template: bool,
+    /// Chat template to use instead of the model's: a built-in name (gemma, chatml, llama3) or
+    /// a Jinja file. Without it: the GGUF's own template, else the built-in one for the model's
+    /// architecture.
+    #[arg(long, value_name = "NAME|FILE", requires = "apply_chat_template")]
+    pub chat_template: Option<String>,
     /// A system message placed before each prompt (with --apply-chat-template).
     #[arg(long, value_name = "TEXT", requires = "apply_chat_template")]
     pub system_instruction: Option<String>,
@@ -76,6 +85,44 @@ fn parse_limit(text: &str) -> anyhow::Result<Limit> {
         Ok(f) if f > 0.0 && f < 1.0 => Ok(Limit::Fraction(f)),
         _ => bail!("--limit {text:?}: expected a positive count or a fraction between 0 and 1"),
     }
+}
+
+/// The chat template to use and where it came from (`gguf`, `builtin:NAME` or a path).
+fn chat_template_for(args: &RunArgs, engine: &LlamaEngine) -> anyhow::Result<(String, String)> {
+    if let Some(name) = &args.chat_template {
+        if let Some(t) = builtin_template(name) {
+            return Ok((t.to_string(), format!("builtin:{name}")));
+        }
+        let text = std::fs::read_to_string(name).with_context(|| {
+            format!("--chat-template {name}: not a built-in template (gemma, chatml, llama3) and not a readable file")
+        })?;
+        return Ok((text, name.clone()));
+    }
+    if let Some(t) = engine.chat_template() {
+        return Ok((t, "gguf".into()));
+    }
+    let arch = &engine.info().architecture;
+    match template_for_architecture(arch) {
+        Some(name) => Ok((
+            builtin_template(name).expect("mapped names are built in").to_string(),
+            format!("builtin:{name} (the GGUF has no chat template; architecture {arch})"),
+        )),
+        None => bail!(
+            "{} has no chat template and assay has none for architecture `{arch}`: pass --chat-template gemma|chatml|llama3|FILE",
+            engine.info().model_path.display()
+        ),
+    }
+}
+
+/// `k=v,k=v` pairs.
+fn parse_pairs(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
+            None => bail!("--gen-kwargs: `{p}` is not key=value"),
+        })
+        .collect()
 }
 
 /// The model file `--model` names.
@@ -109,6 +156,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             args.num_fewshot,
         )?);
     }
+    if let Some(text) = &args.gen_kwargs {
+        let pairs = parse_pairs(text)?;
+        for task in &mut tasks {
+            task.override_generation(&pairs)?;
+        }
+    }
     let model_path = resolve_model(&args.model)?;
     let settings = EngineSettings {
         threads: args.threads.unwrap_or(EngineSettings::default().threads),
@@ -123,12 +176,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut engine = LlamaEngine::load(&model_path, &settings)
         .with_context(|| format!("loading model {}", model_path.display()))?;
     let chat = if args.apply_chat_template {
-        let template = engine.chat_template().with_context(|| {
-            format!(
-                "{} has no chat template (tokenizer.chat_template); run without --apply-chat-template",
-                model_path.display()
-            )
-        })?;
+        let (template, source) = chat_template_for(&args, &engine)?;
+        if source != "gguf" {
+            eprintln!("note: chat template from {source}");
+        }
         let tokens = &engine.info().special_tokens;
         let text =
             |t: &Option<(String, String)>| t.as_ref().map(|t| t.0.clone()).unwrap_or_default();
@@ -146,6 +197,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             );
         }
         Some(ChatInfo {
+            source,
             template_sha: assay_tasks::hash_text(&template),
             template,
             system_instruction: args.system_instruction.clone(),

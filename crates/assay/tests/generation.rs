@@ -1,0 +1,197 @@
+//! End-to-end generation tests: the real binary, model and GSM8K/MATH files, short outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+fn run_to(out: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::cargo_bin("assay").unwrap();
+    cmd.arg("run")
+        .arg("--data-dir")
+        .arg(data_dir())
+        .args(args)
+        .arg("--log-samples")
+        .arg("--output-path")
+        .arg(out);
+    let o = cmd.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn file(out: &Path, prefix: &str) -> PathBuf {
+    let dir = out.join("gemma-3-270m-q4_k_m");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {}", dir.display()))
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn gsm8k_reports_both_filters_with_timing() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_to(
+        out.path(),
+        &[
+            "--tasks",
+            "gsm8k",
+            "--limit",
+            "2",
+            "--gen-kwargs",
+            "max_gen_toks=24",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("strict-match") && stdout.contains("flexible-extract"),
+        "{stdout}"
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(file(out.path(), "results_")).unwrap())
+            .unwrap();
+    let r = &results["results"]["gsm8k"];
+    for key in [
+        "exact_match,strict-match",
+        "exact_match_stderr,strict-match",
+        "exact_match,flexible-extract",
+    ] {
+        assert!(r.get(key).is_some(), "missing {key}: {r}");
+    }
+    assert_eq!(results["n-shot"]["gsm8k"], 5);
+    let timing = &results["assay"]["generation_timing"]["gsm8k"];
+    assert_eq!(timing["docs"], 2);
+    assert!(timing["avg_time_per_doc"].as_f64().unwrap() > 0.0);
+    let samples = lines(&file(out.path(), "samples_gsm8k"));
+    assert_eq!(samples.len(), 4, "one line per document and filter");
+    let filters: Vec<&str> = samples
+        .iter()
+        .map(|l| l["filter"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        filters,
+        vec![
+            "strict-match",
+            "flexible-extract",
+            "strict-match",
+            "flexible-extract"
+        ]
+    );
+    for l in &samples {
+        assert!(l["gen_tokens"].as_u64().unwrap() <= 24);
+        assert!(l["gen_time"].as_f64().unwrap() > 0.0);
+        let prompt = l["arguments"]["gen_args_0"]["arg_0"].as_str().unwrap();
+        assert_eq!(
+            prompt.matches("Question:").count(),
+            6,
+            "5 examples and the question"
+        );
+        assert!(prompt.ends_with("\nAnswer:"));
+    }
+}
+
+#[test]
+fn generations_do_not_depend_on_limit_or_threads() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let args = |limit: &'static str, threads: &'static str| {
+        vec![
+            "--tasks",
+            "math500",
+            "--limit",
+            limit,
+            "--threads",
+            threads,
+            "--gen-kwargs",
+            "max_gen_toks=12",
+        ]
+    };
+    assert_eq!(run_to(a.path(), &args("1", "1")).0, 0);
+    assert_eq!(run_to(b.path(), &args("2", "2")).0, 0);
+    let first = |dir: &Path| lines(&file(dir, "samples_math500"))[0]["resps"].clone();
+    assert_eq!(first(a.path()), first(b.path()));
+}
+
+#[test]
+fn chat_template_wraps_prompts_and_is_recorded() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_to(
+        out.path(),
+        &[
+            "--tasks",
+            "gsm8k",
+            "--limit",
+            "1",
+            "--num-fewshot",
+            "1",
+            "--gen-kwargs",
+            "max_gen_toks=8",
+            "--apply-chat-template",
+            "--system-instruction",
+            "Answer briefly.",
+            "--fewshot-as-multiturn",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(file(out.path(), "results_")).unwrap())
+            .unwrap();
+    assert_eq!(results["chat_template_sha"].as_str().unwrap().len(), 64);
+    assert_eq!(results["system_instruction"], "Answer briefly.");
+    assert_eq!(results["fewshot_as_multiturn"], true);
+    let prompt = lines(&file(out.path(), "samples_gsm8k"))[0]["arguments"]["gen_args_0"]["arg_0"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.starts_with("<bos><start_of_turn>user\nAnswer briefly."),
+        "{prompt}"
+    );
+    assert_eq!(prompt.matches("<start_of_turn>user").count(), 2, "{prompt}");
+    assert_eq!(
+        prompt.matches("<start_of_turn>model").count(),
+        2,
+        "{prompt}"
+    );
+    assert!(prompt.ends_with("<start_of_turn>model\n"), "{prompt}");
+}
+
+#[test]
+fn bad_generation_overrides_fail_before_loading_the_model() {
+    let out = tempfile::tempdir().unwrap();
+    for (kw, msg) in [
+        ("max_gen_toks=0", "max_gen_toks must be at least 1"),
+        ("temperature=-1", "temperature must be >= 0"),
+        ("beams=4", "unknown key `beams`"),
+    ] {
+        let (code, _, stderr) = run_to(
+            out.path(),
+            &[
+                "--tasks",
+                "gsm8k",
+                "--model",
+                "/nonexistent.gguf",
+                "--gen-kwargs",
+                kw,
+            ],
+        );
+        assert_ne!(code, 0);
+        assert!(stderr.contains(msg), "{kw}: {stderr}");
+    }
+}
