@@ -3,7 +3,10 @@
 //!
 //! Formats are chosen by extension, with an optional trailing `.gz`:
 //! `.jsonl` (one object per line), `.json` (an array of objects), `.csv` / `.tsv` (a header row, or
-//! no header when column names are given) and `.lst` / `.txt` (one value per line).
+//! no header when column names are given), `.lst` / `.txt` (one value per line) and `.py` (data
+//! held as Python literals, e.g. few-shot exemplars; read, never run).
+
+mod pyliteral;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -36,7 +39,7 @@ pub enum DataError {
         message: String,
     },
     /// The extension names no format this reader knows.
-    #[error("{path}: unknown dataset format (expected .jsonl, .json, .csv, .tsv, .lst or .txt, optionally .gz)")]
+    #[error("{path}: unknown dataset format (expected .jsonl, .json, .csv, .tsv, .lst, .txt or .py, optionally .gz)")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -50,6 +53,13 @@ pub struct ReadOptions {
     pub column_names: Option<Vec<String>>,
     /// Field name for the values of `.lst` / `.txt` files (default `"text"`).
     pub line_field: Option<String>,
+    /// `.py` files: the variable holding the records (a list of objects, or an object whose
+    /// values are objects; their keys become the `id` field).
+    pub python_variable: Option<String>,
+    /// `.py` files: a key to descend into first (e.g. a language code).
+    pub python_key: Option<String>,
+    /// `.py` files: extra fields taken from list variables, aligned with the records by position.
+    pub python_aligned: Vec<(String, String)>,
 }
 
 /// The file formats this crate reads.
@@ -65,6 +75,8 @@ pub enum Format {
     Tsv,
     /// One value per line.
     Lines,
+    /// Python literals (`NAME = {...}`).
+    PythonLiteral,
 }
 
 impl Format {
@@ -79,6 +91,7 @@ impl Format {
             "csv" => Format::Csv,
             "tsv" => Format::Tsv,
             "lst" | "txt" => Format::Lines,
+            "py" => Format::PythonLiteral,
             _ => return None,
         })
     }
@@ -111,7 +124,100 @@ pub fn read_records(path: &Path, options: &ReadOptions) -> Result<Vec<Record>, D
         Format::Csv => read_delimited(path, reader, b',', options),
         Format::Tsv => read_delimited(path, reader, b'\t', options),
         Format::Lines => read_lines(path, reader, options),
+        Format::PythonLiteral => read_python(path, reader, options),
     }
+}
+
+fn read_python(
+    path: &Path,
+    mut reader: Box<dyn Read>,
+    options: &ReadOptions,
+) -> Result<Vec<Record>, DataError> {
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .map_err(|e| read_error(path, 1, e))?;
+    let vars = pyliteral::parse_assignments(&text).map_err(|(line, m)| malformed(path, line, m))?;
+    let name = options.python_variable.as_deref().ok_or_else(|| {
+        malformed(
+            path,
+            1,
+            "which variable holds the records? (python_variable)",
+        )
+    })?;
+    let mut value = vars.get(name).cloned().ok_or_else(|| {
+        malformed(
+            path,
+            1,
+            format!(
+                "no variable `{name}` (found: {})",
+                vars.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    if let Some(key) = &options.python_key {
+        value = value
+            .get(key)
+            .cloned()
+            .ok_or_else(|| malformed(path, 1, format!("`{name}` has no key `{key}`")))?;
+    }
+    let mut records: Vec<Record> = match value {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::Object(m) => Ok(m),
+                other => Err(malformed(
+                    path,
+                    1,
+                    format!("`{name}` holds {}, expected objects", kind(&other)),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::Object(mut m) => {
+                    m.entry("id").or_insert(Value::String(k));
+                    Ok(m)
+                }
+                other => Err(malformed(
+                    path,
+                    1,
+                    format!("`{name}` holds {}, expected objects", kind(&other)),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        other => {
+            return Err(malformed(
+                path,
+                1,
+                format!(
+                    "`{name}` is {}, expected a list or dict of objects",
+                    kind(&other)
+                ),
+            ))
+        }
+    };
+    for (field, var) in &options.python_aligned {
+        let Some(Value::Array(values)) = vars.get(var) else {
+            return Err(malformed(path, 1, format!("no list variable `{var}`")));
+        };
+        if values.len() != records.len() {
+            return Err(malformed(
+                path,
+                1,
+                format!(
+                    "`{var}` has {} values for {} records",
+                    values.len(),
+                    records.len()
+                ),
+            ));
+        }
+        for (record, v) in records.iter_mut().zip(values) {
+            record.insert(field.clone(), v.clone());
+        }
+    }
+    Ok(records)
 }
 
 fn malformed(path: &Path, line: usize, message: impl Into<String>) -> DataError {
@@ -337,6 +443,36 @@ mod tests {
         let records = read_records(&path, &ReadOptions::default()).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1]["text"], "1");
+    }
+
+    #[test]
+    fn python_literal_records_with_aligned_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "ex.py",
+            b"N = [11, 29]\nEX = {\"en\": {\"1\": {\"q\": \"a\"}, \"2\": {\"q\": \"b\"}}}\n",
+        );
+        let options = ReadOptions {
+            python_variable: Some("EX".into()),
+            python_key: Some("en".into()),
+            python_aligned: vec![("answer_number".into(), "N".into())],
+            ..Default::default()
+        };
+        let records = read_records(&path, &options).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1]["q"], "b");
+        assert_eq!(records[1]["id"], "2");
+        assert_eq!(records[1]["answer_number"], 29);
+        let err = read_records(
+            &path,
+            &ReadOptions {
+                python_key: Some("xx".into()),
+                ..options
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("has no key `xx`"), "{err}");
     }
 
     #[test]

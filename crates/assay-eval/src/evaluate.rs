@@ -245,16 +245,25 @@ pub fn evaluate(
                     chat.fewshot_as_multiturn.into(),
                 );
             }
+            // The task file's entries (with their options), completed with the defaults.
+            let written = task.spec.metric_list.clone().unwrap_or_default();
             obj.insert(
                 "metric_list".into(),
                 task.metrics
                     .iter()
                     .map(|m| {
-                        serde_json::json!({
-                            "metric": m.name(),
-                            "aggregation": aggregation_name(*m),
-                            "higher_is_better": m.higher_is_better(),
-                        })
+                        let mut entry = written
+                            .iter()
+                            .find(|w| w.metric == m.name())
+                            .and_then(|w| serde_json::to_value(w).ok())
+                            .unwrap_or_else(|| serde_json::json!({"metric": m.name()}));
+                        if let Some(e) = entry.as_object_mut() {
+                            e.entry("aggregation")
+                                .or_insert(aggregation_name(*m).into());
+                            e.entry("higher_is_better")
+                                .or_insert(m.higher_is_better().into());
+                        }
+                        entry
                     })
                     .collect(),
             );

@@ -81,9 +81,21 @@ pub(crate) fn load_split(
         });
     }
     let kwargs = spec.dataset_kwargs.clone().unwrap_or_default();
+    let name = spec.dataset_name.clone().unwrap_or_default();
     let options = ReadOptions {
         column_names: kwargs.column_names.clone(),
-        ..ReadOptions::default()
+        line_field: None,
+        python_variable: kwargs.python_variable.clone(),
+        python_key: kwargs
+            .python_key
+            .as_ref()
+            .map(|k| k.replace("{dataset_name}", &name)),
+        python_aligned: kwargs
+            .python_aligned_fields
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     };
     let mut docs = read_records(&path, &options).map_err(|source| TaskError::Data {
         task: task.into(),

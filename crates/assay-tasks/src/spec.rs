@@ -66,6 +66,15 @@ pub struct DatasetKwargs {
     /// (an assay extension).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line_aligned_fields: Option<BTreeMap<String, String>>,
+    /// `.py` data files: the variable holding the records (an assay extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_variable: Option<String>,
+    /// `.py` data files: a key to descend into first; `{dataset_name}` is replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_key: Option<String>,
+    /// `.py` data files: extra fields from list variables aligned by position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_aligned_fields: Option<BTreeMap<String, String>>,
 }
 
 /// `data_files`: one path, or split name to path.
