@@ -28,19 +28,23 @@ pub enum MetricKind {
     ExactMatch,
     /// Generation: the final answer equals the target after MATH normalisation.
     MathEquiv,
+    /// Generation: DROP's exact match after its answer normalisation (best gold answer).
+    Em,
+    /// Generation: DROP's bag-of-words F1 with number matching (best gold answer).
+    F1,
 }
 
 /// Why a metric name or value could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricError {
     /// The name is not a metric assay knows.
-    #[error("unknown metric `{0}` (known: acc, acc_norm, mc2, perplexity, word_perplexity, byte_perplexity, bits_per_byte, exact_match, math_equiv)")]
+    #[error("unknown metric `{0}` (known: acc, acc_norm, mc2, perplexity, word_perplexity, byte_perplexity, bits_per_byte, exact_match, math_equiv, em, f1)")]
     Unknown(String),
 }
 
 impl MetricKind {
     /// Every metric, in a stable order.
-    pub const ALL: [MetricKind; 9] = [
+    pub const ALL: [MetricKind; 11] = [
         MetricKind::Acc,
         MetricKind::AccNorm,
         MetricKind::Mc2,
@@ -50,6 +54,8 @@ impl MetricKind {
         MetricKind::BitsPerByte,
         MetricKind::ExactMatch,
         MetricKind::MathEquiv,
+        MetricKind::Em,
+        MetricKind::F1,
     ];
 
     /// The metric's name in task files and results.
@@ -64,6 +70,8 @@ impl MetricKind {
             MetricKind::BitsPerByte => "bits_per_byte",
             MetricKind::ExactMatch => "exact_match",
             MetricKind::MathEquiv => "math_equiv",
+            MetricKind::Em => "em",
+            MetricKind::F1 => "f1",
         }
     }
 
@@ -82,7 +90,9 @@ impl MetricKind {
             | MetricKind::AccNorm
             | MetricKind::Mc2
             | MetricKind::ExactMatch
-            | MetricKind::MathEquiv => Aggregation::Mean,
+            | MetricKind::MathEquiv
+            | MetricKind::Em
+            | MetricKind::F1 => Aggregation::Mean,
             MetricKind::Perplexity => Aggregation::Perplexity,
             MetricKind::WordPerplexity | MetricKind::BytePerplexity => {
                 Aggregation::WeightedPerplexity
@@ -100,6 +110,8 @@ impl MetricKind {
                 | MetricKind::Mc2
                 | MetricKind::ExactMatch
                 | MetricKind::MathEquiv
+                | MetricKind::Em
+                | MetricKind::F1
         )
     }
 }

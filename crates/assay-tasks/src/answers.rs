@@ -196,6 +196,67 @@ pub fn math_equiv(prediction: &str, reference: &str) -> f64 {
     f64::from(u8::from(same))
 }
 
+/// DROP's answer normalisation of one token: lowercase, punctuation removed unless it is a
+/// number, numbers in a canonical float form, articles dropped.
+fn drop_token(token: &str) -> String {
+    let lower = token.to_lowercase();
+    let number = lower.replace(',', "").parse::<f64>().ok();
+    let text = match number {
+        Some(n) => format!("{n:?}"),
+        None => lower
+            .chars()
+            .filter(|c| !c.is_ascii_punctuation())
+            .collect(),
+    };
+    match text.as_str() {
+        "a" | "an" | "the" => String::new(),
+        _ => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// DROP's normalised form of an answer (tokens split on spaces and hyphens).
+fn drop_normalize(answer: &str) -> String {
+    answer
+        .split([' ', '-'])
+        .map(drop_token)
+        .filter(|t| !t.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_number(token: &str) -> bool {
+    token.parse::<f64>().is_ok()
+}
+
+/// DROP's exact match and bag-of-words F1 of a prediction against one gold answer (the official
+/// evaluation's rules for single-span strings: F1 is 0 when the gold answer has numbers and the
+/// prediction shares none of them; F1 rounded to two decimals).
+pub fn drop_em_f1(prediction: &str, gold: &str) -> (f64, f64) {
+    let (p, g) = (drop_normalize(prediction), drop_normalize(gold));
+    let em = f64::from(u8::from(p == g));
+    let pbag: std::collections::BTreeSet<&str> = p.split_whitespace().collect();
+    let gbag: std::collections::BTreeSet<&str> = g.split_whitespace().collect();
+    let gold_numbers: Vec<&&str> = gbag.iter().filter(|t| is_number(t)).collect();
+    let numbers_match = gold_numbers.is_empty() || gold_numbers.iter().any(|n| pbag.contains(**n));
+    let common = pbag.intersection(&gbag).count() as f64;
+    let precision = if pbag.is_empty() {
+        1.0
+    } else {
+        common / pbag.len() as f64
+    };
+    let recall = if gbag.is_empty() {
+        1.0
+    } else {
+        common / gbag.len() as f64
+    };
+    let f1 = if precision + recall == 0.0 || !numbers_match {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    (em, (f1 * 100.0).round() / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +273,26 @@ mod tests {
         };
         assert_eq!(em.score("$1,250.", "Sold 1250 so\n#### 1,250"), 1.0);
         assert_eq!(em.score("[invalid]", "#### 18"), 0.0);
+    }
+
+    #[test]
+    fn drop_scores() {
+        assert_eq!(drop_em_f1("The Eagles", "eagles"), (1.0, 1.0));
+        assert_eq!(drop_em_f1("1,000 yards", "1000"), (0.0, 0.67));
+        assert_eq!(drop_em_f1("12", "13"), (0.0, 0.0));
+        assert_eq!(
+            drop_em_f1(
+                "25 to 44 and 45 to 64",
+                "under the age of 18 and 25 to 44 and 45 to 64"
+            )
+            .0,
+            0.0
+        );
+        let (_, f1) = drop_em_f1(
+            "25 to 44 and 45 to 64",
+            "under the age of 18 and 25 to 44 and 45 to 64",
+        );
+        assert!(f1 > 0.5 && f1 < 1.0, "{f1}");
     }
 
     #[test]

@@ -428,6 +428,20 @@ impl PreparedTask {
         Ok(choices[gold[0]].clone())
     }
 
+    /// The reference of a generation document: a string, or a list of acceptable answers.
+    fn generation_target(&self, doc: &Record, doc_id: usize) -> Result<Value, TaskError> {
+        let target = self
+            .templates
+            .eval(&self.target, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_target", m))?;
+        Ok(match target {
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| Value::String(text_of(v))).collect())
+            }
+            other => Value::String(text_of(&other)),
+        })
+    }
+
     /// The few-shot examples of a document, as (prompt, answer) texts.
     fn examples(&self, doc_id: usize) -> Result<Vec<(String, String)>, TaskError> {
         if self.num_fewshot == 0 {
@@ -581,7 +595,7 @@ impl PreparedTask {
                 Ok(DocInstance {
                     doc_id,
                     requests: Vec::new(),
-                    target: Value::String(self.target_text(doc, doc_id)?),
+                    target: self.generation_target(doc, doc_id)?,
                     kind: DocKind::Generate { request },
                 })
             }
@@ -706,18 +720,25 @@ impl PreparedTask {
                     .collect()
             }
             (DocKind::Generate { .. }, Answers::Generations(_)) => {
-                let reference = match &instance.target {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                let references: Vec<String> = match &instance.target {
+                    Value::Array(items) => items.iter().map(text_of).collect(),
+                    other => vec![text_of(other)],
                 };
                 let mut values = Vec::with_capacity(self.keys.len());
                 for (_, answers) in self.filtered(answers) {
                     let answer = answers.first().cloned().unwrap_or_default();
                     for &m in &self.metrics {
-                        values.push(DocValue::Scalar(match m {
-                            MetricKind::MathEquiv => answers::math_equiv(&answer, &reference),
-                            _ => self.exact_match.score(&answer, &reference),
-                        }));
+                        // The best score over the acceptable answers.
+                        let best = references
+                            .iter()
+                            .map(|r| match m {
+                                MetricKind::MathEquiv => answers::math_equiv(&answer, r),
+                                MetricKind::Em => answers::drop_em_f1(&answer, r).0,
+                                MetricKind::F1 => answers::drop_em_f1(&answer, r).1,
+                                _ => self.exact_match.score(&answer, r),
+                            })
+                            .fold(0.0, f64::max);
+                        values.push(DocValue::Scalar(best));
                     }
                 }
                 values
@@ -729,6 +750,14 @@ impl PreparedTask {
     /// SHA-256 of a document (for per-sample logs).
     pub fn doc_hash(&self, doc_id: usize) -> String {
         hash(&serde_json::to_string(&self.docs[doc_id]).unwrap_or_default())
+    }
+}
+
+/// A JSON value as text: strings as they are, anything else as JSON.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -759,7 +788,12 @@ fn metrics_for(
             MetricKind::BytePerplexity,
             MetricKind::BitsPerByte,
         ],
-        OutputType::GenerateUntil => &[MetricKind::ExactMatch, MetricKind::MathEquiv],
+        OutputType::GenerateUntil => &[
+            MetricKind::ExactMatch,
+            MetricKind::MathEquiv,
+            MetricKind::Em,
+            MetricKind::F1,
+        ],
     };
     let Some(list) = &spec.metric_list else {
         return Ok(match output_type {
