@@ -32,87 +32,162 @@ pub enum MetricKind {
     Em,
     /// Generation: DROP's bag-of-words F1 with number matching (best gold answer).
     F1,
+    /// TruthfulQA generation: best BLEU against a true answer.
+    BleuMax,
+    /// TruthfulQA generation: best BLEU against a true answer beats the best against a false one.
+    BleuAcc,
+    /// TruthfulQA generation: best BLEU against true minus best against false answers.
+    BleuDiff,
+    /// As `BleuMax` with ROUGE-1.
+    Rouge1Max,
+    /// As `BleuAcc` with ROUGE-1.
+    Rouge1Acc,
+    /// As `BleuDiff` with ROUGE-1.
+    Rouge1Diff,
+    /// As `BleuMax` with ROUGE-2.
+    Rouge2Max,
+    /// As `BleuAcc` with ROUGE-2.
+    Rouge2Acc,
+    /// As `BleuDiff` with ROUGE-2.
+    Rouge2Diff,
+    /// As `BleuMax` with ROUGE-L.
+    RougeLMax,
+    /// As `BleuAcc` with ROUGE-L.
+    RougeLAcc,
+    /// As `BleuDiff` with ROUGE-L.
+    RougeLDiff,
+    /// TruthfulQA generation: not a refusal, and closer (ROUGE-L) to a true than to a false answer.
+    Truthful,
+    /// TruthfulQA generation: not a refusal, and not closer to a true answer.
+    Untruthful,
+    /// TruthfulQA generation: the rule-based refusal detector fired.
+    Refusal,
 }
 
 /// Why a metric name or value could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricError {
     /// The name is not a metric assay knows.
-    #[error("unknown metric `{0}` (known: acc, acc_norm, mc2, perplexity, word_perplexity, byte_perplexity, bits_per_byte, exact_match, math_equiv, em, f1)")]
+    #[error("unknown metric `{0}` (known: {known})", known = MetricKind::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "))]
     Unknown(String),
 }
 
+/// Every metric: (kind, name, aggregation, higher is better).
+const METRICS: [(MetricKind, &str, Aggregation, bool); 26] = [
+    (MetricKind::Acc, "acc", Aggregation::Mean, true),
+    (MetricKind::AccNorm, "acc_norm", Aggregation::Mean, true),
+    (MetricKind::Mc2, "mc2", Aggregation::Mean, true),
+    (
+        MetricKind::Perplexity,
+        "perplexity",
+        Aggregation::Perplexity,
+        false,
+    ),
+    (
+        MetricKind::WordPerplexity,
+        "word_perplexity",
+        Aggregation::WeightedPerplexity,
+        false,
+    ),
+    (
+        MetricKind::BytePerplexity,
+        "byte_perplexity",
+        Aggregation::WeightedPerplexity,
+        false,
+    ),
+    (
+        MetricKind::BitsPerByte,
+        "bits_per_byte",
+        Aggregation::BitsPerByte,
+        false,
+    ),
+    (
+        MetricKind::ExactMatch,
+        "exact_match",
+        Aggregation::Mean,
+        true,
+    ),
+    (MetricKind::MathEquiv, "math_equiv", Aggregation::Mean, true),
+    (MetricKind::Em, "em", Aggregation::Mean, true),
+    (MetricKind::F1, "f1", Aggregation::Mean, true),
+    (MetricKind::BleuMax, "bleu_max", Aggregation::Mean, true),
+    (MetricKind::BleuAcc, "bleu_acc", Aggregation::Mean, true),
+    (MetricKind::BleuDiff, "bleu_diff", Aggregation::Mean, true),
+    (MetricKind::Rouge1Max, "rouge1_max", Aggregation::Mean, true),
+    (MetricKind::Rouge1Acc, "rouge1_acc", Aggregation::Mean, true),
+    (
+        MetricKind::Rouge1Diff,
+        "rouge1_diff",
+        Aggregation::Mean,
+        true,
+    ),
+    (MetricKind::Rouge2Max, "rouge2_max", Aggregation::Mean, true),
+    (MetricKind::Rouge2Acc, "rouge2_acc", Aggregation::Mean, true),
+    (
+        MetricKind::Rouge2Diff,
+        "rouge2_diff",
+        Aggregation::Mean,
+        true,
+    ),
+    (MetricKind::RougeLMax, "rougeL_max", Aggregation::Mean, true),
+    (MetricKind::RougeLAcc, "rougeL_acc", Aggregation::Mean, true),
+    (
+        MetricKind::RougeLDiff,
+        "rougeL_diff",
+        Aggregation::Mean,
+        true,
+    ),
+    (MetricKind::Truthful, "truthful", Aggregation::Mean, true),
+    (
+        MetricKind::Untruthful,
+        "untruthful",
+        Aggregation::Mean,
+        false,
+    ),
+    (MetricKind::Refusal, "refusal", Aggregation::Mean, false),
+];
+
 impl MetricKind {
     /// Every metric, in a stable order.
-    pub const ALL: [MetricKind; 11] = [
-        MetricKind::Acc,
-        MetricKind::AccNorm,
-        MetricKind::Mc2,
-        MetricKind::Perplexity,
-        MetricKind::WordPerplexity,
-        MetricKind::BytePerplexity,
-        MetricKind::BitsPerByte,
-        MetricKind::ExactMatch,
-        MetricKind::MathEquiv,
-        MetricKind::Em,
-        MetricKind::F1,
-    ];
+    pub const ALL: [MetricKind; 26] = {
+        let mut all = [MetricKind::Acc; 26];
+        let mut i = 0;
+        while i < METRICS.len() {
+            all[i] = METRICS[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    fn row(self) -> &'static (MetricKind, &'static str, Aggregation, bool) {
+        METRICS
+            .iter()
+            .find(|r| r.0 == self)
+            .expect("every metric has a row")
+    }
 
     /// The metric's name in task files and results.
     pub fn name(self) -> &'static str {
-        match self {
-            MetricKind::Acc => "acc",
-            MetricKind::AccNorm => "acc_norm",
-            MetricKind::Mc2 => "mc2",
-            MetricKind::Perplexity => "perplexity",
-            MetricKind::WordPerplexity => "word_perplexity",
-            MetricKind::BytePerplexity => "byte_perplexity",
-            MetricKind::BitsPerByte => "bits_per_byte",
-            MetricKind::ExactMatch => "exact_match",
-            MetricKind::MathEquiv => "math_equiv",
-            MetricKind::Em => "em",
-            MetricKind::F1 => "f1",
-        }
+        self.row().1
     }
 
     /// Parses a metric name.
     pub fn parse(name: &str) -> Result<MetricKind, MetricError> {
-        MetricKind::ALL
-            .into_iter()
-            .find(|m| m.name() == name)
+        METRICS
+            .iter()
+            .find(|r| r.1 == name)
+            .map(|r| r.0)
             .ok_or_else(|| MetricError::Unknown(name.to_string()))
     }
 
     /// How per-document values of this metric combine into the task's value.
     pub fn aggregation(self) -> Aggregation {
-        match self {
-            MetricKind::Acc
-            | MetricKind::AccNorm
-            | MetricKind::Mc2
-            | MetricKind::ExactMatch
-            | MetricKind::MathEquiv
-            | MetricKind::Em
-            | MetricKind::F1 => Aggregation::Mean,
-            MetricKind::Perplexity => Aggregation::Perplexity,
-            MetricKind::WordPerplexity | MetricKind::BytePerplexity => {
-                Aggregation::WeightedPerplexity
-            }
-            MetricKind::BitsPerByte => Aggregation::BitsPerByte,
-        }
+        self.row().2
     }
 
     /// Whether a larger value is better.
     pub fn higher_is_better(self) -> bool {
-        matches!(
-            self,
-            MetricKind::Acc
-                | MetricKind::AccNorm
-                | MetricKind::Mc2
-                | MetricKind::ExactMatch
-                | MetricKind::MathEquiv
-                | MetricKind::Em
-                | MetricKind::F1
-        )
+        self.row().3
     }
 }
 

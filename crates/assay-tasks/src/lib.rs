@@ -12,6 +12,7 @@ mod error;
 mod filters;
 mod prepared;
 mod registry;
+mod similarity;
 mod spec;
 mod template;
 

@@ -241,3 +241,25 @@ mod tests {
         assert!(err.contains("syntax error"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod object_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn expressions_can_build_objects() {
+        let mut t = Templates::new();
+        let d = json!({"a": "x; y", "b": "z"}).as_object().unwrap().clone();
+        let f = t
+            .compile(
+                "o",
+                &Yaml::from("{{ {'true': a.split('; ') + ['n'], 'false': b.split('; ')} }}"),
+            )
+            .unwrap();
+        assert_eq!(
+            t.eval(&f, &d).unwrap(),
+            json!({"true": ["x", "y", "n"], "false": ["z"]})
+        );
+    }
+}
