@@ -166,7 +166,6 @@ fn sampled_generation_is_seeded_per_sample() {
     let distinct: std::collections::BTreeSet<_> = a.iter().map(|g| g.text.clone()).collect();
     assert!(distinct.len() > 1, "{a:?}");
     assert_eq!(a, e.generate_until(&req).unwrap());
-    assert!(e
-        .chat_template()
-        .is_some_and(|t| t.contains("start_of_turn")));
+    // This GGUF carries no chat template (assay falls back to its built-in one).
+    assert!(e.chat_template().is_none());
 }
