@@ -43,7 +43,26 @@ pub struct ChatInfo {
     pub fewshot_as_multiturn: bool,
 }
 
-fn metric_entries(obj: &mut Map<String, Value>, metrics: &[MetricResult]) {
+/// `{metric: higher_is_better}` for `higher_is_better`.
+fn higher_is_better(metrics: &[MetricResult]) -> Value {
+    metrics
+        .iter()
+        .map(|m| {
+            (
+                m.metric.name().to_string(),
+                json!(m.metric.higher_is_better()),
+            )
+        })
+        .collect::<Map<_, _>>()
+        .into()
+}
+
+/// A task's or group's entry in `results`: name, alias, size and `"{metric},{filter}"` values.
+fn entry(name: &str, alias: &str, size: usize, metrics: &[MetricResult]) -> Value {
+    let mut obj = Map::new();
+    obj.insert("name".into(), json!(name));
+    obj.insert("alias".into(), json!(alias));
+    obj.insert("sample_len".into(), json!(size));
     for m in metrics {
         obj.insert(format!("{},{}", m.metric.name(), m.filter), json!(m.value));
         obj.insert(
@@ -51,6 +70,7 @@ fn metric_entries(obj: &mut Map<String, Value>, metrics: &[MetricResult]) {
             m.stderr.map_or(json!("N/A"), |s| json!(s)),
         );
     }
+    Value::Object(obj)
 }
 
 /// The results document of a finished evaluation.
@@ -67,28 +87,14 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
     let mut samples = Map::new();
     let mut timing = Map::new();
     for t in &outcome.tasks {
-        let mut entry = Map::new();
-        entry.insert("name".into(), json!(t.name));
-        entry.insert("alias".into(), json!(t.alias));
-        entry.insert("sample_len".into(), json!(t.n_effective));
-        metric_entries(&mut entry, &t.metrics);
-        results.insert(t.name.clone(), Value::Object(entry));
+        results.insert(
+            t.name.clone(),
+            entry(&t.name, &t.alias, t.n_effective, &t.metrics),
+        );
         configs.insert(t.name.clone(), t.config.clone());
         versions.insert(t.name.clone(), json!(t.version));
         n_shot.insert(t.name.clone(), json!(t.num_fewshot));
-        higher.insert(
-            t.name.clone(),
-            t.metrics
-                .iter()
-                .map(|m| {
-                    (
-                        m.metric.name().to_string(),
-                        json!(m.metric.higher_is_better()),
-                    )
-                })
-                .collect::<Map<_, _>>()
-                .into(),
-        );
+        higher.insert(t.name.clone(), higher_is_better(&t.metrics));
         n_samples.insert(
             t.name.clone(),
             json!({"original": t.n_original, "effective": t.n_effective}),
@@ -111,28 +117,12 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         }
     }
     for g in &outcome.groups {
-        let mut entry = Map::new();
-        entry.insert("name".into(), json!(g.name));
-        entry.insert("alias".into(), json!(g.alias));
-        entry.insert("sample_len".into(), json!(g.size));
-        metric_entries(&mut entry, &g.metrics);
-        results.insert(g.name.clone(), Value::Object(entry.clone()));
-        groups.insert(g.name.clone(), Value::Object(entry));
+        let e = entry(&g.name, &g.alias, g.size, &g.metrics);
+        results.insert(g.name.clone(), e.clone());
+        groups.insert(g.name.clone(), e);
         group_subtasks.insert(g.name.clone(), json!(g.children));
         versions.insert(g.name.clone(), json!(g.version));
-        higher.insert(
-            g.name.clone(),
-            g.metrics
-                .iter()
-                .map(|m| {
-                    (
-                        m.metric.name().to_string(),
-                        json!(m.metric.higher_is_better()),
-                    )
-                })
-                .collect::<Map<_, _>>()
-                .into(),
-        );
+        higher.insert(g.name.clone(), higher_is_better(&g.metrics));
     }
     let b = &info.backend;
     let limit = match info.limit {
