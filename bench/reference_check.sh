@@ -10,12 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 docs="${1:-200}"
 model_arg="${2:-default}"
-py="${REF_PYTHON:-bench/.venv/bin/python}"
-if [ ! -x "$py" ]; then
-  python3 -m venv bench/.venv
-  bench/.venv/bin/pip install -q torch transformers gguf numpy accelerate
-  py=bench/.venv/bin/python
-fi
+py=$(bash bench/ref_python.sh)
 out=bench/.work/reference_check
 rm -rf "$out"
 cargo build --quiet --release

@@ -9,12 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 docs="${1:-100}"
 rounds="${2:-2}"
-py="${REF_PYTHON:-bench/.venv/bin/python}"
-if [ ! -x "$py" ]; then
-  python3 -m venv bench/.venv
-  bench/.venv/bin/pip install -q torch transformers gguf numpy accelerate lm-eval
-  py=bench/.venv/bin/python
-fi
+py=$(bash bench/ref_python.sh)
 bindir=$(dirname "$py")
 cargo build --quiet --release
 model=$(./target/release/assay run --help >/dev/null && python3 -c "import os; print(os.path.join(os.environ.get('ASSAY_CACHE_DIR', os.path.expanduser('~/.cache/assay')), 'models', 'gemma-3-270m-q4_k_m.gguf'))")

@@ -122,10 +122,7 @@ fn sample_lines(
             (vec![json!(texts)], filtered)
         }
     };
-    let target_text = match &instance.target {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let target_text = assay_tasks::text_of(&instance.target);
     let mut lines = Vec::new();
     for (filter, filtered) in per_filter {
         let mut line = json!({

@@ -361,13 +361,7 @@ impl PreparedTask {
                 "the list of choices is empty".into(),
             ));
         }
-        Ok(items
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .collect())
+        Ok(items.into_iter().map(|v| text_of(&v)).collect())
     }
 
     /// Gold indices for a multiple-choice document.
@@ -412,16 +406,10 @@ impl PreparedTask {
             .eval(&self.target, doc)
             .map_err(|m| self.field_error(doc_id, "doc_to_target", m))?;
         if self.choice.is_none() {
-            return Ok(match target {
-                Value::String(s) => s,
-                other => other.to_string(),
-            });
+            return Ok(text_of(&target));
         }
         if let Prompt::ChoiceIndex(_) = self.prompt(doc, doc_id)? {
-            return Ok(match target {
-                Value::String(s) => s,
-                other => other.to_string(),
-            });
+            return Ok(text_of(&target));
         }
         let choices = self.choices(doc, doc_id)?;
         let gold = self.gold(&target, &choices, doc_id)?;
@@ -633,10 +621,7 @@ impl PreparedTask {
                                 format!("gold index {gold} but only {} choices", choices.len()),
                             ));
                         }
-                        let continuation = match target {
-                            Value::String(s) => s,
-                            other => other.to_string(),
-                        };
+                        let continuation = text_of(&target);
                         Ok(DocInstance {
                             doc_id,
                             requests: choices
@@ -853,7 +838,7 @@ fn truthfulqa_scores(
 }
 
 /// A JSON value as text: strings as they are, anything else as JSON.
-fn text_of(value: &Value) -> String {
+pub fn text_of(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
