@@ -80,6 +80,8 @@ pub struct BackendInfo {
     pub ctx_size: u32,
     /// CPU threads.
     pub threads: usize,
+    /// Sequences generated at once across documents (1: one document at a time).
+    pub parallel: usize,
     /// Layers offloaded to a GPU.
     pub gpu_layers: u32,
     /// `cpu` or `cuda`.
@@ -124,6 +126,21 @@ pub trait Backend {
         &mut self,
         request: &GenerationRequest,
     ) -> Result<Vec<Generation>, EngineError>;
+
+    /// Generates for several documents at once; answers in request order. Each document's
+    /// samples are those [`Backend::generate_until`] gives for it alone.
+    fn generate_until_many(
+        &mut self,
+        requests: &[GenerationRequest],
+    ) -> Result<Vec<Vec<Generation>>, EngineError> {
+        requests.iter().map(|r| self.generate_until(r)).collect()
+    }
+
+    /// How many documents' generation requests to pass to
+    /// [`Backend::generate_until_many`] at once.
+    fn generation_batch(&self) -> usize {
+        1
+    }
 
     /// The model's own chat template (Jinja source), if it has one.
     fn chat_template(&self) -> Option<String>;

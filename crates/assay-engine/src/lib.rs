@@ -4,16 +4,19 @@
 //! The embedded backend, [`LlamaEngine`], runs GGUF models with llama.cpp. Its scheduling rule:
 //! the requests of one document are scored together in one decode (their shared context computed
 //! once), and a document's layout depends on that document alone, so its scores do not depend on
-//! `--limit`, document order or what was scored before.
+//! `--limit`, document order or what was scored before. Generation runs many sequences at once,
+//! each in a KV stream of its own with batch-invariant kernels, so a sequence's tokens do not
+//! depend on its neighbours, the batch size or the thread count either (see `generator`).
 
 mod backend;
+mod generator;
 pub mod gguf;
 mod llama;
 pub mod plan;
 pub mod sampler;
 
 pub use backend::{Backend, BackendInfo, EngineError, SpecialTokens};
-pub use llama::{EngineSettings, LlamaEngine};
+pub use llama::{EngineSettings, LlamaEngine, DEFAULT_PARALLEL};
 
 use std::path::PathBuf;
 

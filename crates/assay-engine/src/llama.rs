@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 
 use assay_core::{
     Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood,
-    StopReason,
 };
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -16,14 +15,19 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
+use crate::generator::{Generator, Prompt};
 use crate::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
-use crate::sampler;
 use crate::{gguf, Backend, BackendInfo, EngineError, SpecialTokens};
 
 /// Most sequences one decode call may hold.
 const MAX_SEQS: usize = 32;
 /// Most logit rows one decode call may produce (each row is a vocabulary of floats).
 const MAX_OUTPUTS: usize = 256;
+/// Sequences generated at once across documents unless told otherwise (1: one document at a
+/// time, each a function of itself alone).
+pub const DEFAULT_PARALLEL: usize = 1;
+/// Most samples of one document generated at once.
+const MAX_SAMPLE_SLOTS: usize = 8;
 
 /// How to run the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,8 @@ pub struct EngineSettings {
     pub ctx_size: u32,
     /// Layers to offload to a GPU (0 = CPU only).
     pub gpu_layers: u32,
+    /// Sequences generated at once (continuous batching across documents).
+    pub parallel: usize,
 }
 
 impl Default for EngineSettings {
@@ -42,12 +48,13 @@ impl Default for EngineSettings {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ctx_size: 2048,
             gpu_layers: 0,
+            parallel: DEFAULT_PARALLEL,
         }
     }
 }
 
 /// llama.cpp's process-wide backend, initialised once.
-fn llama_backend() -> &'static LlamaBackend {
+pub(crate) fn llama_backend() -> &'static LlamaBackend {
     static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
     BACKEND.get_or_init(|| {
         // llama.cpp's own log lines go to tracing (shown with RUST_LOG=debug), not to stderr.
@@ -65,6 +72,8 @@ pub struct LlamaEngine {
     limits: Limits,
     bos: Option<Token>,
     tokens_processed: u64,
+    /// The generation context, created on the first generation request.
+    generator: Option<Generator>,
 }
 
 impl LlamaEngine {
@@ -121,6 +130,7 @@ impl LlamaEngine {
             n_ctx_train: model.n_ctx_train(),
             ctx_size: n_ctx as u32,
             threads,
+            parallel: settings.parallel.max(1),
             gpu_layers: settings.gpu_layers,
             device: if settings.gpu_layers > 0 && cfg!(feature = "cuda") {
                 "cuda".into()
@@ -143,6 +153,7 @@ impl LlamaEngine {
             },
             bos,
             tokens_processed: 0,
+            generator: None,
         })
     }
 
@@ -214,6 +225,49 @@ impl LlamaEngine {
         Ok(())
     }
 
+    /// The generation context, with room for at least `slots` sequences at once.
+    fn generator(&mut self, slots: usize) -> Result<&mut Generator, EngineError> {
+        if self.generator.as_ref().is_none_or(|g| g.slots() < slots) {
+            // Drop the old context first: both would hold a KV cache.
+            if let Some(old) = self.generator.take() {
+                self.tokens_processed += old.tokens_processed;
+            }
+            self.generator = Some(Generator::new(
+                self.model,
+                slots,
+                self.limits.max_len,
+                self.info.threads,
+            )?);
+        }
+        Ok(self.generator.as_mut().expect("created above"))
+    }
+
+    /// The prompt of a generation request: tokenised, cut from the left (as lm-eval does) to
+    /// leave room for `max_gen_toks` in the window.
+    fn prompt(&self, request: &GenerationRequest) -> Result<Prompt, EngineError> {
+        if request.max_gen_toks == 0 {
+            return Err(EngineError::BadRequest(
+                "max_gen_toks must be at least 1".into(),
+            ));
+        }
+        if request.max_gen_toks >= self.limits.max_len {
+            return Err(EngineError::BadRequest(format!(
+                "max_gen_toks {} leaves no room for the prompt in the context window of {}",
+                request.max_gen_toks, self.limits.max_len
+            )));
+        }
+        let mut tokens = self.tokenize(&request.context, true);
+        if tokens.is_empty() {
+            tokens.push(self.bos.unwrap_or_else(|| self.model.vocab().eos().0));
+        }
+        let budget = self.limits.max_len - request.max_gen_toks;
+        let truncated = tokens.len() > budget;
+        if truncated {
+            tokens.drain(..tokens.len() - budget);
+        }
+        Ok(Prompt { tokens, truncated })
+    }
+
     /// Log-probability of `token` at batch index `index`, and whether it is the argmax.
     fn score(&self, index: usize, token: Token, cache: &mut Vec<Option<RowStats>>) -> (f64, bool) {
         if cache.len() <= index {
@@ -256,105 +310,20 @@ impl LlamaEngine {
     }
 }
 
-/// One sequence being generated.
-struct Sample {
-    rng: rand_chacha::ChaCha8Rng,
-    bytes: Vec<u8>,
-    text: String,
-    tokens: usize,
-    /// Batch index of the logits that predict this sequence's next token.
-    row: usize,
-    stop: Option<StopReason>,
-}
-
 impl LlamaEngine {
-    /// Generates `count` samples (indices `first..first + count`) sharing one prompt decode.
-    fn generate_batch(
+    /// The engine's own cost of generating `tokens` tokens after `context` (the floor of a
+    /// generation task): the prompt decoded with logits at its last token, then one decode per
+    /// token with its logit row, in the generation context, with nothing sampled or detokenised.
+    /// Returns the number of tokens decoded.
+    pub fn generation_floor(
         &mut self,
         request: &GenerationRequest,
-        prompt: &[Token],
-        truncated: bool,
-        first: usize,
-        count: usize,
-    ) -> Result<Vec<Generation>, EngineError> {
-        let seqs: Vec<i32> = (0..count as i32).collect();
-        let last = prompt.len() - 1;
-        let tokens: Vec<BatchToken> = prompt
-            .iter()
-            .enumerate()
-            .map(|(pos, &token)| BatchToken {
-                token,
-                pos: pos as i32,
-                seq_ids: seqs.clone(),
-                logits: pos == last,
-            })
-            .collect();
-        self.decode(&tokens, true)?;
-        let mut samples: Vec<Sample> = (0..count)
-            .map(|k| Sample {
-                rng: sampler::sample_rng(request.sampling.seed, first + k),
-                bytes: Vec::new(),
-                text: String::new(),
-                tokens: 0,
-                row: last,
-                stop: None,
-            })
-            .collect();
-        let mut pos = prompt.len();
-        loop {
-            let mut step = Vec::new();
-            for (k, s) in samples
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, s)| s.stop.is_none())
-            {
-                let logits = self.ctx.get_logits_ith(s.row as i32);
-                let token = sampler::choose(logits, &request.sampling, &mut s.rng) as Token;
-                let vocab = self.model.vocab();
-                if vocab.is_eog(LlamaToken(token)) {
-                    s.stop = Some(StopReason::EndOfGeneration);
-                    continue;
-                }
-                s.tokens += 1;
-                s.bytes
-                    .extend(vocab.token_to_piece(LlamaToken(token), false, None));
-                s.text = String::from_utf8_lossy(&s.bytes).into_owned();
-                if let Some(at) = sampler::find_stop(&s.text, &request.until) {
-                    s.text.truncate(at);
-                    s.stop = Some(StopReason::Until);
-                } else if s.tokens >= request.max_gen_toks || pos + 1 >= self.limits.max_len {
-                    s.stop = Some(StopReason::MaxTokens);
-                } else {
-                    step.push((k, token));
-                }
-            }
-            if step.is_empty() {
-                break;
-            }
-            let batch: Vec<BatchToken> = step
-                .iter()
-                .map(|&(k, token)| BatchToken {
-                    token,
-                    pos: pos as i32,
-                    seq_ids: vec![k as i32],
-                    logits: true,
-                })
-                .collect();
-            self.decode(&batch, false)?;
-            for (row, &(k, _)) in step.iter().enumerate() {
-                samples[k].row = row;
-            }
-            pos += 1;
-        }
-        Ok(samples
-            .into_iter()
-            .map(|s| Generation {
-                text: s.text,
-                tokens: s.tokens,
-                stop: s.stop.unwrap_or(StopReason::MaxTokens),
-                truncated,
-            })
-            .collect())
+        tokens: usize,
+    ) -> Result<usize, EngineError> {
+        let prompt = self.prompt(request)?;
+        let generator = self.generator(1)?;
+        generator.forget_cache()?;
+        generator.replay(&prompt.tokens, tokens)
     }
 }
 
@@ -487,38 +456,42 @@ impl Backend for LlamaEngine {
         &mut self,
         request: &GenerationRequest,
     ) -> Result<Vec<Generation>, EngineError> {
-        if request.max_gen_toks == 0 {
-            return Err(EngineError::BadRequest(
-                "max_gen_toks must be at least 1".into(),
-            ));
+        let mut out = self.generate_until_many(std::slice::from_ref(request))?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    fn generate_until_many(
+        &mut self,
+        requests: &[GenerationRequest],
+    ) -> Result<Vec<Vec<Generation>>, EngineError> {
+        let prompts = requests
+            .iter()
+            .map(|r| self.prompt(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.info.parallel > 1 {
+            let generator = self.generator(self.info.parallel)?;
+            return generator.generate(requests, &prompts, usize::MAX);
         }
-        if request.max_gen_toks >= self.limits.max_len {
-            return Err(EngineError::BadRequest(format!(
-                "max_gen_toks {} leaves no room for the prompt in the context window of {}",
-                request.max_gen_toks, self.limits.max_len
-            )));
-        }
-        let mut prompt = self.tokenize(&request.context, true);
-        if prompt.is_empty() {
-            prompt.push(self.bos.unwrap_or_else(|| self.model.vocab().eos().0));
-        }
-        // As lm-eval: the prompt keeps its last (window - max_gen_toks) tokens.
-        let budget = self.limits.max_len - request.max_gen_toks;
-        let truncated = prompt.len() > budget;
-        if truncated {
-            prompt.drain(..prompt.len() - budget);
-        }
-        // Samples decoded together share the prompt's KV cells; each needs room to grow.
-        let room = (self.limits.max_len - prompt.len()) / request.max_gen_toks.max(1);
-        let per_batch = room.clamp(1, MAX_SEQS);
-        let mut out = Vec::with_capacity(request.n);
-        let mut first = 0;
-        while first < request.n {
-            let count = per_batch.min(request.n - first);
-            out.extend(self.generate_batch(request, &prompt, truncated, first, count)?);
-            first += count;
+        // One document at a time from an empty cache: its samples share the prompt and run
+        // together, and depend on that document alone.
+        let mut out = Vec::with_capacity(requests.len());
+        for (request, prompt) in requests.iter().zip(prompts) {
+            let slots = request.n.min(MAX_SAMPLE_SLOTS);
+            let generator = self.generator(slots)?;
+            generator.forget_cache()?;
+            let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
+            out.push(one.pop().unwrap_or_default());
         }
         Ok(out)
+    }
+
+    fn generation_batch(&self) -> usize {
+        // Enough documents that finished sequences are replaced while others still run.
+        if self.info.parallel > 1 {
+            2 * self.info.parallel
+        } else {
+            1
+        }
     }
 
     fn chat_template(&self) -> Option<String> {
@@ -529,6 +502,6 @@ impl Backend for LlamaEngine {
     }
 
     fn tokens_processed(&self) -> u64 {
-        self.tokens_processed
+        self.tokens_processed + self.generator.as_ref().map_or(0, |g| g.tokens_processed)
     }
 }

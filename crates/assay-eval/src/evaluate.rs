@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use assay_core::metrics::DocValue;
+use assay_core::GenerationRequest;
 use assay_core::MetricKind;
 use assay_engine::{Backend, EngineError};
-use assay_tasks::{Answers, DocKind, GroupNode, PreparedTask, TaskError};
+use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, PreparedTask, TaskError};
 use serde_json::Value;
 
 use crate::aggregate::{self, GroupResult, MetricResult};
@@ -177,59 +178,103 @@ pub fn evaluate(
         let mut truncated_requests = 0;
         let mut requests = 0;
         let mut done = 0;
-        for doc_id in 0..n {
+        // Generation documents go to the backend several at a time (it batches them); the
+        // others one at a time. Results are scored and logged in document order.
+        let chunk = if task.is_generation() {
+            backend.generation_batch().max(1)
+        } else {
+            1
+        };
+        let mut first = 0;
+        while first < n {
             if options.interrupt.load(Ordering::SeqCst) {
                 interrupted = true;
                 break;
             }
-            let instance = task.instance(doc_id)?;
-            let engine_error = |source| EvalError::Engine {
-                task: task.name.clone(),
-                doc_id,
-                source,
+            let last = (first + chunk).min(n);
+            let instances = (first..last)
+                .map(|doc_id| task.instance(doc_id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let engine_error = |doc_id: usize| {
+                let task = task.name.clone();
+                move |source| EvalError::Engine {
+                    task,
+                    doc_id,
+                    source,
+                }
             };
-            let mut gen_time = None;
-            let answers = match &instance.kind {
-                DocKind::Generate { request } => {
-                    requests += 1;
-                    let start = Instant::now();
-                    let gens = backend.generate_until(request).map_err(engine_error)?;
-                    let seconds = start.elapsed().as_secs_f64();
-                    let tokens: usize = gens.iter().map(|g| g.tokens).sum();
-                    truncated_requests += usize::from(gens.iter().any(|g| g.truncated));
+            let mut answers = Vec::with_capacity(instances.len());
+            let mut gen_times = vec![None; instances.len()];
+            let requests_of = |i: &DocInstance| match &i.kind {
+                DocKind::Generate { request } => Some(request.clone()),
+                _ => None,
+            };
+            let gen_requests: Vec<GenerationRequest> =
+                instances.iter().filter_map(requests_of).collect();
+            if gen_requests.len() == instances.len() {
+                requests += gen_requests.len();
+                let start = Instant::now();
+                let gens = backend
+                    .generate_until_many(&gen_requests)
+                    .map_err(engine_error(first))?;
+                // Documents generated together share the wall time evenly.
+                let seconds = start.elapsed().as_secs_f64() / instances.len() as f64;
+                for (slot, g) in gen_times.iter_mut().zip(&gens) {
+                    let tokens: usize = g.iter().map(|g| g.tokens).sum();
+                    truncated_requests += usize::from(g.iter().any(|g| g.truncated));
                     let t = timing.get_or_insert_with(Timing::default);
                     t.docs += 1;
                     t.seconds += seconds;
                     t.tokens += tokens;
-                    gen_time = Some((seconds, tokens));
-                    Answers::Generations(gens)
+                    *slot = Some((seconds, tokens));
                 }
-                DocKind::Rolling { text } => {
-                    requests += 1;
-                    Answers::Rolling(backend.loglikelihood_rolling(text).map_err(engine_error)?)
+                answers.extend(gens.into_iter().map(Answers::Generations));
+            } else {
+                for (k, instance) in instances.iter().enumerate() {
+                    let doc_id = first + k;
+                    answers.push(match &instance.kind {
+                        DocKind::Generate { request } => {
+                            requests += 1;
+                            let g = backend
+                                .generate_until(request)
+                                .map_err(engine_error(doc_id))?;
+                            Answers::Generations(g)
+                        }
+                        DocKind::Rolling { text } => {
+                            requests += 1;
+                            Answers::Rolling(
+                                backend
+                                    .loglikelihood_rolling(text)
+                                    .map_err(engine_error(doc_id))?,
+                            )
+                        }
+                        _ => {
+                            requests += instance.requests.len();
+                            let lls = backend
+                                .loglikelihood(&instance.requests)
+                                .map_err(engine_error(doc_id))?;
+                            truncated_requests += lls.iter().filter(|l| l.truncated).count();
+                            Answers::Loglikelihoods(lls)
+                        }
+                    });
                 }
-                _ => {
-                    requests += instance.requests.len();
-                    let lls = backend
-                        .loglikelihood(&instance.requests)
-                        .map_err(engine_error)?;
-                    truncated_requests += lls.iter().filter(|l| l.truncated).count();
-                    Answers::Loglikelihoods(lls)
-                }
-            };
-            let scored = task.score(&instance, &answers);
-            for (slot, v) in values.iter_mut().zip(&scored) {
-                slot.push(*v);
             }
-            if let Some(log) = &mut log {
-                log.write(task, &instance, &answers, &scored, gen_time)
-                    .map_err(|source| EvalError::Io {
-                        path: log.path().to_path_buf(),
-                        source,
-                    })?;
+            for ((instance, answers), gen_time) in instances.iter().zip(&answers).zip(gen_times) {
+                let scored = task.score(instance, answers);
+                for (slot, v) in values.iter_mut().zip(&scored) {
+                    slot.push(*v);
+                }
+                if let Some(log) = &mut log {
+                    log.write(task, instance, answers, &scored, gen_time)
+                        .map_err(|source| EvalError::Io {
+                            path: log.path().to_path_buf(),
+                            source,
+                        })?;
+                }
+                done += 1;
+                progress.doc_done(backend.tokens_processed());
             }
-            done += 1;
-            progress.doc_done(backend.tokens_processed());
+            first = last;
         }
         let mut config = serde_json::to_value(&task.spec).unwrap_or(Value::Null);
         if let Some(obj) = config.as_object_mut() {

@@ -135,6 +135,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         "dtype": b.quantization,
         "ctx_size": b.ctx_size,
         "threads": b.threads,
+        "parallel": b.parallel,
         "gpu_layers": b.gpu_layers,
     });
     let mut doc = json!({

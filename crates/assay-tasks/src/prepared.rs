@@ -306,6 +306,11 @@ impl PreparedTask {
         self.chat = Some(chat);
     }
 
+    /// Whether the task generates text (`output_type: generate_until`).
+    pub fn is_generation(&self) -> bool {
+        self.generation.is_some()
+    }
+
     /// The chat format in use, if any.
     pub fn chat(&self) -> Option<&ChatFormat> {
         self.chat.as_ref()

@@ -195,3 +195,37 @@ fn bad_generation_overrides_fail_before_loading_the_model() {
         assert!(stderr.contains(msg), "{kw}: {stderr}");
     }
 }
+
+#[test]
+fn parallel_generation_scores_every_document_in_order() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_to(
+        out.path(),
+        &[
+            "--tasks",
+            "gsm8k",
+            "--limit",
+            "5",
+            "--parallel",
+            "3",
+            "--gen-kwargs",
+            "max_gen_toks=8",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let samples = lines(&file(out.path(), "samples_gsm8k"));
+    let ids: Vec<u64> = samples
+        .iter()
+        .filter(|s| s["filter"] == "strict-match")
+        .map(|s| s["doc_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![0, 1, 2, 3, 4]);
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(file(out.path(), "results_")).unwrap())
+            .unwrap();
+    assert_eq!(results["config"]["model_args"]["parallel"], 3);
+    assert_eq!(results["n-samples"]["gsm8k"]["effective"], 5);
+    let (code, _, stderr) = run_to(out.path(), &["--tasks", "gsm8k", "--parallel", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--parallel"), "{stderr}");
+}

@@ -20,7 +20,7 @@ use crate::{progress::Bar, table};
     assay run --tasks hellaswag,arc_easy,mmlu --limit 200\n  \
     assay run --model ft.gguf --tasks mmlu_high_school_computer_science --num-fewshot 5 \\\n            --output-path runs/ --log-samples\n\n\
     Scores of a document depend on that document and the model settings only, never on \
-    --limit, document order or --threads.")]
+    --limit, document order or --threads (generation: with --parallel 1, the default).")]
 pub struct RunArgs {
     /// GGUF model file, or `default` for the model installed by scripts/setup.sh.
     #[arg(long, default_value = "default", value_name = "PATH")]
@@ -51,6 +51,14 @@ pub struct RunArgs {
     /// Model layers to offload to the GPU (needs a build with `--features cuda`).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub gpu_layers: u32,
+    /// Sequences generated at once across documents in generation tasks (continuous batching,
+    /// with a prompt cache). Faster, but a document's text may then change with its batch-mates
+    /// where two tokens nearly tie (llama.cpp rounds differently for different batch shapes);
+    /// 1 keeps every document a function of itself alone. Each sequence holds a KV cache of
+    /// --ctx-size tokens.
+    #[arg(long, default_value_t = assay_engine::DEFAULT_PARALLEL as u32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
     /// Resamples for bootstrap standard errors of non-mean metrics (0 disables them).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap_iters: usize,
@@ -167,6 +175,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         threads: args.threads.unwrap_or(EngineSettings::default().threads),
         ctx_size: args.ctx_size,
         gpu_layers: args.gpu_layers,
+        parallel: args.parallel as usize,
     };
     if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
         eprintln!(
