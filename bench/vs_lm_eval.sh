@@ -1,65 +1,54 @@
 #!/usr/bin/env bash
-# assay vs lm-evaluation-harness on the same HellaSwag documents, alternating A B A B.
-# lm-eval runs `--model hf` on the default model's GGUF, which transformers dequantises to fp32;
-# assay runs the same GGUF with llama.cpp (Q4_K_M kernels).
-# Usage: bash bench/vs_lm_eval.sh [DOCS=100] [ROUNDS=2]
+# assay vs lm-evaluation-harness on the same documents and prompts, alternating A B A B.
+# lm-eval runs `--model hf` on the default model's GGUF, which transformers dequantises to fp32
+# (batch 8); assay runs the same GGUF with llama.cpp (Q4_K_M kernels), default settings.
+#
+# Usage: bash bench/vs_lm_eval.sh [ROUNDS=2] [TASKS="hellaswag mmlu gsm8k"]
+#   HELLASWAG_DOCS (100), MMLU_DOCS (100), GSM8K_DOCS (10): documents per task.
+# Tasks: hellaswag (0-shot); mmlu = mmlu_high_school_computer_science (0-shot, lm-eval's
+# default); gsm8k = 5-shot with the first 5 train examples (first_n) on both sides, so the
+# prompts are identical (bench/assay_tasks, bench/lm_eval_tasks).
 # Needs a Python with torch, transformers, gguf, accelerate and lm-eval (REF_PYTHON, or
 # bench/.venv created on first use). Prints a table; writes bench/results/vs_lm_eval.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-docs="${1:-100}"
-rounds="${2:-2}"
+rounds="${1:-2}"
+tasks="${2:-hellaswag mmlu gsm8k}"
 py=$(bash bench/ref_python.sh)
 bindir=$(dirname "$py")
 cargo build --quiet --release
-model=$(./target/release/assay run --help >/dev/null && python3 -c "import os; print(os.path.join(os.environ.get('ASSAY_CACHE_DIR', os.path.expanduser('~/.cache/assay')), 'models', 'gemma-3-270m-q4_k_m.gguf'))")
-# lm-eval's hf backend loads the GGUF itself (transformers dequantises it to fp32).
-model_dir=$(dirname "$model")
-model_file=$(basename "$model")
+model=$(python3 -c "import os; print(os.path.join(os.environ.get('ASSAY_CACHE_DIR', os.path.expanduser('~/.cache/assay')), 'models', 'gemma-3-270m-q4_k_m.gguf'))")
 work=bench/.work/vs_lm_eval
 rm -rf "$work"
 mkdir -p "$work" bench/results
-peak() { grep -E "Maximum resident" "$1" | awk '{print $NF}'; }
-rows=()
+rows="$work/rows.tsv"
+: > "$rows"
+
 for round in $(seq 1 "$rounds"); do
-  # Whole-process wall time for both tools (model loading included).
-  start=$(date +%s.%N)
-  /usr/bin/time -v ./target/release/assay run --tasks hellaswag --limit "$docs" \
-    --output-path "$work/assay-$round" --log-samples > "$work/assay-$round.log" 2> "$work/assay-$round.time"
-  end=$(date +%s.%N)
-  a_secs=$(python3 -c "print($end - $start)")
-  start=$(date +%s.%N)
-  PATH="$bindir:$PATH" /usr/bin/time -v "$bindir/lm_eval" --model hf \
-    --model_args "pretrained=$model_dir,gguf_file=$model_file,dtype=float32" --tasks hellaswag_local \
-    --include_path bench/lm_eval_tasks --limit "$docs" --batch_size 8 --device cpu \
-    --output_path "$work/lm-eval-$round" --log_samples > "$work/lm-eval-$round.log" 2> "$work/lm-eval-$round.time"
-  end=$(date +%s.%N)
-  l_secs=$(python3 -c "print($end - $start)")
-  rows+=("$round $a_secs $(peak "$work/assay-$round.time") $l_secs $(peak "$work/lm-eval-$round.time")")
+  for task in $tasks; do
+    case "$task" in
+      hellaswag) docs=${HELLASWAG_DOCS:-100}; a_task=hellaswag; l_task=hellaswag_local ;;
+      mmlu) docs=${MMLU_DOCS:-100}; a_task=mmlu_high_school_computer_science; l_task=mmlu_hscs_local ;;
+      gsm8k) docs=${GSM8K_DOCS:-10}; a_task=gsm8k_first_n; l_task=gsm8k_first_n_local ;;
+      *) echo "unknown task $task (use hellaswag, mmlu, gsm8k)" >&2; exit 2 ;;
+    esac
+    echo "round $round: $task ($docs docs)" >&2
+    start=$(date +%s.%N)
+    /usr/bin/time -v ./target/release/assay run --tasks "$a_task" --include-path bench/assay_tasks \
+      --limit "$docs" --output-path "$work/assay-$task-$round" --log-samples \
+      > "$work/assay-$task-$round.log" 2> "$work/assay-$task-$round.time"
+    end=$(date +%s.%N)
+    printf '%s\t%s\tassay\t%s\t%s\t%s\n' "$task" "$round" "$(python3 -c "print($end - $start)")" \
+      "$(grep -E 'Maximum resident' "$work/assay-$task-$round.time" | awk '{print $NF}')" "$docs" >> "$rows"
+    start=$(date +%s.%N)
+    PATH="$bindir:$PATH" /usr/bin/time -v "$bindir/lm_eval" --model hf \
+      --model_args "pretrained=$(dirname "$model"),gguf_file=$(basename "$model"),dtype=float32" \
+      --tasks "$l_task" --include_path bench/lm_eval_tasks --limit "$docs" --batch_size 8 \
+      --device cpu --output_path "$work/lm-eval-$task-$round" --log_samples \
+      > "$work/lm-eval-$task-$round.log" 2> "$work/lm-eval-$task-$round.time"
+    end=$(date +%s.%N)
+    printf '%s\t%s\tlm-eval\t%s\t%s\t%s\n' "$task" "$round" "$(python3 -c "print($end - $start)")" \
+      "$(grep -E 'Maximum resident' "$work/lm-eval-$task-$round.time" | awk '{print $NF}')" "$docs" >> "$rows"
+  done
 done
-python3 - "$docs" "$work" "${rows[@]}" <<'PY'
-import glob, json, sys
-docs, work, rows = int(sys.argv[1]), sys.argv[2], [r.split() for r in sys.argv[3:]]
-def picks(path):
-    out = {}
-    for line in open(path):
-        d = json.loads(line)
-        if d.get("filter", "none") != "none":
-            continue
-        lls = [float(r[0][0]) if isinstance(r[0], list) else float(r[0]) for r in d["resps"]]
-        out[d["doc_id"]] = lls
-    return out
-a = picks(glob.glob(f"{work}/assay-1/*/samples_hellaswag_*.jsonl")[0])
-l = picks(glob.glob(f"{work}/lm-eval-1/**/samples_hellaswag_local_*.jsonl", recursive=True)[0])
-same = sum(1 for k in a if k in l and a[k].index(max(a[k])) == l[k].index(max(l[k])))
-print(f"HellaSwag, {docs} docs, 2 cores")
-print("| round | assay s | assay docs/s | assay peak RSS MB | lm-eval s | lm-eval docs/s | lm-eval peak RSS MB | speed ratio |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-out = []
-for r, asec, arss, lsec, lrss in rows:
-    asec, lsec = float(asec), float(lsec)
-    print(f"| {r} | {asec:.1f} | {docs/asec:.2f} | {int(arss)//1024} | {lsec:.1f} | {docs/lsec:.2f} | {int(lrss)//1024} | {lsec/asec:.2f}x |")
-    out.append({"round": int(r), "assay_seconds": asec, "assay_peak_rss_kb": int(arss), "lm_eval_seconds": lsec, "lm_eval_peak_rss_kb": int(lrss), "ratio": lsec / asec})
-print(f"same chosen answer (acc): {same}/{len(a)}")
-json.dump({"benchmark": "hellaswag vs lm-eval hf", "docs": docs, "rounds": out, "same_acc_choice": same, "docs_compared": len(a)}, open("bench/results/vs_lm_eval.json", "w"), indent=2)
-PY
+"$py" bench/vs_lm_eval_report.py "$work" bench/results/vs_lm_eval.json "$("$py" -c 'import lm_eval, importlib.metadata as m; print(m.version("lm_eval"))')"

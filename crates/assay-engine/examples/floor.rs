@@ -1,13 +1,14 @@
 //! Benchmark: assay's scoring of a task's documents against the engine floor, the engine's own
 //! time for the same tokens. Alternates the modes A B A B; prints a table and writes JSON.
 //!
-//! Log-likelihood tasks: shared-prefix scoring (assay's), naive scoring (one decode per
-//! request), the floor (the same decode calls with logits where needed, not read) and pure
+//! Log-likelihood tasks: assay's scoring (the task's shared prefix computed once, each
+//! document's shared context once), the same without the task prefix, naive scoring (one decode
+//! per request), the floor (assay's decode calls with logits where needed, not read) and pure
 //! prefill (logits at the last token only). Generation tasks: `generate_until` one document at a
 //! time (assay's default), with `--parallel`-style batching of PARALLEL sequences, and the floor
 //! (the same prompt and number of generated tokens, decoded without sampling or detokenising).
 //!
-//! cargo run --release -p assay-engine --example floor -- TASK [DOCS] [ROUNDS] [JSON_OUT] [PARALLEL]
+//! cargo run --release -p assay-engine --example floor -- TASK [DOCS] [ROUNDS] [JSON_OUT] [PARALLEL] [NUM_FEWSHOT]
 
 use std::time::Instant;
 
@@ -23,10 +24,12 @@ fn main() -> Result<(), Error> {
     let rounds: usize = args.get(3).map_or(Ok(2), |s| s.parse())?;
     let json_out = args.get(4).cloned();
     let parallel: usize = args.get(5).map_or(Ok(8), |s| s.parse())?;
+    let num_fewshot: Option<usize> = args.get(6).map(|s| s.parse()).transpose()?;
 
     let registry = Registry::load(&[])?;
     let (spec, _) = registry.task(&name).ok_or("unknown task")?;
-    let task = PreparedTask::prepare(&name, spec, &DataDir::locate(None)?, None)?;
+    let task = PreparedTask::prepare(&name, spec, &DataDir::locate(None)?, num_fewshot)?;
+    let prefix = task.shared_prefix()?;
     let instances: Vec<_> = (0..docs.min(task.docs.len()))
         .map(|i| task.instance(i))
         .collect::<Result<_, _>>()?;
@@ -49,7 +52,8 @@ fn main() -> Result<(), Error> {
         ]
     } else {
         vec![
-            "assay (shared prefix)".into(),
+            "assay".into(),
+            "assay without the task prefix".into(),
             "naive (one decode per request)".into(),
             "floor: needed logits".into(),
             "floor: prefill only".into(),
@@ -68,6 +72,13 @@ fn main() -> Result<(), Error> {
     let mut tokens = vec![0u64; modes.len()];
     for round in 0..rounds {
         for (m, mode) in modes.iter().enumerate() {
+            let without_prefix = !generation && (m == 1 || m == 2);
+            engine.set_shared_prefix(if without_prefix {
+                None
+            } else {
+                prefix.as_deref()
+            })?;
+            batched.set_shared_prefix(prefix.as_deref())?;
             let before = engine.tokens_processed() + batched.tokens_processed();
             let start = Instant::now();
             match (generation, m) {
@@ -84,12 +95,12 @@ fn main() -> Result<(), Error> {
                         engine.generation_floor(r, n)?;
                     }
                 }
-                (false, 0) => {
+                (false, 0 | 1) => {
                     for inst in &instances {
                         engine.loglikelihood(&inst.requests)?;
                     }
                 }
-                (false, 1) => {
+                (false, 2) => {
                     for inst in &instances {
                         for r in &inst.requests {
                             engine.loglikelihood(std::slice::from_ref(r))?;
@@ -98,7 +109,7 @@ fn main() -> Result<(), Error> {
                 }
                 (false, m) => {
                     for inst in &instances {
-                        engine.forward_only(&inst.requests, m == 2)?;
+                        engine.forward_only(&inst.requests, m == 3)?;
                     }
                 }
             }

@@ -127,6 +127,13 @@ pub trait Backend {
         request: &GenerationRequest,
     ) -> Result<Vec<Generation>, EngineError>;
 
+    /// Announces the text that starts the prompts of the documents that follow (a task's
+    /// description and fixed few-shot examples), or `None`. A backend may compute it once and
+    /// reuse it; a document's results may then depend on this text as well as on the document.
+    fn set_shared_prefix(&mut self, _prefix: Option<&str>) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Generates for several documents at once; answers in request order. Each document's
     /// samples are those [`Backend::generate_until`] gives for it alone.
     fn generate_until_many(

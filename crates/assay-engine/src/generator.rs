@@ -2,15 +2,16 @@
 //!
 //! Every running sequence has a KV stream of its own (`kv_unified = false`), so its attention
 //! covers its own tokens only and a finished sequence's slot is refilled at once with the next
-//! one. A further stream, the prompt cache, holds the most recent new prompt: a sequence whose
-//! prompt starts with the same tokens (the other samples of the same prompt, or a fixed few-shot
-//! block) copies that stream and computes only the rest.
+//! one. A further stream, the prompt cache, holds the most recent new prompt (or, pinned, a task's
+//! shared prefix): a sequence whose prompt starts with the same tokens (the other samples of the
+//! same prompt, or a fixed few-shot block) copies that stream and computes only the rest.
 //!
 //! llama.cpp's CPU kernels round differently for different batch shapes (a repacked matrix
 //! product handles rows in groups of four), so a sequence's tokens can depend, on near ties, on
 //! what ran beside it and on how its prompt was split. [`crate::LlamaEngine`] therefore batches
 //! across documents only when asked (`parallel > 1`); otherwise it runs one document at a time
-//! from an empty cache, and a document's samples are a function of that document alone.
+//! with the cache pinned to the task's shared prefix, and a document's samples are a function of
+//! that document (and the task's prefix) alone.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -45,6 +46,8 @@ pub(crate) struct Generator {
     max_len: usize,
     /// The prompt held by the cache stream.
     cached: Vec<Token>,
+    /// Whether the cache holds a fixed prefix (else it follows the newest prompt).
+    pinned: bool,
     /// Tokens run through the model.
     pub tokens_processed: u64,
 }
@@ -101,6 +104,7 @@ impl Generator {
             slots,
             max_len,
             cached: Vec::new(),
+            pinned: false,
             tokens_processed: 0,
         })
     }
@@ -191,10 +195,28 @@ impl Generator {
         self.slots
     }
 
-    /// Empties the prompt cache, so that the next prompt is computed from scratch.
-    pub fn forget_cache(&mut self) -> Result<(), EngineError> {
+    /// Fixes the prompt cache to `prefix` (decoding it unless it is there already), or with an
+    /// empty `prefix` lets it follow the newest prompt. While a prefix is pinned, every prompt
+    /// that starts with it is computed from it the same way.
+    pub fn pin_cache(&mut self, prefix: &[Token]) -> Result<(), EngineError> {
+        let was_pinned = std::mem::replace(&mut self.pinned, !prefix.is_empty());
+        if self.cached.as_slice() == prefix || (prefix.is_empty() && !was_pinned) {
+            return Ok(());
+        }
+        let cache = self.slots as i32;
+        self.remove(cache, 0)?;
         self.cached.clear();
-        self.remove(self.slots as i32, 0)
+        if let Some(last) = prefix.len().checked_sub(1) {
+            self.batch.clear();
+            for (pos, &token) in prefix.iter().enumerate() {
+                self.batch
+                    .add(LlamaToken(token), pos as i32, &[cache], pos == last)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+            }
+            self.decode()?;
+            self.cached = prefix.to_vec();
+        }
+        Ok(())
     }
 
     /// Puts `prompt` into `slot`'s stream (from the cache where it shares a prefix) and returns
@@ -233,7 +255,7 @@ impl Generator {
             self.decode()?;
             last = chunk.len() - 1;
         }
-        if shared < prompt.len() - 1 && self.cached.as_slice() != prompt {
+        if !self.pinned && shared < prompt.len() - 1 && self.cached.as_slice() != prompt {
             // A new prompt: keep it for the next sequences (the copy happens before the next
             // decode writes anything).
             self.remove(cache, 0)?;

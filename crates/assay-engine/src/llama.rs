@@ -19,8 +19,12 @@ use crate::generator::{Generator, Prompt};
 use crate::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
 use crate::{gguf, Backend, BackendInfo, EngineError, SpecialTokens};
 
-/// Most sequences one decode call may hold.
+/// Most sequences one decode call may hold; the last id holds a task's shared prefix.
 const MAX_SEQS: usize = 32;
+/// The sequence id of the shared prefix (never used by a document's requests).
+const PREFIX_SEQ: i32 = MAX_SEQS as i32 - 1;
+/// Shared prefixes shorter than this many tokens are not worth keeping.
+const MIN_SHARED_PREFIX: usize = 8;
 /// Most logit rows one decode call may produce (each row is a vocabulary of floats).
 const MAX_OUTPUTS: usize = 256;
 /// Sequences generated at once across documents unless told otherwise (1: one document at a
@@ -74,6 +78,9 @@ pub struct LlamaEngine {
     tokens_processed: u64,
     /// The generation context, created on the first generation request.
     generator: Option<Generator>,
+    /// The current task's shared prefix (empty when none), kept in the KV cache as
+    /// sequence [`PREFIX_SEQ`] and in the generation context's prompt cache.
+    prefix: Vec<Token>,
 }
 
 impl LlamaEngine {
@@ -101,7 +108,8 @@ impl LlamaEngine {
             reason,
         };
         let ctx_params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(ctx_size))
+            // Room for a shared prefix of up to a window beside the document's own window.
+            .with_n_ctx(NonZeroU32::new(2 * ctx_size))
             .with_n_batch(ctx_size)
             .with_n_ubatch(512.min(ctx_size))
             .with_n_seq_max(MAX_SEQS as u32)
@@ -111,7 +119,7 @@ impl LlamaEngine {
         let ctx = model
             .new_context(backend, ctx_params)
             .map_err(|e| context_error(e.to_string()))?;
-        let n_ctx = (ctx.n_ctx().min(ctx.n_batch())) as usize;
+        let n_ctx = ctx.n_batch() as usize;
         let vocab = model.vocab();
         let add_bos = vocab.should_add_bos();
         let bos = add_bos.then(|| vocab.bos().0);
@@ -148,12 +156,13 @@ impl LlamaEngine {
             limits: Limits {
                 max_len: n_ctx,
                 max_batch_tokens: n_ctx,
-                max_seqs: MAX_SEQS,
+                max_seqs: MAX_SEQS - 1,
                 max_outputs: MAX_OUTPUTS,
             },
             bos,
             tokens_processed: 0,
             generator: None,
+            prefix: Vec::new(),
         })
     }
 
@@ -201,9 +210,13 @@ impl LlamaEngine {
     /// batch index until the next decode.
     fn decode(&mut self, tokens: &[BatchToken], clear: bool) -> Result<(), EngineError> {
         if clear {
-            self.ctx
-                .clear_kv_cache_seq(None, None, None)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            if self.prefix.is_empty() {
+                self.ctx
+                    .clear_kv_cache_seq(None, None, None)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+            } else {
+                self.ctx.llama_kv_cache_seq_keep(PREFIX_SEQ);
+            }
         }
         if tokens.len() > self.limits.max_batch_tokens {
             return Err(EngineError::Decode(format!(
@@ -268,15 +281,80 @@ impl LlamaEngine {
         Ok(Prompt { tokens, truncated })
     }
 
-    /// Log-probability of `token` at batch index `index`, and whether it is the argmax.
-    fn score(&self, index: usize, token: Token, cache: &mut Vec<Option<RowStats>>) -> (f64, bool) {
-        if cache.len() <= index {
-            cache.resize(index + 1, None);
+    /// Runs one round of a document's plan on a cleared cache and returns how many of its
+    /// leading tokens were taken from the shared prefix instead of computed (batch indices of
+    /// the round's targets are that much lower).
+    ///
+    /// Reused: the leading tokens that every sequence of the round shares, that match the
+    /// prefix at the same positions, and that need no logits.
+    fn run_round(&mut self, tokens: &[BatchToken]) -> Result<usize, EngineError> {
+        let seqs: std::collections::BTreeSet<i32> = tokens
+            .iter()
+            .flat_map(|t| t.seq_ids.iter().copied())
+            .collect();
+        let reuse = tokens
+            .iter()
+            .zip(&self.prefix)
+            .enumerate()
+            .take_while(|(i, (t, &p))| {
+                t.token == p && t.pos == *i as i32 && !t.logits && t.seq_ids.len() == seqs.len()
+            })
+            .count();
+        if reuse == 0 {
+            self.decode(tokens, true)?;
+            return Ok(0);
         }
-        let logits = self.ctx.get_logits_ith(index as i32);
-        let stats = *cache[index].get_or_insert_with(|| RowStats::of(logits));
-        let logit = f64::from(logits[token as usize]);
+        self.ctx.llama_kv_cache_seq_keep(PREFIX_SEQ);
+        for &seq in &seqs {
+            self.ctx
+                .copy_kv_cache_seq(PREFIX_SEQ, seq, Some(0), Some(reuse as u32))
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        }
+        self.decode(&tokens[reuse..], false)?;
+        Ok(reuse)
+    }
+
+    /// Log-probability of `token` at batch index `index`, and whether it is the argmax.
+    fn score(&self, index: usize, token: Token, stats: &[Option<RowStats>]) -> (f64, bool) {
+        let stats = stats[index].expect("statistics computed for every scored row");
+        let logit = f64::from(self.ctx.get_logits_ith(index as i32)[token as usize]);
         (logit - stats.log_sum_exp, stats.argmax == token as usize)
+    }
+
+    /// Log-softmax statistics of the logit rows at batch `indices`, indexed by batch index.
+    /// Each row is a pass over the whole vocabulary; the rows are split over the engine's
+    /// threads (llama.cpp's own are idle between decodes). A row's result does not depend on
+    /// the split.
+    fn row_stats(&self, indices: impl Iterator<Item = usize>) -> Vec<Option<RowStats>> {
+        let mut unique: Vec<usize> = indices.collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut out = vec![None; unique.last().map_or(0, |&i| i + 1)];
+        let rows: Vec<(usize, &[f32])> = unique
+            .iter()
+            .map(|&i| (i, self.ctx.get_logits_ith(i as i32)))
+            .collect();
+        let per_thread = rows.len().div_ceil(self.info.threads).max(1);
+        let computed: Vec<(usize, RowStats)> = std::thread::scope(|scope| {
+            let parts: Vec<_> = rows
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&(i, logits)| (i, RowStats::of(logits)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().expect("row statistics never panic"))
+                .collect()
+        });
+        for (i, stats) in computed {
+            out[i] = Some(stats);
+        }
+        out
     }
 }
 
@@ -303,8 +381,7 @@ impl LlamaEngine {
                     t.logits = i == last;
                 }
             }
-            self.decode(&tokens, true)?;
-            decoded += tokens.len();
+            decoded += tokens.len() - self.run_round(&tokens)?;
         }
         Ok(decoded)
     }
@@ -321,8 +398,9 @@ impl LlamaEngine {
         tokens: usize,
     ) -> Result<usize, EngineError> {
         let prompt = self.prompt(request)?;
+        let prefix = self.prefix.clone();
         let generator = self.generator(1)?;
-        generator.forget_cache()?;
+        generator.pin_cache(&prefix)?;
         generator.replay(&prompt.tokens, tokens)
     }
 }
@@ -394,13 +472,18 @@ impl Backend for LlamaEngine {
             .map_err(|e| EngineError::BadRequest(e.to_string()))?;
         let mut answers: Vec<Option<Loglikelihood>> = vec![None; requests.len()];
         for round in &plan.rounds {
-            self.decode(&round.tokens, true)?;
-            let mut rows = Vec::new();
+            let reused = self.run_round(&round.tokens)?;
+            let rows = self.row_stats(
+                round
+                    .targets
+                    .iter()
+                    .flat_map(|(_, targets)| targets.iter().map(|t| t.batch_index - reused)),
+            );
             for (request, targets) in &round.targets {
                 let mut logprob = 0.0;
                 let mut is_greedy = true;
                 for target in targets {
-                    let (lp, greedy) = self.score(target.batch_index, target.token, &mut rows);
+                    let (lp, greedy) = self.score(target.batch_index - reused, target.token, &rows);
                     logprob += lp;
                     is_greedy &= greedy;
                 }
@@ -437,9 +520,10 @@ impl Backend for LlamaEngine {
                     })
                     .collect();
                 self.decode(&chunk, start == 0)?;
-                let mut rows = Vec::new();
-                for pos in start.max(*first)..end {
-                    let (lp, _) = self.score(pos - start, predicted[pos - first], &mut rows);
+                let from = start.max(*first);
+                let rows = self.row_stats((from..end).map(|pos| pos - start));
+                for pos in from..end {
+                    let (lp, _) = self.score(pos - start, predicted[pos - first], &rows);
                     logprob += lp;
                 }
                 start = end;
@@ -450,6 +534,32 @@ impl Backend for LlamaEngine {
             tokens: tokens.len(),
             windows: windows.len(),
         })
+    }
+
+    fn set_shared_prefix(&mut self, prefix: Option<&str>) -> Result<(), EngineError> {
+        let tokens = prefix.map_or_else(Vec::new, |text| self.tokenize(text, true));
+        // Too short to matter, or too long to sit beside a document's window: not kept.
+        let keep = tokens.len() >= MIN_SHARED_PREFIX && tokens.len() < self.limits.max_len;
+        self.prefix = Vec::new();
+        self.ctx
+            .clear_kv_cache_seq(None, None, None)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        if keep {
+            let last = tokens.len() - 1;
+            let batch: Vec<BatchToken> = tokens
+                .iter()
+                .enumerate()
+                .map(|(pos, &token)| BatchToken {
+                    token,
+                    pos: pos as i32,
+                    seq_ids: vec![PREFIX_SEQ],
+                    logits: pos == last,
+                })
+                .collect();
+            self.decode(&batch, false)?;
+            self.prefix = tokens;
+        }
+        Ok(())
     }
 
     fn generate_until(
@@ -470,15 +580,17 @@ impl Backend for LlamaEngine {
             .collect::<Result<Vec<_>, _>>()?;
         if self.info.parallel > 1 {
             let generator = self.generator(self.info.parallel)?;
+            generator.pin_cache(&[])?;
             return generator.generate(requests, &prompts, usize::MAX);
         }
-        // One document at a time from an empty cache: its samples share the prompt and run
-        // together, and depend on that document alone.
+        // One document at a time from a cache holding only the task's shared prefix: its samples
+        // run together, and depend on that document (and the prefix) alone.
         let mut out = Vec::with_capacity(requests.len());
         for (request, prompt) in requests.iter().zip(prompts) {
             let slots = request.n.min(MAX_SAMPLE_SLOTS);
+            let prefix = self.prefix.clone();
             let generator = self.generator(slots)?;
-            generator.forget_cache()?;
+            generator.pin_cache(&prefix)?;
             let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
             out.push(one.pop().unwrap_or_default());
         }

@@ -217,3 +217,56 @@ fn batched_generation_answers_every_document_in_order_and_reproduces() {
         .collect();
     assert_eq!(single.generate_until_many(&requests).unwrap(), one_by_one);
 }
+
+#[test]
+fn a_task_prefix_is_reused_without_changing_the_answers() {
+    let prefix = "The following are questions about arithmetic and geography.\n\n\
+                  Question: 2 + 2 =\nAnswer: 4\n\nQuestion: The capital of Italy is\nAnswer: Rome\n\n";
+    let docs = [
+        choices(
+            &format!("{prefix}Question: 1 + 1 =\nAnswer:"),
+            &["2", "3", "eleven"],
+        ),
+        choices(
+            &format!("{prefix}Question: The capital of France is\nAnswer:"),
+            &["Paris", "Berlin"],
+        ),
+        // Does not start with the prefix: scored as without one.
+        choices("Something else entirely:", &["x", "y"]),
+    ];
+    let mut plain = engine(2);
+    let alone: Vec<_> = docs
+        .iter()
+        .map(|d| plain.loglikelihood(d).unwrap())
+        .collect();
+    let mut shared = engine(2);
+    shared.set_shared_prefix(Some(prefix)).unwrap();
+    let first: Vec<_> = docs
+        .iter()
+        .map(|d| shared.loglikelihood(d).unwrap())
+        .collect();
+    let tokens_before = shared.tokens_processed();
+    // The prefix is not computed again; a document's scores do not depend on what came before.
+    let again = shared.loglikelihood(&docs[1]).unwrap();
+    assert!(shared.tokens_processed() - tokens_before < 20);
+    for (x, y) in first[1].iter().zip(&again) {
+        assert_eq!(x.logprob.to_bits(), y.logprob.to_bits());
+    }
+    for (a, b) in alone.iter().zip(&first) {
+        let best = |v: &Vec<assay_core::Loglikelihood>| {
+            (0..v.len())
+                .max_by(|&i, &j| v[i].logprob.total_cmp(&v[j].logprob))
+                .unwrap()
+        };
+        assert_eq!(best(a), best(b));
+        for (x, y) in a.iter().zip(b) {
+            assert!((x.logprob - y.logprob).abs() < 0.3, "{x:?} vs {y:?}");
+        }
+    }
+    // A prefix too short to keep changes nothing.
+    shared.set_shared_prefix(Some("Q")).unwrap();
+    let short = shared.loglikelihood(&docs[0]).unwrap();
+    for (x, y) in alone[0].iter().zip(&short) {
+        assert_eq!(x.logprob.to_bits(), y.logprob.to_bits());
+    }
+}

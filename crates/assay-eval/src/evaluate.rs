@@ -148,6 +148,8 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Tokens the backend ran through the model.
+    pub tokens_processed: u64,
 }
 
 /// Evaluates `tasks` on `backend`; groups are aggregated from the task results.
@@ -159,6 +161,7 @@ pub fn evaluate(
     progress: &mut dyn Progress,
 ) -> Result<Outcome, EvalError> {
     let start = Instant::now();
+    let tokens_at_start = backend.tokens_processed();
     let mut outcomes = Vec::new();
     let mut interrupted = false;
     for task in tasks {
@@ -166,6 +169,13 @@ pub fn evaluate(
             .limit
             .map_or(task.docs.len(), |l| l.apply(task.docs.len()));
         progress.task_started(&task.name, n);
+        backend
+            .set_shared_prefix(task.shared_prefix()?.as_deref())
+            .map_err(|source| EvalError::Engine {
+                task: task.name.clone(),
+                doc_id: 0,
+                source,
+            })?;
         let mut log = match &options.samples {
             Some((dir, stamp)) => {
                 let path = dir.join(format!("samples_{}_{stamp}.jsonl", task.name));
@@ -339,6 +349,7 @@ pub fn evaluate(
         groups,
         interrupted,
         seconds: start.elapsed().as_secs_f64(),
+        tokens_processed: backend.tokens_processed() - tokens_at_start,
     })
 }
 

@@ -197,6 +197,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             "chat_template_source": info.chat.as_ref().map(|c| c.source.clone()),
             "samples": samples,
             "wall_seconds": outcome.seconds,
+            "tokens_processed": outcome.tokens_processed,
         },
     });
     if outcome.groups.is_empty() {

@@ -70,6 +70,18 @@ pub struct DocInstance {
     pub target: Value,
 }
 
+impl DocInstance {
+    /// The prompt the document's requests start with (its first request's context; `None` for
+    /// rolling documents, which have no prompt).
+    pub fn context(&self) -> Option<&str> {
+        match &self.kind {
+            DocKind::Generate { request } => Some(&request.context),
+            DocKind::Rolling { .. } => None,
+            _ => self.requests.first().map(|r| r.context.as_str()),
+        }
+    }
+}
+
 /// The backend's answers for one document.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answers {
@@ -546,6 +558,26 @@ impl PreparedTask {
         }
         chat.render(&messages)
             .map_err(|m| self.field_error(doc_id, "chat template", m))
+    }
+
+    /// The text that starts the prompts of this task's documents: the common beginning of the
+    /// first two documents' contexts (description, fixed few-shot examples, chat template
+    /// header). A function of the task, whatever `--limit`; `None` with fewer than two documents.
+    pub fn shared_prefix(&self) -> Result<Option<String>, TaskError> {
+        if self.docs.len() < 2 {
+            return Ok(None);
+        }
+        let first = self.instance(0)?;
+        let second = self.instance(1)?;
+        let (Some(a), Some(b)) = (first.context(), second.context()) else {
+            return Ok(None);
+        };
+        let len = a
+            .char_indices()
+            .zip(b.chars())
+            .find(|((_, x), y)| x != y)
+            .map_or(a.len().min(b.len()), |((i, _), _)| i);
+        Ok((len > 0).then(|| a[..len].to_string()))
     }
 
     /// Builds the requests of document `doc_id`.
@@ -1045,6 +1077,24 @@ mod tests {
                 gold: vec![1]
             }
         );
+    }
+
+    #[test]
+    fn shared_prefix_is_the_common_start_of_the_first_two_contexts() {
+        // Fixed description and examples (the first two rows, from a separate split).
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\nfewshot_split: test\noutput_type: multiple_choice\ndoc_to_text: \"Q: {{q}}\\nA:\"\ndoc_to_target: g\ndoc_to_choice: c\ndescription: \"Quiz.\\n\\n\"\nnum_fewshot: 0\n",
+            ROWS,
+        );
+        assert_eq!(t.shared_prefix().unwrap().as_deref(), Some("Quiz.\n\nQ: Q"));
+        assert!(t.instance(2).unwrap().requests[0]
+            .context
+            .starts_with("Quiz.\n\nQ: Q"));
+        let (_d, one) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\n",
+            "{\"q\": \"Q1\", \"c\": [\"a\"], \"g\": 0}\n",
+        );
+        assert_eq!(one.shared_prefix().unwrap(), None);
     }
 
     #[test]
