@@ -1,13 +1,15 @@
-"""Write an F32 copy of a GGUF model: every tensor dequantised, all metadata kept.
+"""Write a copy of a GGUF model with tensors dequantised, all metadata kept.
 
-Usage: python bench/dequantize_gguf.py IN.gguf OUT.gguf
+Usage: python bench/dequantize_gguf.py IN.gguf OUT.gguf [--tensor NAME] [--type f32|f16]
 
-Used by the reference check to separate the engine's own error from quantisation: the F32 copy
-run by assay should match transformers (which dequantises the same way) far more closely than
-the quantised model does.
+Without --tensor every tensor becomes F32: the reference check uses that copy to separate the
+engine's own error from quantisation (it should match transformers, which dequantises the same
+way, far more closely than the quantised model does). With --tensor only that tensor is
+converted (to --type) and the others are copied as they are: bench/engine_choices.sh measures the
+output projection (`token_embd.weight`, tied) in other formats.
 """
 
-import sys
+import argparse
 
 import numpy as np
 from gguf import GGUFReader, GGUFValueType, GGUFWriter
@@ -15,7 +17,14 @@ from gguf.quants import dequantize
 
 
 def main():
-    src, dst = sys.argv[1], sys.argv[2]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("src")
+    parser.add_argument("dst")
+    parser.add_argument("--tensor", help="convert only this tensor")
+    parser.add_argument("--type", choices=["f32", "f16"], default="f32")
+    args = parser.parse_args()
+    src, dst = args.src, args.dst
+    dtype = np.float32 if args.type == "f32" else np.float16
     reader = GGUFReader(src)
     arch = reader.fields["general.architecture"].contents()
     writer = GGUFWriter(dst, arch)
@@ -23,7 +32,7 @@ def main():
         if field.name.startswith("GGUF.") or field.name == "general.architecture":
             continue
         value = field.contents()
-        if field.name == "general.file_type":
+        if field.name == "general.file_type" and not args.tensor:
             value = 0  # all F32
         vtype = field.types[0]
         if vtype == GGUFValueType.ARRAY:
@@ -31,8 +40,11 @@ def main():
         else:
             writer.add_key_value(field.name, value, vtype)
     for t in reader.tensors:
+        if args.tensor and t.name != args.tensor:
+            writer.add_tensor(t.name, t.data, raw_shape=t.data.shape, raw_dtype=t.tensor_type)
+            continue
         shape = tuple(reversed([int(x) for x in t.shape]))
-        data = dequantize(t.data, t.tensor_type).reshape(shape).astype(np.float32)
+        data = dequantize(t.data, t.tensor_type).reshape(shape).astype(dtype)
         writer.add_tensor(t.name, data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

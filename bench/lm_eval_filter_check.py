@@ -55,7 +55,7 @@ def main():
         same_answer = same_score = 0
         for doc, theirs in zip(docs, values):
             theirs_score = exact_match_hf_evaluate([theirs], [doc["target"]], **options)["exact_match"]
-            same_answer += theirs == doc["filtered_resps"]
+            same_answer += theirs == doc["filtered_resps"][0]
             same_score += float(theirs_score) == doc["exact_match"]
         n = len(docs)
         report["filters"][name] = {

@@ -27,6 +27,13 @@ def samples(folder):
     return out
 
 
+def answer(record):
+    """The filtered answer of a generation document (logged in a one-element list; assay
+    before the fix of issue 4 logged the bare string)."""
+    v = record["filtered_resps"]
+    return v[0] if isinstance(v, list) else v
+
+
 def loglikelihoods(record):
     return [float(r[0][0]) if isinstance(r[0], list) else float(r[0]) for r in record["resps"]]
 
@@ -41,7 +48,7 @@ def agreement(task, work):
         for name in ("strict-match", "flexible-extract"):
             ks = [k for k in keys if k[1] == name]
             out[f"same_{name}_answer"] = sum(
-                a[k]["filtered_resps"][0] == l[k]["filtered_resps"][0] for k in ks
+                answer(a[k]) == answer(l[k]) for k in ks
             )
             out[f"same_{name}_exact_match"] = sum(
                 a[k]["exact_match"] == l[k]["exact_match"] for k in ks

@@ -4,9 +4,9 @@
 //! The embedded backend, [`LlamaEngine`], runs GGUF models with llama.cpp. Its scheduling rule:
 //! the requests of one document are scored together in one decode (their shared context computed
 //! once), and a document's layout depends on that document alone, so its scores do not depend on
-//! `--limit`, document order or what was scored before. Generation runs many sequences at once,
-//! each in a KV stream of its own with batch-invariant kernels, so a sequence's tokens do not
-//! depend on its neighbours, the batch size or the thread count either (see `generator`).
+//! `--limit`, document order or what was scored before (a task's shared prefix, announced by
+//! the evaluator, is computed once and reused). Generation runs one document at a time by default;
+//! with `parallel > 1` it batches sequences of many documents (see `generator`).
 
 mod backend;
 mod generator;

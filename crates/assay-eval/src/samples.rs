@@ -111,10 +111,12 @@ fn sample_lines(
                 .filtered(answers)
                 .into_iter()
                 .map(|(name, vals)| {
+                    // As lm-eval: one entry per request (a generation document has one), holding
+                    // the filter's output: one answer, or a list of them when not reduced.
                     let v = if vals.len() == 1 {
-                        json!(vals[0])
+                        json!([vals[0]])
                     } else {
-                        json!(vals)
+                        json!([vals])
                     };
                     (name, v)
                 })

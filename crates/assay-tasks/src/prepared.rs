@@ -781,7 +781,9 @@ impl PreparedTask {
 
     /// SHA-256 of a document (for per-sample logs).
     pub fn doc_hash(&self, doc_id: usize) -> String {
-        hash(&serde_json::to_string(&self.docs[doc_id]).unwrap_or_default())
+        // lm-eval hashes `json.dumps(doc, indent=2, ensure_ascii=False)`: the same text as
+        // serde_json's pretty printer (two-space indent, fields in file order, UTF-8 kept).
+        hash(&serde_json::to_string_pretty(&self.docs[doc_id]).unwrap_or_default())
     }
 }
 

@@ -93,7 +93,17 @@ fn gsm8k_reports_both_filters_with_timing() {
             "flexible-extract"
         ]
     );
+    // As lm-eval logs them: one filtered answer per request, in a list; the document hashed as
+    // `json.dumps(doc, indent=2, ensure_ascii=False)` (this value is lm-eval 0.4.13's own for
+    // GSM8K test document 0).
+    assert_eq!(
+        samples[0]["doc_hash"],
+        "986c19252f3c7f6eaeff2229e9a5777f96a85c0ceea931a92d2289084dfd518c"
+    );
     for l in &samples {
+        let filtered = l["filtered_resps"].as_array().expect("a list");
+        assert_eq!(filtered.len(), 1);
+        assert!(filtered[0].is_string(), "{filtered:?}");
         assert!(l["gen_tokens"].as_u64().unwrap() <= 24);
         assert!(l["gen_time"].as_f64().unwrap() > 0.0);
         let prompt = l["arguments"]["gen_args_0"]["arg_0"].as_str().unwrap();
