@@ -206,14 +206,8 @@ impl Generator {
         let cache = self.slots as i32;
         self.remove(cache, 0)?;
         self.cached.clear();
-        if let Some(last) = prefix.len().checked_sub(1) {
-            self.batch.clear();
-            for (pos, &token) in prefix.iter().enumerate() {
-                self.batch
-                    .add(LlamaToken(token), pos as i32, &[cache], pos == last)
-                    .map_err(|e| EngineError::Decode(e.to_string()))?;
-            }
-            self.decode()?;
+        if !prefix.is_empty() {
+            self.decode_run(cache, prefix, 0)?;
             self.cached = prefix.to_vec();
         }
         Ok(())
@@ -234,27 +228,8 @@ impl Generator {
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
             self.remove(seq, shared)?;
         }
-        let mut last = 0;
-        let max_len = self.max_len;
-        for (start, chunk) in (shared..prompt.len())
-            .step_by(max_len)
-            .map(|s| (s, &prompt[s..(s + max_len).min(prompt.len())]))
-        {
-            self.batch.clear();
-            for (i, &token) in chunk.iter().enumerate() {
-                let pos = start + i;
-                self.batch
-                    .add(
-                        LlamaToken(token),
-                        pos as i32,
-                        &[seq],
-                        pos + 1 == prompt.len(),
-                    )
-                    .map_err(|e| EngineError::Decode(e.to_string()))?;
-            }
-            self.decode()?;
-            last = chunk.len() - 1;
-        }
+        // Prompts are cut to fit the window, which is also the batch size: one decode call.
+        let last = self.decode_run(seq, &prompt[shared..], shared)?;
         if !self.pinned && shared < prompt.len() - 1 && self.cached.as_slice() != prompt {
             // A new prompt: keep it for the next sequences (the copy happens before the next
             // decode writes anything).
@@ -274,11 +249,7 @@ impl Generator {
         self.start(0, prompt)?;
         let last = *prompt.last().expect("prompts have at least one token");
         for pos in prompt.len()..(prompt.len() + tokens).min(self.max_len) {
-            self.batch.clear();
-            self.batch
-                .add(LlamaToken(last), pos as i32, &[0], true)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
-            self.decode()?;
+            self.decode_run(0, &[last], pos)?;
         }
         Ok((self.tokens_processed - before) as usize)
     }
@@ -316,6 +287,25 @@ impl Generator {
             .clear_kv_cache_seq(Some(seq as u32), Some(from as u32), None)
             .map_err(|e| EngineError::Decode(e.to_string()))?;
         Ok(())
+    }
+
+    /// Decodes `tokens` as positions `first..` of sequence `seq`, with logits at the last one;
+    /// returns that token's batch index.
+    fn decode_run(
+        &mut self,
+        seq: i32,
+        tokens: &[Token],
+        first: usize,
+    ) -> Result<usize, EngineError> {
+        let last = tokens.len() - 1;
+        self.batch.clear();
+        for (i, &token) in tokens.iter().enumerate() {
+            self.batch
+                .add(LlamaToken(token), (first + i) as i32, &[seq], i == last)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        }
+        self.decode()?;
+        Ok(last)
     }
 
     fn decode(&mut self) -> Result<(), EngineError> {

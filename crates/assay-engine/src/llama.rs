@@ -210,13 +210,7 @@ impl LlamaEngine {
     /// batch index until the next decode.
     fn decode(&mut self, tokens: &[BatchToken], clear: bool) -> Result<(), EngineError> {
         if clear {
-            if self.prefix.is_empty() {
-                self.ctx
-                    .clear_kv_cache_seq(None, None, None)
-                    .map_err(|e| EngineError::Decode(e.to_string()))?;
-            } else {
-                self.ctx.llama_kv_cache_seq_keep(PREFIX_SEQ);
-            }
+            self.clear_documents()?;
         }
         if tokens.len() > self.limits.max_batch_tokens {
             return Err(EngineError::Decode(format!(
@@ -236,6 +230,27 @@ impl LlamaEngine {
             .map_err(|e| EngineError::Decode(e.to_string()))?;
         self.tokens_processed += tokens.len() as u64;
         Ok(())
+    }
+
+    /// Empties the KV cache of everything but the task prefix.
+    fn clear_documents(&mut self) -> Result<(), EngineError> {
+        if self.prefix.is_empty() {
+            self.ctx
+                .clear_kv_cache_seq(None, None, None)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
+        } else {
+            self.ctx.llama_kv_cache_seq_keep(PREFIX_SEQ);
+        }
+        Ok(())
+    }
+
+    /// The generation context with its prompt cache pinned to the task prefix, for one
+    /// document at a time.
+    fn pinned_generator(&mut self, slots: usize) -> Result<&mut Generator, EngineError> {
+        self.generator(slots)?;
+        let generator = self.generator.as_mut().expect("created above");
+        generator.pin_cache(&self.prefix)?;
+        Ok(generator)
     }
 
     /// The generation context, with room for at least `slots` sequences at once.
@@ -304,7 +319,7 @@ impl LlamaEngine {
             self.decode(tokens, true)?;
             return Ok(0);
         }
-        self.ctx.llama_kv_cache_seq_keep(PREFIX_SEQ);
+        self.clear_documents()?;
         for &seq in &seqs {
             self.ctx
                 .copy_kv_cache_seq(PREFIX_SEQ, seq, Some(0), Some(reuse as u32))
@@ -335,6 +350,13 @@ impl LlamaEngine {
             .map(|&i| (i, self.ctx.get_logits_ith(i as i32)))
             .collect();
         let per_thread = rows.len().div_ceil(self.info.threads).max(1);
+        if per_thread == rows.len() {
+            // One part (one row, or one thread): no thread to start.
+            for &(i, logits) in &rows {
+                out[i] = Some(RowStats::of(logits));
+            }
+            return out;
+        }
         let computed: Vec<(usize, RowStats)> = std::thread::scope(|scope| {
             let parts: Vec<_> = rows
                 .chunks(per_thread)
@@ -398,10 +420,7 @@ impl LlamaEngine {
         tokens: usize,
     ) -> Result<usize, EngineError> {
         let prompt = self.prompt(request)?;
-        let prefix = self.prefix.clone();
-        let generator = self.generator(1)?;
-        generator.pin_cache(&prefix)?;
-        generator.replay(&prompt.tokens, tokens)
+        self.pinned_generator(1)?.replay(&prompt.tokens, tokens)
     }
 }
 
@@ -588,9 +607,7 @@ impl Backend for LlamaEngine {
         let mut out = Vec::with_capacity(requests.len());
         for (request, prompt) in requests.iter().zip(prompts) {
             let slots = request.n.min(MAX_SAMPLE_SLOTS);
-            let prefix = self.prefix.clone();
-            let generator = self.generator(slots)?;
-            generator.pin_cache(&prefix)?;
+            let generator = self.pinned_generator(slots)?;
             let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
             out.push(one.pop().unwrap_or_default());
         }
