@@ -28,9 +28,9 @@ for round in $(seq 1 "$rounds"); do
     [ "$variant" = q8_0 ] || path="$work/embd-$variant.gguf"
     for threads in $threads_list; do
       echo "round $round: $variant, $threads threads" >&2
-      ./target/release/assay run --model "$path" --tasks hellaswag --limit "$hs_docs" \
+      ./target/release/assay run --no-cache --model "$path" --tasks hellaswag --limit "$hs_docs" \
         --threads "$threads" --output-path "$work/out/$round-$variant-$threads-hellaswag" > /dev/null 2>&1
-      ./target/release/assay run --model "$path" --tasks gsm8k --limit "$gsm_docs" \
+      ./target/release/assay run --no-cache --model "$path" --tasks gsm8k --limit "$gsm_docs" \
         --threads "$threads" --gen-kwargs max_gen_toks=64 \
         --output-path "$work/out/$round-$variant-$threads-gsm8k" > /dev/null 2>&1
     done

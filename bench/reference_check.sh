@@ -14,7 +14,7 @@ py=$(bash bench/ref_python.sh)
 out=bench/.work/reference_check
 rm -rf "$out"
 cargo build --quiet --release
-./target/release/assay run --model "$model_arg" --tasks hellaswag --limit "$docs" --output-path "$out" --log-samples
+./target/release/assay run --no-cache --model "$model_arg" --tasks hellaswag --limit "$docs" --output-path "$out" --log-samples
 samples=$(ls "$out"/*/samples_hellaswag_*.jsonl)
 model=$(python3 -c "import json,glob; print(json.load(open(glob.glob('$out/*/results_*.json')[0]))['assay']['backend']['model_path'])")
 mkdir -p bench/results

@@ -34,7 +34,7 @@ for round in $(seq 1 "$rounds"); do
     esac
     echo "round $round: $task ($docs docs)" >&2
     start=$(date +%s.%N)
-    /usr/bin/time -v ./target/release/assay run --tasks "$a_task" --include-path bench/assay_tasks \
+    /usr/bin/time -v ./target/release/assay run --no-cache --tasks "$a_task" --include-path bench/assay_tasks \
       --limit "$docs" --output-path "$work/assay-$task-$round" --log-samples \
       > "$work/assay-$task-$round.log" 2> "$work/assay-$task-$round.time"
     end=$(date +%s.%N)

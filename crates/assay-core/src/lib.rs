@@ -7,6 +7,6 @@ pub mod stats;
 
 pub use metrics::{Aggregation, MetricError, MetricKind};
 pub use request::{
-    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood,
-    Sampling, StopReason,
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, Primitive,
+    RollingLoglikelihood, Sampling, StopReason,
 };

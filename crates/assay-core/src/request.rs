@@ -2,6 +2,29 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The three request primitives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Primitive {
+    /// [`LoglikelihoodRequest`].
+    Loglikelihood,
+    /// Rolling log-likelihood of a whole text.
+    LoglikelihoodRolling,
+    /// [`GenerationRequest`].
+    GenerateUntil,
+}
+
+impl Primitive {
+    /// lm-eval's name of the primitive.
+    pub fn name(self) -> &'static str {
+        match self {
+            Primitive::Loglikelihood => "loglikelihood",
+            Primitive::LoglikelihoodRolling => "loglikelihood_rolling",
+            Primitive::GenerateUntil => "generate_until",
+        }
+    }
+}
+
 /// Score `continuation` given `context`: the sum of the log-probabilities of its tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LoglikelihoodRequest {

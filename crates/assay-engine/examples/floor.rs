@@ -88,7 +88,7 @@ fn main() -> Result<(), Error> {
                     }
                 }
                 (true, 1) => {
-                    batched.generate_until_many(&requests)?;
+                    batched.generate_until_many(&requests, &mut |_, _| {})?;
                 }
                 (true, _) => {
                     for (r, &n) in requests.iter().zip(&generated) {

@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 
 use assay_core::{
-    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood,
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, Primitive,
+    RollingLoglikelihood,
 };
 use serde::Serialize;
+
+use crate::RequestStats;
 
 /// Why a backend could not load a model or answer a request.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,12 @@ pub enum EngineError {
     /// The forward pass failed.
     #[error("llama.cpp decode failed: {0}")]
     Decode(String),
+    /// The request cache failed.
+    #[error("{0}")]
+    Cache(String),
+    /// A server could not answer (after retries), or answered with something unusable.
+    #[error("{0}")]
+    Server(String),
     /// Reading the model file failed.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -90,6 +99,8 @@ pub struct BackendInfo {
     pub add_bos: bool,
     /// Special tokens as (text, id), for lm-eval's `tokenizer_*_token` fields.
     pub special_tokens: SpecialTokens,
+    /// The server's base URLs, for a backend that sends requests over the network.
+    pub endpoint: Option<String>,
 }
 
 /// The tokenizer's special tokens, each as (text, id as a string) like lm-eval writes them.
@@ -105,27 +116,73 @@ pub struct SpecialTokens {
     pub eot_id: Option<i32>,
 }
 
-/// An inference backend. Implementations score the requests of one document together.
+/// Receives the answers of a batch's log-likelihood requests as they become known:
+/// (document index in the batch, [(request index in the document, answer)]).
+pub type LoglikelihoodSink<'a> = dyn FnMut(usize, &[(usize, Loglikelihood)]) + 'a;
+/// Receives each rolling log-likelihood of a batch as it becomes known: (text index, answer).
+pub type RollingSink<'a> = dyn FnMut(usize, &RollingLoglikelihood) + 'a;
+/// Receives each document's samples of a generation batch as they become known.
+pub type GenerationSink<'a> = dyn FnMut(usize, &[Generation]) + 'a;
+
+/// An inference backend. Each primitive takes a batch of documents and reports answers to a
+/// sink as soon as it has them (the request cache stores them there, so a killed run loses
+/// nothing it had received), then returns them all in order.
 pub trait Backend {
     /// What this backend is and which model it runs.
     fn info(&self) -> &BackendInfo;
 
-    /// Scores the log-likelihood requests of one document (for a multiple-choice document, one
-    /// request per choice). The answers come back in request order.
+    /// What this backend's answers to `primitive` depend on besides the request itself: its
+    /// identity, the model's fingerprint and the settings that change answers. Part of every
+    /// request's cache key.
+    fn answer_scope(&self, primitive: Primitive) -> serde_json::Value;
+
+    /// Scores the log-likelihood requests of several documents (for a multiple-choice document,
+    /// one request per choice). Answers come back per document in request order.
+    fn loglikelihood_many(
+        &mut self,
+        docs: &[Vec<LoglikelihoodRequest>],
+        done: &mut LoglikelihoodSink<'_>,
+    ) -> Result<Vec<Vec<Loglikelihood>>, EngineError>;
+
+    /// Scores every token of each text, in windows when it exceeds the context.
+    fn loglikelihood_rolling_many(
+        &mut self,
+        texts: &[String],
+        done: &mut RollingSink<'_>,
+    ) -> Result<Vec<RollingLoglikelihood>, EngineError>;
+
+    /// Generates `request.n` samples after each document's prompt. Sample `i` depends only on
+    /// the prompt, the settings and (seed, i).
+    fn generate_until_many(
+        &mut self,
+        requests: &[GenerationRequest],
+        done: &mut GenerationSink<'_>,
+    ) -> Result<Vec<Vec<Generation>>, EngineError>;
+
+    /// Scores the log-likelihood requests of one document.
     fn loglikelihood(
         &mut self,
         requests: &[LoglikelihoodRequest],
-    ) -> Result<Vec<Loglikelihood>, EngineError>;
+    ) -> Result<Vec<Loglikelihood>, EngineError> {
+        let mut out = self.loglikelihood_many(&[requests.to_vec()], &mut |_, _| {})?;
+        Ok(out.pop().unwrap_or_default())
+    }
 
-    /// Scores every token of `text`, in windows when it exceeds the context.
-    fn loglikelihood_rolling(&mut self, text: &str) -> Result<RollingLoglikelihood, EngineError>;
+    /// Scores every token of `text`.
+    fn loglikelihood_rolling(&mut self, text: &str) -> Result<RollingLoglikelihood, EngineError> {
+        let mut out = self.loglikelihood_rolling_many(&[text.to_string()], &mut |_, _| {})?;
+        out.pop()
+            .ok_or_else(|| EngineError::BadRequest("no answer for a rolling request".into()))
+    }
 
-    /// Generates `request.n` samples after one document's prompt. Sample `i` depends only on the
-    /// prompt, the settings and (seed, i).
+    /// Generates the samples of one document.
     fn generate_until(
         &mut self,
         request: &GenerationRequest,
-    ) -> Result<Vec<Generation>, EngineError>;
+    ) -> Result<Vec<Generation>, EngineError> {
+        let mut out = self.generate_until_many(std::slice::from_ref(request), &mut |_, _| {})?;
+        Ok(out.pop().unwrap_or_default())
+    }
 
     /// Announces the text that starts the prompts of the documents that follow (a task's
     /// description and fixed few-shot examples), or `None`. A backend may compute it once and
@@ -134,19 +191,14 @@ pub trait Backend {
         Ok(())
     }
 
-    /// Generates for several documents at once; answers in request order. Each document's
-    /// samples are those [`Backend::generate_until`] gives for it alone.
-    fn generate_until_many(
-        &mut self,
-        requests: &[GenerationRequest],
-    ) -> Result<Vec<Vec<Generation>>, EngineError> {
-        requests.iter().map(|r| self.generate_until(r)).collect()
+    /// How many documents to pass to one batch call (`generation`: for generate_until).
+    fn batch_documents(&self, _generation: bool) -> usize {
+        1
     }
 
-    /// How many documents' generation requests to pass to
-    /// [`Backend::generate_until_many`] at once.
-    fn generation_batch(&self) -> usize {
-        1
+    /// Live counters of a backend that sends requests over the network, for the progress bar.
+    fn request_stats(&self) -> Option<std::sync::Arc<RequestStats>> {
+        None
     }
 
     /// The model's own chat template (Jinja source), if it has one.

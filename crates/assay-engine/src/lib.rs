@@ -1,7 +1,9 @@
 //! Inference backends. Tasks talk to a [`Backend`] through the request primitives of
 //! `assay-core`; the backend owns tokenisation, scheduling and the model.
 //!
-//! The embedded backend, [`LlamaEngine`], runs GGUF models with llama.cpp. Its scheduling rule:
+//! The embedded backend, [`LlamaEngine`], runs GGUF models with llama.cpp; [`OpenAiBackend`]
+//! sends the same primitives to a served model over HTTP; [`CachedBackend`] puts the request
+//! cache in front of either. The embedded engine's scheduling rule:
 //! the requests of one document are scored together in one decode (their shared context computed
 //! once), and a document's layout depends on that document alone, so its scores do not depend on
 //! `--limit`, document order or what was scored before (a task's shared prefix, announced by
@@ -9,14 +11,23 @@
 //! with `parallel > 1` it batches sequences of many documents (see `generator`).
 
 mod backend;
+mod cached;
 mod generator;
 pub mod gguf;
 mod llama;
+pub mod openai;
 pub mod plan;
 pub mod sampler;
+mod tokenizer;
 
-pub use backend::{Backend, BackendInfo, EngineError, SpecialTokens};
-pub use llama::{EngineSettings, LlamaEngine, DEFAULT_PARALLEL};
+pub use backend::{
+    Backend, BackendInfo, EngineError, GenerationSink, LoglikelihoodSink, RollingSink,
+    SpecialTokens,
+};
+pub use cached::{CacheCounts, CachedBackend};
+pub use llama::{EngineSettings, LlamaEngine, TokenScore, DEFAULT_PARALLEL};
+pub use openai::{OpenAiBackend, OpenAiSettings, RequestStats};
+pub use tokenizer::Tokenizer;
 
 use std::path::PathBuf;
 
@@ -34,6 +45,11 @@ pub fn cache_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from(".cache"));
     base.join("assay")
+}
+
+/// The default request cache file.
+pub fn default_cache_path() -> PathBuf {
+    cache_dir().join("requests.sqlite")
 }
 
 /// Where the default model lives once `scripts/setup.sh` has fetched it.

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use assay_core::{
-    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood,
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, Primitive,
+    RollingLoglikelihood,
 };
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -15,8 +16,10 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
+use crate::backend::{GenerationSink, LoglikelihoodSink, RollingSink};
 use crate::generator::{Generator, Prompt};
 use crate::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
+use crate::tokenizer::Tokenizer;
 use crate::{gguf, Backend, BackendInfo, EngineError, SpecialTokens};
 
 /// Most sequences one decode call may hold; the last id holds a task's shared prefix.
@@ -74,7 +77,7 @@ pub struct LlamaEngine {
     batch: LlamaBatch<'static>,
     info: BackendInfo,
     limits: Limits,
-    bos: Option<Token>,
+    tokenizer: Tokenizer,
     tokens_processed: u64,
     /// The generation context, created on the first generation request.
     generator: Option<Generator>,
@@ -120,9 +123,7 @@ impl LlamaEngine {
             .new_context(backend, ctx_params)
             .map_err(|e| context_error(e.to_string()))?;
         let n_ctx = ctx.n_batch() as usize;
-        let vocab = model.vocab();
-        let add_bos = vocab.should_add_bos();
-        let bos = add_bos.then(|| vocab.bos().0);
+        let tokenizer = Tokenizer::of(model);
         let meta = |key: &str| model.meta_val_str(key).ok();
         let info = BackendInfo {
             backend: "llama.cpp".into(),
@@ -145,8 +146,9 @@ impl LlamaEngine {
             } else {
                 "cpu".into()
             },
-            add_bos,
+            add_bos: tokenizer.bos().is_some(),
             special_tokens: special_tokens(model),
+            endpoint: None,
         };
         Ok(LlamaEngine {
             model,
@@ -159,51 +161,16 @@ impl LlamaEngine {
                 max_seqs: MAX_SEQS - 1,
                 max_outputs: MAX_OUTPUTS,
             },
-            bos,
+            tokenizer,
             tokens_processed: 0,
             generator: None,
             prefix: Vec::new(),
         })
     }
 
-    /// Tokenises `text` as the model's tokenizer does; `with_bos` prepends BOS when the model
-    /// wants one.
-    ///
-    /// Special-token text (such as a chat template's `<start_of_turn>`) becomes the special token,
-    /// as Hugging Face tokenizers do; a text that already starts with BOS gets no second one.
-    pub fn tokenize(&self, text: &str, with_bos: bool) -> Vec<Token> {
-        let vocab = self.model.vocab();
-        let mut tokens: Vec<Token> = vocab
-            .tokenize(text.as_bytes(), with_bos, true)
-            .into_iter()
-            .map(|t| t.0)
-            .collect();
-        if let Some(bos) = self.bos {
-            if with_bos && tokens.len() > 1 && tokens[0] == bos && tokens[1] == bos {
-                tokens.remove(0);
-            }
-        }
-        tokens
-    }
-
-    /// lm-eval's split of a (context, continuation) pair into tokens: trailing spaces of the
-    /// context move to the continuation, the continuation's tokens are those of the whole text
-    /// after the context's.
-    fn encode_pair(&self, request: &LoglikelihoodRequest) -> TokenizedRequest {
-        let trimmed = request.context.trim_end_matches(' ');
-        let moved = &request.context[trimmed.len()..];
-        let continuation = format!("{moved}{}", request.continuation);
-        let mut context = self.tokenize(trimmed, true);
-        if context.is_empty() {
-            // Nothing to condition on: lm-eval conditions on the end-of-text token.
-            context.push(self.bos.unwrap_or_else(|| self.model.vocab().eos().0));
-        }
-        let whole = self.tokenize(&format!("{trimmed}{continuation}"), true);
-        let continuation = whole.get(context.len()..).unwrap_or_default().to_vec();
-        TokenizedRequest {
-            context,
-            continuation,
-        }
+    /// The model's tokenizer.
+    pub fn tokenizer(&self) -> Tokenizer {
+        self.tokenizer
     }
 
     /// Clears the KV cache, decodes `tokens` and returns nothing; logits stay readable by
@@ -284,9 +251,9 @@ impl LlamaEngine {
                 request.max_gen_toks, self.limits.max_len
             )));
         }
-        let mut tokens = self.tokenize(&request.context, true);
+        let mut tokens = self.tokenizer.tokenize(&request.context, true);
         if tokens.is_empty() {
-            tokens.push(self.bos.unwrap_or_else(|| self.model.vocab().eos().0));
+            tokens.push(self.tokenizer.empty_context_token());
         }
         let budget = self.limits.max_len - request.max_gen_toks;
         let truncated = tokens.len() > budget;
@@ -390,8 +357,10 @@ impl LlamaEngine {
         requests: &[LoglikelihoodRequest],
         all_logits: bool,
     ) -> Result<usize, EngineError> {
-        let tokenized: Vec<TokenizedRequest> =
-            requests.iter().map(|r| self.encode_pair(r)).collect();
+        let tokenized: Vec<TokenizedRequest> = requests
+            .iter()
+            .map(|r| self.tokenizer.encode_pair(r))
+            .collect();
         let plan = plan::plan_document(&tokenized, self.limits)
             .map_err(|e| EngineError::BadRequest(e.to_string()))?;
         let mut decoded = 0;
@@ -409,7 +378,70 @@ impl LlamaEngine {
     }
 }
 
+/// One echoed prompt token's score, as an OpenAI-compatible server reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenScore {
+    /// Log-probability of the token given the tokens before it.
+    pub logprob: f64,
+    /// The most likely token at its position.
+    pub top_token: Token,
+    /// That token's log-probability.
+    pub top_logprob: f64,
+}
+
 impl LlamaEngine {
+    /// Scores every token of `tokens` after the first given those before it, and the most
+    /// likely token after the last one (the `next` entry): what a server echoes for
+    /// `echo: true, logprobs: 1, max_tokens: 1`. For the stand-in server of the tests.
+    pub fn prompt_logprobs(
+        &mut self,
+        tokens: &[Token],
+    ) -> Result<(Vec<TokenScore>, TokenScore), EngineError> {
+        if tokens.is_empty() || tokens.len() >= self.limits.max_len {
+            return Err(EngineError::BadRequest(format!(
+                "a prompt of {} tokens does not fit the context window of {}",
+                tokens.len(),
+                self.limits.max_len
+            )));
+        }
+        // A placeholder token after the prompt makes the plan compute the last position's
+        // logits, from which the next token is read.
+        let mut continuation = tokens[1..].to_vec();
+        continuation.push(0);
+        let request = TokenizedRequest {
+            context: tokens[..1].to_vec(),
+            continuation,
+        };
+        let plan = plan::plan_document(&[request], self.limits)
+            .map_err(|e| EngineError::BadRequest(e.to_string()))?;
+        let mut scores = Vec::with_capacity(tokens.len());
+        for round in &plan.rounds {
+            let reused = self.run_round(&round.tokens)?;
+            let targets: Vec<_> = round.targets.iter().flat_map(|(_, t)| t).collect();
+            let rows = self.row_stats(targets.iter().map(|t| t.batch_index - reused));
+            for target in targets {
+                let index = target.batch_index - reused;
+                let (logprob, _) = self.score(index, target.token, &rows);
+                let stats = rows[index].expect("statistics computed for every scored row");
+                let logits = self.ctx.get_logits_ith(index as i32);
+                scores.push(TokenScore {
+                    logprob,
+                    top_token: stats.argmax as Token,
+                    top_logprob: f64::from(logits[stats.argmax]) - stats.log_sum_exp,
+                });
+            }
+        }
+        let next = scores.pop().expect("the placeholder is scored");
+        Ok((
+            scores,
+            TokenScore {
+                logprob: next.top_logprob,
+                top_token: next.top_token,
+                top_logprob: next.top_logprob,
+            },
+        ))
+    }
+
     /// The engine's own cost of generating `tokens` tokens after `context` (the floor of a
     /// generation task): the prompt decoded with logits at its last token, then one decode per
     /// token with its logit row, in the generation context, with nothing sampled or detokenised.
@@ -470,23 +502,36 @@ fn special_tokens(model: &LlamaModel) -> SpecialTokens {
     }
 }
 
+/// SHA-256 of a token sequence (little-endian ids), as hex.
+fn tokens_sha256(tokens: &[Token]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for t in tokens {
+        hasher.update(t.to_le_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn model_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| PathBuf::from(path).display().to_string())
 }
 
-impl Backend for LlamaEngine {
-    fn info(&self) -> &BackendInfo {
-        &self.info
-    }
-
-    fn loglikelihood(
+impl LlamaEngine {
+    /// Scores the requests of one document together: their shared context computed once.
+    fn score_document(
         &mut self,
         requests: &[LoglikelihoodRequest],
     ) -> Result<Vec<Loglikelihood>, EngineError> {
-        let tokenized: Vec<TokenizedRequest> =
-            requests.iter().map(|r| self.encode_pair(r)).collect();
+        let tokenized: Vec<TokenizedRequest> = requests
+            .iter()
+            .map(|r| self.tokenizer.encode_pair(r))
+            .collect();
         let plan = plan::plan_document(&tokenized, self.limits)
             .map_err(|e| EngineError::BadRequest(e.to_string()))?;
         let mut answers: Vec<Option<Loglikelihood>> = vec![None; requests.len()];
@@ -520,9 +565,10 @@ impl Backend for LlamaEngine {
             .collect())
     }
 
-    fn loglikelihood_rolling(&mut self, text: &str) -> Result<RollingLoglikelihood, EngineError> {
-        let tokens = self.tokenize(text, false);
-        let prefix = self.bos.unwrap_or_else(|| self.model.vocab().eos().0);
+    /// Scores every token of `text`, window by window.
+    fn score_rolling(&mut self, text: &str) -> Result<RollingLoglikelihood, EngineError> {
+        let tokens = self.tokenizer.tokenize(text, false);
+        let prefix = self.tokenizer.empty_context_token();
         let windows = plan::rolling_windows(prefix, &tokens, self.limits.max_len);
         let mut logprob = 0.0;
         for (input, first, predicted) in &windows {
@@ -555,8 +601,104 @@ impl Backend for LlamaEngine {
         })
     }
 
+    /// Generates for `requests`; with `parallel` 1 one document at a time, each reported to
+    /// `done` as it finishes.
+    fn generate_documents(
+        &mut self,
+        requests: &[GenerationRequest],
+        done: &mut GenerationSink<'_>,
+    ) -> Result<Vec<Vec<Generation>>, EngineError> {
+        let prompts = requests
+            .iter()
+            .map(|r| self.prompt(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.info.parallel > 1 {
+            let generator = self.generator(self.info.parallel)?;
+            generator.pin_cache(&[])?;
+            let out = generator.generate(requests, &prompts, usize::MAX)?;
+            for (i, samples) in out.iter().enumerate() {
+                done(i, samples);
+            }
+            return Ok(out);
+        }
+        // One document at a time from a cache holding only the task's shared prefix: its samples
+        // run together, and depend on that document (and the prefix) alone.
+        let mut out = Vec::with_capacity(requests.len());
+        for (request, prompt) in requests.iter().zip(prompts) {
+            let slots = request.n.min(MAX_SAMPLE_SLOTS);
+            let generator = self.pinned_generator(slots)?;
+            let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
+            let samples = one.pop().unwrap_or_default();
+            done(out.len(), &samples);
+            out.push(samples);
+        }
+        Ok(out)
+    }
+}
+
+impl Backend for LlamaEngine {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    fn answer_scope(&self, primitive: Primitive) -> serde_json::Value {
+        let info = &self.info;
+        let mut scope = serde_json::json!({
+            "backend": info.backend,
+            "model_sha256": info.model_sha256,
+            "ctx_size": info.ctx_size,
+            "device": info.device,
+            "gpu_layers": info.gpu_layers,
+            // Answers are scored beside the task prefix (DESIGN: task prefix).
+            "prefix_sha256": (!self.prefix.is_empty()).then(|| tokens_sha256(&self.prefix)),
+        });
+        if primitive == Primitive::GenerateUntil {
+            // Batched generation depends on the batch-mates (see `--parallel`).
+            scope["parallel"] = info.parallel.into();
+        }
+        scope
+    }
+
+    fn loglikelihood_many(
+        &mut self,
+        docs: &[Vec<LoglikelihoodRequest>],
+        done: &mut LoglikelihoodSink<'_>,
+    ) -> Result<Vec<Vec<Loglikelihood>>, EngineError> {
+        let mut out = Vec::with_capacity(docs.len());
+        for (i, requests) in docs.iter().enumerate() {
+            let answers = self.score_document(requests)?;
+            let indexed: Vec<(usize, Loglikelihood)> =
+                answers.iter().copied().enumerate().collect();
+            done(i, &indexed);
+            out.push(answers);
+        }
+        Ok(out)
+    }
+
+    fn loglikelihood_rolling_many(
+        &mut self,
+        texts: &[String],
+        done: &mut RollingSink<'_>,
+    ) -> Result<Vec<RollingLoglikelihood>, EngineError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let answer = self.score_rolling(text)?;
+            done(i, &answer);
+            out.push(answer);
+        }
+        Ok(out)
+    }
+
+    fn generate_until_many(
+        &mut self,
+        requests: &[GenerationRequest],
+        done: &mut GenerationSink<'_>,
+    ) -> Result<Vec<Vec<Generation>>, EngineError> {
+        self.generate_documents(requests, done)
+    }
+
     fn set_shared_prefix(&mut self, prefix: Option<&str>) -> Result<(), EngineError> {
-        let tokens = prefix.map_or_else(Vec::new, |text| self.tokenize(text, true));
+        let tokens = prefix.map_or_else(Vec::new, |text| self.tokenizer.tokenize(text, true));
         // Too short to matter, or too long to sit beside a document's window: not kept.
         let keep = tokens.len() >= MIN_SHARED_PREFIX && tokens.len() < self.limits.max_len;
         self.prefix = Vec::new();
@@ -581,42 +723,9 @@ impl Backend for LlamaEngine {
         Ok(())
     }
 
-    fn generate_until(
-        &mut self,
-        request: &GenerationRequest,
-    ) -> Result<Vec<Generation>, EngineError> {
-        let mut out = self.generate_until_many(std::slice::from_ref(request))?;
-        Ok(out.pop().unwrap_or_default())
-    }
-
-    fn generate_until_many(
-        &mut self,
-        requests: &[GenerationRequest],
-    ) -> Result<Vec<Vec<Generation>>, EngineError> {
-        let prompts = requests
-            .iter()
-            .map(|r| self.prompt(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.info.parallel > 1 {
-            let generator = self.generator(self.info.parallel)?;
-            generator.pin_cache(&[])?;
-            return generator.generate(requests, &prompts, usize::MAX);
-        }
-        // One document at a time from a cache holding only the task's shared prefix: its samples
-        // run together, and depend on that document (and the prefix) alone.
-        let mut out = Vec::with_capacity(requests.len());
-        for (request, prompt) in requests.iter().zip(prompts) {
-            let slots = request.n.min(MAX_SAMPLE_SLOTS);
-            let generator = self.pinned_generator(slots)?;
-            let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
-            out.push(one.pop().unwrap_or_default());
-        }
-        Ok(out)
-    }
-
-    fn generation_batch(&self) -> usize {
+    fn batch_documents(&self, generation: bool) -> usize {
         // Enough documents that finished sequences are replaced while others still run.
-        if self.info.parallel > 1 {
+        if generation && self.info.parallel > 1 {
             2 * self.info.parallel
         } else {
             1

@@ -194,8 +194,10 @@ fn batched_generation_answers_every_document_in_order_and_reproduces() {
         })
         .collect();
     let mut batched = engine_with(2, 3);
-    assert_eq!(batched.generation_batch(), 6);
-    let a = batched.generate_until_many(&requests).unwrap();
+    assert_eq!(batched.batch_documents(true), 6);
+    let a = batched
+        .generate_until_many(&requests, &mut |_, _| {})
+        .unwrap();
     assert_eq!(a.len(), requests.len());
     for (gens, req) in a.iter().zip(&requests) {
         assert_eq!(gens.len(), 1);
@@ -207,15 +209,25 @@ fn batched_generation_answers_every_document_in_order_and_reproduces() {
     }
     // The same run in a fresh engine gives the same texts.
     let mut again = engine_with(2, 3);
-    assert_eq!(a, again.generate_until_many(&requests).unwrap());
+    assert_eq!(
+        a,
+        again
+            .generate_until_many(&requests, &mut |_, _| {})
+            .unwrap()
+    );
     // One document at a time: each document's samples are those of the document alone.
     let mut single = engine(2);
-    assert_eq!(single.generation_batch(), 1);
+    assert_eq!(single.batch_documents(true), 1);
     let one_by_one: Vec<_> = requests
         .iter()
         .map(|r| single.generate_until(r).unwrap())
         .collect();
-    assert_eq!(single.generate_until_many(&requests).unwrap(), one_by_one);
+    assert_eq!(
+        single
+            .generate_until_many(&requests, &mut |_, _| {})
+            .unwrap(),
+        one_by_one
+    );
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use assay_core::metrics::DocValue;
-use assay_core::GenerationRequest;
 use assay_core::MetricKind;
+use assay_core::{GenerationRequest, LoglikelihoodRequest};
 use assay_engine::{Backend, EngineError};
 use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, PreparedTask, TaskError};
 use serde_json::Value;
@@ -51,8 +51,10 @@ pub struct EvalOptions {
 pub trait Progress {
     /// A task starts with `docs` documents to evaluate.
     fn task_started(&mut self, task: &str, docs: usize);
-    /// A document finished; `tokens` is the backend's running token count.
-    fn doc_done(&mut self, tokens: u64);
+    /// A document's answers are all in.
+    fn doc_done(&mut self);
+    /// The backend's running token count, after each batch of documents.
+    fn tokens(&mut self, total: u64);
 }
 
 /// Why an evaluation stopped with an error. Per-sample lines of finished documents stay on disk.
@@ -61,13 +63,13 @@ pub enum EvalError {
     /// The task could not build a document's requests.
     #[error(transparent)]
     Task(#[from] TaskError),
-    /// The backend failed on a document.
-    #[error("task {task}, doc {doc_id}: {source}")]
+    /// The backend failed on a batch of documents.
+    #[error("task {task}, {}: {source}", describe_docs(docs))]
     Engine {
         /// The task.
         task: String,
-        /// The document.
-        doc_id: usize,
+        /// The documents of the batch.
+        docs: std::ops::Range<usize>,
         /// The backend's error.
         source: EngineError,
     },
@@ -173,7 +175,7 @@ pub fn evaluate(
             .set_shared_prefix(task.shared_prefix()?.as_deref())
             .map_err(|source| EvalError::Engine {
                 task: task.name.clone(),
-                doc_id: 0,
+                docs: 0..1,
                 source,
             })?;
         let mut log = match &options.samples {
@@ -188,13 +190,9 @@ pub fn evaluate(
         let mut truncated_requests = 0;
         let mut requests = 0;
         let mut done = 0;
-        // Generation documents go to the backend several at a time (it batches them); the
-        // others one at a time. Results are scored and logged in document order.
-        let chunk = if task.is_generation() {
-            backend.generation_batch().max(1)
-        } else {
-            1
-        };
+        // Documents go to the backend a batch at a time (it schedules their requests);
+        // results are scored and logged in document order.
+        let chunk = backend.batch_documents(task.is_generation()).max(1);
         let mut first = 0;
         while first < n {
             if options.interrupt.load(Ordering::SeqCst) {
@@ -205,68 +203,32 @@ pub fn evaluate(
             let instances = (first..last)
                 .map(|doc_id| task.instance(doc_id))
                 .collect::<Result<Vec<_>, _>>()?;
-            let engine_error = |doc_id: usize| {
-                let task = task.name.clone();
-                move |source| EvalError::Engine {
-                    task,
-                    doc_id,
+            let batch = answer_batch(backend, &instances, progress).map_err(|source| {
+                EvalError::Engine {
+                    task: task.name.clone(),
+                    docs: first..last,
                     source,
                 }
-            };
-            let mut answers = Vec::with_capacity(instances.len());
-            let mut gen_times = vec![None; instances.len()];
-            let requests_of = |i: &DocInstance| match &i.kind {
-                DocKind::Generate { request } => Some(request.clone()),
-                _ => None,
-            };
-            let gen_requests: Vec<GenerationRequest> =
-                instances.iter().filter_map(requests_of).collect();
-            if gen_requests.len() == instances.len() {
-                requests += gen_requests.len();
-                let start = Instant::now();
-                let gens = backend
-                    .generate_until_many(&gen_requests)
-                    .map_err(engine_error(first))?;
-                // Documents generated together share the wall time evenly.
-                let seconds = start.elapsed().as_secs_f64() / instances.len() as f64;
-                for (slot, g) in gen_times.iter_mut().zip(&gens) {
-                    let tokens: usize = g.iter().map(|g| g.tokens).sum();
-                    truncated_requests += usize::from(g.iter().any(|g| g.truncated));
-                    let t = timing.get_or_insert_with(Timing::default);
-                    t.docs += 1;
-                    t.seconds += seconds;
-                    t.tokens += tokens;
-                    *slot = Some((seconds, tokens));
+            })?;
+            progress.tokens(backend.tokens_processed());
+            requests += batch.requests;
+            let answers = batch.answers;
+            let gen_times = batch.gen_times;
+            for (a, t) in answers.iter().zip(&gen_times) {
+                match a {
+                    Answers::Loglikelihoods(lls) => {
+                        truncated_requests += lls.iter().filter(|l| l.truncated).count();
+                    }
+                    Answers::Generations(g) => {
+                        truncated_requests += usize::from(g.iter().any(|g| g.truncated));
+                    }
+                    Answers::Rolling(_) => {}
                 }
-                answers.extend(gens.into_iter().map(Answers::Generations));
-            } else {
-                for (k, instance) in instances.iter().enumerate() {
-                    let doc_id = first + k;
-                    answers.push(match &instance.kind {
-                        DocKind::Generate { request } => {
-                            requests += 1;
-                            let g = backend
-                                .generate_until(request)
-                                .map_err(engine_error(doc_id))?;
-                            Answers::Generations(g)
-                        }
-                        DocKind::Rolling { text } => {
-                            requests += 1;
-                            Answers::Rolling(
-                                backend
-                                    .loglikelihood_rolling(text)
-                                    .map_err(engine_error(doc_id))?,
-                            )
-                        }
-                        _ => {
-                            requests += instance.requests.len();
-                            let lls = backend
-                                .loglikelihood(&instance.requests)
-                                .map_err(engine_error(doc_id))?;
-                            truncated_requests += lls.iter().filter(|l| l.truncated).count();
-                            Answers::Loglikelihoods(lls)
-                        }
-                    });
+                if let Some((seconds, tokens)) = t {
+                    let tm = timing.get_or_insert_with(Timing::default);
+                    tm.docs += 1;
+                    tm.seconds += seconds;
+                    tm.tokens += tokens;
                 }
             }
             for ((instance, answers), gen_time) in instances.iter().zip(&answers).zip(gen_times) {
@@ -282,7 +244,6 @@ pub fn evaluate(
                         })?;
                 }
                 done += 1;
-                progress.doc_done(backend.tokens_processed());
             }
             first = last;
         }
@@ -351,6 +312,100 @@ pub fn evaluate(
         seconds: start.elapsed().as_secs_f64(),
         tokens_processed: backend.tokens_processed() - tokens_at_start,
     })
+}
+
+/// The answers of a batch of documents, in document order.
+struct Batch {
+    answers: Vec<Answers>,
+    /// Per generation document: (seconds, generated tokens).
+    gen_times: Vec<Option<(f64, usize)>>,
+    /// Requests sent to the backend.
+    requests: usize,
+}
+
+/// Asks the backend for the answers of `instances`, one batch call per request primitive;
+/// `progress` hears of each document as its answers arrive.
+fn answer_batch(
+    backend: &mut dyn Backend,
+    instances: &[DocInstance],
+    progress: &mut dyn Progress,
+) -> Result<Batch, EngineError> {
+    let mut answers: Vec<Option<Answers>> = vec![None; instances.len()];
+    let mut gen_times = vec![None; instances.len()];
+    let mut requests = 0;
+    let (mut choice_docs, mut rolling_docs, mut gen_docs) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, instance) in instances.iter().enumerate() {
+        match &instance.kind {
+            DocKind::Generate { .. } => gen_docs.push(i),
+            DocKind::Rolling { .. } => rolling_docs.push(i),
+            _ => choice_docs.push(i),
+        }
+    }
+    if !choice_docs.is_empty() {
+        let docs: Vec<Vec<LoglikelihoodRequest>> = choice_docs
+            .iter()
+            .map(|&i| instances[i].requests.clone())
+            .collect();
+        requests += docs.iter().map(Vec::len).sum::<usize>();
+        let mut left: Vec<usize> = docs.iter().map(Vec::len).collect();
+        let got = backend.loglikelihood_many(&docs, &mut |d, part| {
+            left[d] -= part.len();
+            if left[d] == 0 {
+                progress.doc_done();
+            }
+        })?;
+        for (&i, lls) in choice_docs.iter().zip(got) {
+            answers[i] = Some(Answers::Loglikelihoods(lls));
+        }
+    }
+    if !rolling_docs.is_empty() {
+        let texts: Vec<String> = rolling_docs
+            .iter()
+            .map(|&i| match &instances[i].kind {
+                DocKind::Rolling { text } => text.clone(),
+                _ => unreachable!("only rolling documents"),
+            })
+            .collect();
+        requests += texts.len();
+        let got = backend.loglikelihood_rolling_many(&texts, &mut |_, _| progress.doc_done())?;
+        for (&i, r) in rolling_docs.iter().zip(got) {
+            answers[i] = Some(Answers::Rolling(r));
+        }
+    }
+    if !gen_docs.is_empty() {
+        let gen_requests: Vec<GenerationRequest> = gen_docs
+            .iter()
+            .map(|&i| match &instances[i].kind {
+                DocKind::Generate { request } => request.clone(),
+                _ => unreachable!("only generation documents"),
+            })
+            .collect();
+        requests += gen_requests.len();
+        let start = Instant::now();
+        let got = backend.generate_until_many(&gen_requests, &mut |_, _| progress.doc_done())?;
+        // Documents generated together share the wall time evenly.
+        let seconds = start.elapsed().as_secs_f64() / gen_docs.len() as f64;
+        for (&i, g) in gen_docs.iter().zip(got) {
+            gen_times[i] = Some((seconds, g.iter().map(|g| g.tokens).sum()));
+            answers[i] = Some(Answers::Generations(g));
+        }
+    }
+    Ok(Batch {
+        answers: answers
+            .into_iter()
+            .map(|a| a.expect("every document answered"))
+            .collect(),
+        gen_times,
+        requests,
+    })
+}
+
+fn describe_docs(docs: &std::ops::Range<usize>) -> String {
+    if docs.len() == 1 {
+        format!("doc {}", docs.start)
+    } else {
+        format!("docs {}..{}", docs.start, docs.end)
+    }
 }
 
 fn aggregation_name(metric: MetricKind) -> &'static str {

@@ -26,6 +26,8 @@ pub struct RunInfo {
     pub date: f64,
     /// The chat template used, if prompts were rendered through one.
     pub chat: Option<ChatInfo>,
+    /// How requests were answered: request-cache hits and misses, HTTP counters.
+    pub requests: Value,
 }
 
 /// How prompts were wrapped in the model's chat format.
@@ -138,6 +140,11 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         "parallel": b.parallel,
         "gpu_layers": b.gpu_layers,
     });
+    let mut model_args = model_args;
+    if let Some(urls) = &b.endpoint {
+        model_args["base_url"] = json!(urls);
+        model_args["model"] = json!(b.model_name);
+    }
     let mut doc = json!({
         "results": results,
         "groups": groups,
@@ -178,7 +185,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         "eot_token_id": b.special_tokens.eot_id,
         "max_length": b.ctx_size,
         "task_hashes": {},
-        "model_source": "llama.cpp",
+        "model_source": b.backend,
         "model_name": b.model_path.display().to_string(),
         "model_name_sanitized": sanitize_model_name(&b.model_name),
         "system_instruction": info.chat.as_ref().and_then(|c| c.system_instruction.clone()),
@@ -200,6 +207,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             "tokens_processed": outcome.tokens_processed,
         },
     });
+    doc["assay"]["requests"] = info.requests.clone();
     if outcome.groups.is_empty() {
         doc.as_object_mut().map(|o| o.remove("groups"));
     }

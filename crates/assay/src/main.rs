@@ -1,5 +1,6 @@
 //! assay: evaluate GGUF models on standard benchmarks, lm-eval compatible and fast.
 
+mod backend;
 mod commands;
 mod progress;
 mod table;
@@ -15,7 +16,9 @@ use clap::{Parser, Subcommand};
     after_help = "Examples:\n  \
     assay run --tasks hellaswag,arc_easy --limit 200\n  \
     assay run --model my-finetune.gguf --tasks mmlu --num-fewshot 5 --output-path runs/ --log-samples\n  \
-    assay tasks"
+    assay run --backend openai --base-url http://localhost:8000/v1 --model-name NAME --tasks gsm8k\n  \
+    assay tasks\n  \
+    assay cache stats"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,6 +31,8 @@ enum Command {
     Run(Box<commands::run::RunArgs>),
     /// List the built-in (and --include-path) tasks, groups and tags.
     Tasks(commands::tasks::TasksArgs),
+    /// Inspect or prune the request cache (answers reused across runs).
+    Cache(commands::cache::CacheArgs),
 }
 
 fn main() {
@@ -45,6 +50,7 @@ fn main() {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(*args),
         Command::Tasks(args) => commands::tasks::run(args),
+        Command::Cache(args) => commands::cache::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -25,7 +25,8 @@ fn assay_on(data: &Path) -> Command {
         model.display()
     );
     let mut cmd = Command::cargo_bin("assay").unwrap();
-    cmd.arg("run").arg("--data-dir").arg(data);
+    // Every test computes its answers: none may come from an earlier run's cache.
+    cmd.arg("run").arg("--no-cache").arg("--data-dir").arg(data);
     cmd
 }
 

@@ -13,6 +13,7 @@ fn data_dir() -> PathBuf {
 fn run_to(out: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.arg("run")
+        .arg("--no-cache")
         .arg("--data-dir")
         .arg(data_dir())
         .args(args)

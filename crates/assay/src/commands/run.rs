@@ -5,13 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use assay_engine::{default_model_path, Backend, EngineSettings, LlamaEngine};
+use assay_engine::openai::CHAT_CANNOT_SCORE;
+use assay_engine::Backend;
 use assay_eval::{
     evaluate, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit, RunInfo,
 };
 use assay_tasks::{builtin_template, template_for_architecture, ChatFormat, PreparedTask};
 
 use super::TaskSourceArgs;
+use crate::backend::{ApiArg, BackendArgs, BackendKind};
 use crate::{progress::Bar, table};
 
 /// Arguments of `assay run`.
@@ -22,9 +24,6 @@ use crate::{progress::Bar, table};
     Scores of a document depend on that document and the model settings only, never on \
     --limit, document order or --threads (generation: with --parallel 1, the default).")]
 pub struct RunArgs {
-    /// GGUF model file, or `default` for the model installed by scripts/setup.sh.
-    #[arg(long, default_value = "default", value_name = "PATH")]
-    pub model: String,
     /// Comma-separated tasks, groups or tags (see `assay tasks`).
     #[arg(long, value_delimiter = ',', required = true, value_name = "LIST")]
     pub tasks: Vec<String>,
@@ -42,23 +41,8 @@ pub struct RunArgs {
     pub log_samples: bool,
     #[command(flatten)]
     pub source: TaskSourceArgs,
-    /// CPU threads [default: all cores].
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// Context window in tokens; longer inputs are cut from the left, as lm-eval does.
-    #[arg(long, default_value_t = 2048, value_name = "TOKENS")]
-    pub ctx_size: u32,
-    /// Model layers to offload to the GPU (needs a build with `--features cuda`).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub gpu_layers: u32,
-    /// Sequences generated at once across documents in generation tasks (continuous batching,
-    /// with a prompt cache). Faster, but a document's text may then change with its batch-mates
-    /// where two tokens nearly tie (llama.cpp rounds differently for different batch shapes);
-    /// 1 keeps every document a function of itself alone. Each sequence holds a KV cache of
-    /// --ctx-size tokens.
-    #[arg(long, default_value_t = assay_engine::DEFAULT_PARALLEL as u32, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub parallel: u32,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Resamples for bootstrap standard errors of non-mean metrics (0 disables them).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap_iters: usize,
@@ -96,7 +80,7 @@ fn parse_limit(text: &str) -> anyhow::Result<Limit> {
 }
 
 /// The chat template to use and where it came from (`gguf`, `builtin:NAME` or a path).
-fn chat_template_for(args: &RunArgs, engine: &LlamaEngine) -> anyhow::Result<(String, String)> {
+fn chat_template_for(args: &RunArgs, engine: &dyn Backend) -> anyhow::Result<(String, String)> {
     if let Some(name) = &args.chat_template {
         if let Some(t) = builtin_template(name) {
             return Ok((t.to_string(), format!("builtin:{name}")));
@@ -133,21 +117,6 @@ fn parse_pairs(text: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// The model file `--model` names.
-pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
-    if model == "default" {
-        let path = default_model_path();
-        if !path.exists() {
-            bail!(
-                "the default model is not installed (looked for {}): run `bash scripts/setup.sh --no-build` to fetch it, or pass --model PATH",
-                path.display()
-            );
-        }
-        return Ok(path);
-    }
-    Ok(PathBuf::from(model))
-}
-
 /// Runs `assay run`; returns the exit code.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let limit = args.limit.as_deref().map(parse_limit).transpose()?;
@@ -170,26 +139,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             task.override_generation(&pairs)?;
         }
     }
-    let model_path = resolve_model(&args.model)?;
-    let settings = EngineSettings {
-        threads: args.threads.unwrap_or(EngineSettings::default().threads),
-        ctx_size: args.ctx_size,
-        gpu_layers: args.gpu_layers,
-        parallel: args.parallel as usize,
-    };
-    if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
-        eprintln!(
-            "warning: --gpu-layers has no effect: this assay was built without `--features cuda`"
-        );
+    if args.backend.backend == BackendKind::Openai && args.backend.api == ApiArg::Chat {
+        let scored: Vec<&str> = tasks
+            .iter()
+            .filter(|t| !t.is_generation())
+            .map(|t| t.name.as_str())
+            .collect();
+        if !scored.is_empty() {
+            bail!("{}: {CHAT_CANNOT_SCORE}", scored.join(", "));
+        }
+        if args.apply_chat_template {
+            bail!("--api chat sends each prompt as a user message and the server applies its own chat template: drop --apply-chat-template");
+        }
     }
-    let mut engine = LlamaEngine::load(&model_path, &settings)
-        .with_context(|| format!("loading model {}", model_path.display()))?;
+    let mut runner = args.backend.open()?;
+    let model_label = runner.info().model_path.display().to_string();
     let chat = if args.apply_chat_template {
-        let (template, source) = chat_template_for(&args, &engine)?;
+        let (template, source) = chat_template_for(&args, runner.backend())?;
         if source != "gguf" {
             eprintln!("note: chat template from {source}");
         }
-        let tokens = &engine.info().special_tokens;
+        let tokens = &runner.info().special_tokens;
         let text =
             |t: &Option<(String, String)>| t.as_ref().map(|t| t.0.clone()).unwrap_or_default();
         let (bos, eos) = (text(&tokens.bos), text(&tokens.eos));
@@ -202,7 +172,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
                     args.system_instruction.clone(),
                     args.fewshot_as_multiturn,
                 )
-                .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?,
+                .map_err(|e| anyhow::anyhow!("{model_label}: {e}"))?,
             );
         }
         Some(ChatInfo {
@@ -235,7 +205,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let stamp = started.format("%Y-%m-%dT%H-%M-%S%.6f").to_string();
     let out_dir = match &args.output_path {
         Some(dir) => {
-            let d = dir.join(sanitize_model_name(&engine.info().model_name));
+            let d = dir.join(sanitize_model_name(&runner.info().model_name));
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("creating output folder {}", d.display()))?;
             Some(d)
@@ -255,18 +225,37 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|t| limit.map_or(t.docs.len(), |l| l.apply(t.docs.len())))
         .sum();
-    let mut bar = Bar::new(total as u64);
-    let outcome = evaluate(&mut engine, &tasks, &selection.groups, &options, &mut bar)?;
-    bar.finish(outcome.seconds, engine.tokens_processed());
+    let mut bar = Bar::new(total as u64, runner.backend().request_stats());
+    let evaluated = evaluate(
+        runner.backend(),
+        &tasks,
+        &selection.groups,
+        &options,
+        &mut bar,
+    );
+    let requests = runner.request_summary();
+    if let Err(err) = evaluated {
+        drop(bar);
+        print_request_summary(&requests);
+        return Err(err.into());
+    }
+    let outcome = evaluated?;
+    bar.finish(outcome.seconds, runner.backend().tokens_processed());
 
-    let info = engine.info();
+    let info = runner.info();
+    let place = match &info.endpoint {
+        Some(urls) => format!("{} at {urls} [{}]", info.model_name, info.backend),
+        None => format!(
+            "{} [{}; {} threads; ctx {}]",
+            info.model_path.display(),
+            info.quantization,
+            info.threads,
+            info.ctx_size
+        ),
+    };
     println!(
-        "assay ({}), {} [{}; {} threads; ctx {}], limit: {}, num_fewshot: {}",
+        "assay ({}), {place}, limit: {}, num_fewshot: {}",
         env!("CARGO_PKG_VERSION"),
-        info.model_path.display(),
-        info.quantization,
-        info.threads,
-        info.ctx_size,
         args.limit.as_deref().unwrap_or("none"),
         args.num_fewshot
             .map_or("task default".into(), |n| n.to_string()),
@@ -293,6 +282,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             );
         }
     }
+    print_request_summary(&requests);
     if outcome.interrupted {
         eprintln!(
             "interrupted: {} documents finished; per-sample logs are complete up to the last finished document; no results file written",
@@ -310,6 +300,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             bootstrap_iters: args.bootstrap_iters,
             date: started.timestamp_micros() as f64 / 1e6,
             chat,
+            requests,
         };
         let doc = results_json(&outcome, &run_info);
         let path = dir.join(format!("results_{stamp}.json"));
@@ -322,6 +313,40 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// One line on how requests were answered: cache hits and misses, HTTP retries.
+fn print_request_summary(requests: &serde_json::Value) {
+    let mut parts = Vec::new();
+    if let Some(cache) = requests.get("cache").filter(|c| !c.is_null()) {
+        parts.push(format!(
+            "cache {}: {} answers reused, {} computed",
+            cache["path"].as_str().unwrap_or(""),
+            cache["hits"],
+            cache["misses"]
+        ));
+    }
+    if let Some(http) = requests.get("http").filter(|h| !h.is_null()) {
+        let retries: Vec<String> = http["retries"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| n.as_u64() > Some(0))
+            .map(|(k, n)| format!("{k}:{n}"))
+            .collect();
+        parts.push(format!(
+            "http: {} requests answered, retries: {}",
+            http["answered"],
+            if retries.is_empty() {
+                "none".to_string()
+            } else {
+                retries.join(" ")
+            }
+        ));
+    }
+    if !parts.is_empty() {
+        eprintln!("{}", parts.join("; "));
+    }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place.

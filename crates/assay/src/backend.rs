@@ -1,0 +1,291 @@
+//! Backend options shared by the subcommands that run a model: the embedded llama.cpp engine or
+//! a served model behind an OpenAI-compatible API, with the request cache in front.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use assay_engine::openai::{Api, ClientSettings};
+use assay_engine::{
+    default_cache_path, default_model_path, Backend, BackendInfo, CachedBackend, EngineSettings,
+    LlamaEngine, OpenAiBackend, OpenAiSettings,
+};
+use assay_store::RequestCache;
+use serde_json::{json, Value};
+
+/// Which backend answers the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// The embedded llama.cpp engine running a GGUF file (--model).
+    Llama,
+    /// A served model behind an OpenAI-compatible API (--base-url, --model-name).
+    Openai,
+}
+
+/// The endpoint of a served model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiArg {
+    /// /v1/completions: every task kind (log-likelihoods through echo + logprobs).
+    Completions,
+    /// /v1/chat/completions: generation tasks only; the server applies its chat template.
+    Chat,
+}
+
+/// How to run the model.
+#[derive(clap::Args, Debug)]
+pub struct BackendArgs {
+    /// Which backend answers the requests.
+    #[arg(long, value_enum, default_value_t = BackendKind::Llama, help_heading = "Model")]
+    pub backend: BackendKind,
+    /// GGUF model file, or `default` for the model installed by scripts/setup.sh (llama backend).
+    #[arg(
+        long,
+        default_value = "default",
+        value_name = "PATH",
+        help_heading = "Model"
+    )]
+    pub model: String,
+    /// CPU threads [default: all cores].
+    #[arg(long, value_name = "N", help_heading = "Model")]
+    pub threads: Option<usize>,
+    /// Context window in tokens; longer inputs are cut from the left, as lm-eval does (with the
+    /// openai backend: the longest token prompt sent when --tokenizer is given).
+    #[arg(
+        long,
+        default_value_t = 2048,
+        value_name = "TOKENS",
+        help_heading = "Model"
+    )]
+    pub ctx_size: u32,
+    /// Model layers to offload to the GPU (needs a build with `--features cuda`).
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Model")]
+    pub gpu_layers: u32,
+    /// Sequences generated at once across documents in generation tasks (continuous batching,
+    /// with a prompt cache). Faster, but a document's text may then change with its batch-mates
+    /// where two tokens nearly tie (llama.cpp rounds differently for different batch shapes);
+    /// 1 keeps every document a function of itself alone. Each sequence holds a KV cache of
+    /// --ctx-size tokens.
+    #[arg(long, default_value_t = assay_engine::DEFAULT_PARALLEL as u32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Model")]
+    pub parallel: u32,
+
+    /// Base URL of the server, up to and including /v1; several comma-separated URLs are
+    /// replicas of one model: work goes to whichever has a free slot, and a failed
+    /// replica's requests move to the others.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "URL[,URL...]",
+        help_heading = "Served model (--backend openai)"
+    )]
+    pub base_url: Vec<String>,
+    /// The model's name on the server (checked against its /v1/models).
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Served model (--backend openai)"
+    )]
+    pub model_name: Option<String>,
+    /// Which endpoint to use.
+    #[arg(long, value_enum, default_value_t = ApiArg::Completions, help_heading = "Served model (--backend openai)")]
+    pub api: ApiArg,
+    /// Name of the environment variable holding the API key (the key is never logged or
+    /// written to results).
+    #[arg(
+        long,
+        value_name = "VAR",
+        help_heading = "Served model (--backend openai)"
+    )]
+    pub api_key_env: Option<String>,
+    /// Requests in flight at once, per replica.
+    #[arg(long, default_value_t = 16, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = "Served model (--backend openai)")]
+    pub concurrency: u32,
+    /// Seconds to wait for one complete reply before retrying it.
+    #[arg(
+        long,
+        default_value_t = 300.0,
+        value_name = "SECONDS",
+        help_heading = "Served model (--backend openai)"
+    )]
+    pub timeout: f64,
+    /// Retries per request (429/503 honouring Retry-After, 5xx, timeouts, resets, garbled
+    /// replies; exponential backoff with jitter) before the run stops.
+    #[arg(
+        long,
+        default_value_t = 8,
+        value_name = "N",
+        help_heading = "Served model (--backend openai)"
+    )]
+    pub max_retries: u32,
+    /// GGUF file (or `default`) whose tokenizer splits log-likelihood prompts into token ids,
+    /// sent as such: exactly the tokens the embedded engine scores. Without it prompts go as
+    /// text and continuations are found by the server's text offsets.
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = "Served model (--backend openai)"
+    )]
+    pub tokenizer: Option<String>,
+
+    /// Request cache file: answers are stored as they arrive and reused by any later run with
+    /// the same model and settings, so a killed run resumes where it stopped
+    /// [default: ~/.cache/assay/requests.sqlite].
+    #[arg(long, value_name = "PATH", help_heading = "Cache")]
+    pub cache: Option<PathBuf>,
+    /// Neither read nor write the request cache.
+    #[arg(long, conflicts_with = "cache", help_heading = "Cache")]
+    pub no_cache: bool,
+}
+
+/// The model file `--model` (or `--tokenizer`) names.
+pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
+    if model == "default" {
+        let path = default_model_path();
+        if !path.exists() {
+            bail!(
+                "the default model is not installed (looked for {}): run `bash scripts/setup.sh --no-build` to fetch it, or pass --model PATH",
+                path.display()
+            );
+        }
+        return Ok(path);
+    }
+    Ok(PathBuf::from(model))
+}
+
+/// A backend ready to answer, with or without the request cache.
+pub enum Runner {
+    /// Answers straight from the backend.
+    Plain(Box<dyn Backend>),
+    /// Answers through the request cache.
+    Cached(CachedBackend<dyn Backend>),
+}
+
+impl Runner {
+    /// The backend to evaluate with.
+    pub fn backend(&mut self) -> &mut dyn Backend {
+        match self {
+            Runner::Plain(b) => b.as_mut(),
+            Runner::Cached(c) => c,
+        }
+    }
+
+    /// What the backend is.
+    pub fn info(&self) -> &BackendInfo {
+        match self {
+            Runner::Plain(b) => b.info(),
+            Runner::Cached(c) => c.info(),
+        }
+    }
+
+    /// Cache hits and misses and the HTTP client's counters, for the results and the summary.
+    pub fn request_summary(&self) -> Value {
+        let (cache, http) = match self {
+            Runner::Plain(b) => (Value::Null, b.request_stats()),
+            Runner::Cached(c) => (
+                json!({
+                    "path": c.cache_path().display().to_string(),
+                    "hits": c.counts().hits,
+                    "misses": c.counts().misses,
+                }),
+                c.request_stats(),
+            ),
+        };
+        json!({
+            "cache": cache,
+            "http": http.map(|s| {
+                let snap = s.snapshot();
+                json!({
+                    "answered": snap.answered,
+                    "failed": snap.failed,
+                    "retries": snap.retries.iter().map(|(r, n)| (r.name().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                })
+            }),
+        })
+    }
+}
+
+impl BackendArgs {
+    /// Loads the model or connects to the server, and opens the cache.
+    pub fn open(&self) -> anyhow::Result<Runner> {
+        let backend: Box<dyn Backend> = match self.backend {
+            BackendKind::Llama => Box::new(self.load_llama()?),
+            BackendKind::Openai => Box::new(self.connect()?),
+        };
+        if self.no_cache {
+            return Ok(Runner::Plain(backend));
+        }
+        let path = self.cache.clone().unwrap_or_else(default_cache_path);
+        let cache = RequestCache::open(&path)?;
+        Ok(Runner::Cached(CachedBackend::new(backend, cache)))
+    }
+
+    fn load_llama(&self) -> anyhow::Result<LlamaEngine> {
+        let openai_only = [
+            (!self.base_url.is_empty(), "--base-url"),
+            (self.model_name.is_some(), "--model-name"),
+            (self.tokenizer.is_some(), "--tokenizer"),
+            (self.api_key_env.is_some(), "--api-key-env"),
+        ];
+        if let Some((_, flag)) = openai_only.iter().find(|(given, _)| *given) {
+            bail!("{flag} is for a served model: add --backend openai");
+        }
+        let model_path = resolve_model(&self.model)?;
+        let settings = EngineSettings {
+            threads: self.threads.unwrap_or(EngineSettings::default().threads),
+            ctx_size: self.ctx_size,
+            gpu_layers: self.gpu_layers,
+            parallel: self.parallel as usize,
+        };
+        if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
+            eprintln!(
+                "warning: --gpu-layers has no effect: this assay was built without `--features cuda`"
+            );
+        }
+        LlamaEngine::load(&model_path, &settings)
+            .with_context(|| format!("loading model {}", model_path.display()))
+    }
+
+    fn connect(&self) -> anyhow::Result<OpenAiBackend> {
+        if self.base_url.is_empty() {
+            bail!("--backend openai needs --base-url (e.g. http://localhost:8000/v1)");
+        }
+        let Some(model) = self.model_name.clone() else {
+            bail!("--backend openai needs --model-name (the name the server gives the model; see its /v1/models)");
+        };
+        if self.model != "default" {
+            bail!("--model names a GGUF file for the llama backend; a served model is named by --model-name");
+        }
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            bail!(
+                "--timeout {}: expected a positive number of seconds",
+                self.timeout
+            );
+        }
+        let api_key = match &self.api_key_env {
+            Some(var) => match std::env::var(var) {
+                Ok(key) if !key.is_empty() => Some(key),
+                _ => bail!("--api-key-env {var}: the environment variable {var} is not set"),
+            },
+            None => None,
+        };
+        let tokenizer = self.tokenizer.as_deref().map(resolve_model).transpose()?;
+        let settings = OpenAiSettings {
+            client: ClientSettings {
+                base_urls: self.base_url.clone(),
+                concurrency: self.concurrency as usize,
+                timeout: Duration::from_secs_f64(self.timeout),
+                max_retries: self.max_retries,
+                api_key,
+            },
+            model,
+            api: match self.api {
+                ApiArg::Completions => Api::Completions,
+                ApiArg::Chat => Api::Chat,
+            },
+            tokenizer,
+            ctx_size: self.ctx_size,
+        };
+        OpenAiBackend::connect(settings).context("connecting to the served model")
+    }
+}

@@ -1,0 +1,350 @@
+//! End-to-end tests of the OpenAI-compatible backend and the request cache: the real binary
+//! against the stand-in server (the real model behind it), with injected faults and a killed run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use assay_standin::{Backing, Fault, Faults, Options, StandIn};
+use assay_store::RequestCache;
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+const MODEL: &str = "gemma-3-270m";
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+fn standin(configure: impl FnOnce(&mut Options)) -> StandIn {
+    let mut options = Options {
+        model_name: MODEL.into(),
+        backing: Backing::Engine {
+            model: assay_engine::default_model_path(),
+            threads: 1,
+        },
+        faults: Faults::default(),
+        chat_only: false,
+        no_logprobs: false,
+        delay: Duration::ZERO,
+    };
+    configure(&mut options);
+    StandIn::start(options, "127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+/// `assay run` with per-sample logs into `out`.
+fn assay(out: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("assay").unwrap();
+    cmd.arg("run")
+        .arg("--data-dir")
+        .arg(data_dir())
+        .args(args)
+        .arg("--log-samples")
+        .arg("--output-path")
+        .arg(out);
+    cmd
+}
+
+/// `assay run --backend openai` against `server`.
+fn served(server: &StandIn, out: &Path, args: &[&str]) -> Command {
+    let mut cmd = assay(out, args);
+    cmd.args(["--backend", "openai", "--model-name", MODEL, "--base-url"])
+        .arg(server.url());
+    cmd
+}
+
+fn ok(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {stderr}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    stderr
+}
+
+fn failed(output: Output) -> String {
+    assert!(!output.status.success(), "expected a failure");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The `resps` of every logged document, in order.
+fn resps(out: &Path, model_dir: &str) -> Vec<Value> {
+    let dir = out.join(model_dir);
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("samples_")
+        })
+        .unwrap_or_else(|| panic!("no samples in {}", dir.display()));
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["resps"].clone())
+        .collect()
+}
+
+fn logprobs(resps: &[Value]) -> Vec<f64> {
+    resps
+        .iter()
+        .flat_map(|doc| doc.as_array().unwrap().clone())
+        .map(|r| r[0][0].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn served_scores_match_the_embedded_engine() {
+    let server = standin(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let (embedded, tokens, text) = (
+        dir.path().join("e"),
+        dir.path().join("t"),
+        dir.path().join("x"),
+    );
+    let task = ["--tasks", "arc_easy", "--limit", "5", "--no-cache"];
+    ok(assay(&embedded, &task).output().unwrap());
+    ok(served(&server, &tokens, &task)
+        .args(["--tokenizer", "default"])
+        .output()
+        .unwrap());
+    ok(served(&server, &text, &task).output().unwrap());
+    let e = logprobs(&resps(&embedded, "gemma-3-270m-q4_k_m"));
+    let t = logprobs(&resps(&tokens, MODEL));
+    let x = logprobs(&resps(&text, MODEL));
+    assert_eq!(e.len(), 20);
+    // The same tokens scored one request at a time instead of a document's requests
+    // together: llama.cpp rounds differently for the two batch shapes (docs/DESIGN.md).
+    for (a, b) in e.iter().zip(&t) {
+        assert!(
+            (a - b).abs() <= 0.05 * a.abs() + 0.1,
+            "embedded {a} vs served {b}"
+        );
+    }
+    // Text prompts split at the server's text offsets give the very tokens of --tokenizer.
+    assert_eq!(t, x);
+}
+
+#[test]
+fn injected_faults_are_retried_and_change_no_answer() {
+    let clean = standin(|_| {});
+    let faulty = standin(|o| {
+        o.faults = Faults {
+            rate: 0.35,
+            kinds: Fault::ALL.to_vec(),
+            seed: 7,
+            retry_after: 0.1,
+            slow: Duration::from_secs(6),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let task = [
+        "--tasks",
+        "arc_easy",
+        "--limit",
+        "8",
+        "--no-cache",
+        "--concurrency",
+        "2",
+        "--timeout",
+        "3",
+        "--max-retries",
+        "30",
+    ];
+    ok(served(&clean, &dir.path().join("clean"), &task)
+        .output()
+        .unwrap());
+    let stderr = ok(served(&faulty, &dir.path().join("faulty"), &task)
+        .output()
+        .unwrap());
+    assert_eq!(
+        resps(&dir.path().join("clean"), MODEL),
+        resps(&dir.path().join("faulty"), MODEL)
+    );
+    let injected: u64 = Fault::ALL.iter().map(|f| faulty.stats().faults(*f)).sum();
+    assert!(injected > 0, "{}", faulty.stats().to_json());
+    assert!(stderr.contains("retries: "), "{stderr}");
+    assert!(!stderr.contains("retries: none"), "{stderr}");
+}
+
+#[test]
+fn a_killed_run_resumes_without_asking_again() {
+    let server = standin(|o| o.delay = Duration::from_millis(150));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache.sqlite");
+    let cache_arg = cache.to_str().unwrap();
+    let task = [
+        "--tasks",
+        "arc_easy",
+        "--limit",
+        "15",
+        "--concurrency",
+        "2",
+        "--cache",
+        cache_arg,
+    ];
+    let requests = 60;
+    let out = dir.path().join("resumed");
+    let mut child = served(&server, &out, &task).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        let stored = RequestCache::open(&cache)
+            .and_then(|c| c.len())
+            .unwrap_or(0);
+        if stored >= 12 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Requests in flight at the kill may still finish on the server: let them.
+    std::thread::sleep(Duration::from_secs(1));
+    let kept = RequestCache::open(&cache).unwrap().len().unwrap();
+    assert!(kept < requests, "killed too late: {kept}");
+    let before = server.stats().answered();
+    let stderr = ok(served(&server, &out, &task).output().unwrap());
+    let asked = server.stats().answered() - before;
+    assert_eq!(asked, requests - kept, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{kept} answers reused, {} computed",
+            requests - kept
+        )),
+        "{stderr}"
+    );
+    // The same answers as an uninterrupted run.
+    let whole = dir.path().join("whole");
+    let mut uninterrupted = task.to_vec();
+    uninterrupted.truncate(6);
+    uninterrupted.push("--no-cache");
+    ok(served(&server, &whole, &uninterrupted).output().unwrap());
+    assert_eq!(resps(&out, MODEL), resps(&whole, MODEL));
+}
+
+#[test]
+fn server_problems_are_named_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = ["--tasks", "arc_easy", "--limit", "2", "--no-cache"];
+
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stderr = failed(
+        assay(dir.path(), &task)
+            .args(["--backend", "openai", "--model-name", MODEL, "--base-url"])
+            .arg(format!("http://127.0.0.1:{port}/v1"))
+            .output()
+            .unwrap(),
+    );
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+
+    let server = standin(|_| {});
+    let stderr = failed(
+        assay(dir.path(), &task)
+            .args([
+                "--backend",
+                "openai",
+                "--model-name",
+                "llama-70b",
+                "--base-url",
+            ])
+            .arg(server.url())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        stderr.contains("does not serve a model named `llama-70b`") && stderr.contains(MODEL),
+        "{stderr}"
+    );
+
+    let no_logprobs = standin(|o| o.no_logprobs = true);
+    let started = Instant::now();
+    let stderr = failed(served(&no_logprobs, dir.path(), &task).output().unwrap());
+    assert!(stderr.contains("no log-probabilities"), "{stderr}");
+    // Not a transient fault: no retries.
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    let chat_only = standin(|o| o.chat_only = true);
+    let stderr = failed(
+        served(&chat_only, dir.path(), &task)
+            .args(["--api", "chat"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        stderr.contains("arc_easy") && stderr.contains("--api completions"),
+        "{stderr}"
+    );
+    assert_eq!(chat_only.stats().answered(), 0);
+}
+
+#[test]
+fn generation_runs_on_the_chat_endpoint() {
+    let server = standin(|o| o.chat_only = true);
+    let dir = tempfile::tempdir().unwrap();
+    ok(served(
+        &server,
+        dir.path(),
+        &[
+            "--tasks",
+            "gsm8k",
+            "--limit",
+            "2",
+            "--no-cache",
+            "--api",
+            "chat",
+            "--gen-kwargs",
+            "max_gen_toks=8",
+        ],
+    )
+    .output()
+    .unwrap());
+    let r = resps(dir.path(), MODEL);
+    // A line per document and filter (strict-match, flexible-extract), as lm-eval writes them.
+    assert_eq!(r.len(), 4);
+    assert!(r[0][0][0].is_string(), "{r:?}");
+    assert_eq!(server.stats().answered(), 2, "{}", server.stats().to_json());
+}
+
+#[test]
+fn the_cache_answers_a_repeated_run_and_can_be_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("c.sqlite");
+    let cache_arg = cache.to_str().unwrap();
+    let task = ["--tasks", "arc_easy", "--limit", "2", "--cache", cache_arg];
+    let first = ok(assay(&dir.path().join("a"), &task).output().unwrap());
+    assert!(first.contains("0 answers reused, 8 computed"), "{first}");
+    let second = ok(assay(&dir.path().join("b"), &task).output().unwrap());
+    assert!(second.contains("8 answers reused, 0 computed"), "{second}");
+    assert_eq!(
+        resps(&dir.path().join("a"), "gemma-3-270m-q4_k_m"),
+        resps(&dir.path().join("b"), "gemma-3-270m-q4_k_m")
+    );
+
+    let cache_cmd = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.arg("cache").args(args).args(["--cache", cache_arg]);
+        cmd.output().unwrap()
+    };
+    let stats = cache_cmd(&["stats"]);
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(
+        text.contains("8 answers") && text.contains("llama.cpp gemma-3-270m-q4_k_m"),
+        "{text}"
+    );
+    assert!(!cache_cmd(&["prune"]).status.success());
+    let pruned = cache_cmd(&["prune", "--model", "qwen"]);
+    assert!(String::from_utf8_lossy(&pruned.stdout).contains("deleted 0 answers; 8 left"));
+    let pruned = cache_cmd(&["prune", "--all"]);
+    assert!(String::from_utf8_lossy(&pruned.stdout).contains("deleted 8 answers; 0 left"));
+}
