@@ -14,12 +14,15 @@ build=1
 
 say() { printf '[setup] %s\n' "$*"; }
 
-# 1. System packages for building llama.cpp (cmake, a C/C++ toolchain, libclang for bindgen).
+# 1. System packages for building llama.cpp (cmake, a C/C++ toolchain, libclang for bindgen) and
+#    for HTTPS to served models (OpenSSL headers, pkg-config).
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
 command -v clang >/dev/null || missing+=(clang)
 command -v c++ >/dev/null || missing+=(g++)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
   sudo_cmd=""

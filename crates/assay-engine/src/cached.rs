@@ -53,13 +53,13 @@ impl<B: Backend + ?Sized> CachedBackend<B> {
         self.cache.path()
     }
 
-    /// The content hash of `request` for `primitive` under the backend's current scope.
-    fn key(&self, primitive: Primitive, request: &impl Serialize) -> String {
-        request_key(&(
-            self.inner.answer_scope(primitive),
-            primitive.name(),
-            request,
-        ))
+    /// The content hashes of `requests` for `primitive` under the backend's current scope.
+    fn keys<R: Serialize>(&self, primitive: Primitive, requests: &[R]) -> Vec<String> {
+        let scope = self.inner.answer_scope(primitive);
+        requests
+            .iter()
+            .map(|r| request_key(&(&scope, primitive.name(), r)))
+            .collect()
     }
 
     /// Cached answers of `keys` (`None` where absent or unreadable).
@@ -132,11 +132,7 @@ impl<B: Backend + ?Sized> Backend for CachedBackend<B> {
     ) -> Result<Vec<Vec<Loglikelihood>>, EngineError> {
         let keys: Vec<Vec<String>> = docs
             .iter()
-            .map(|d| {
-                d.iter()
-                    .map(|r| self.key(Primitive::Loglikelihood, r))
-                    .collect()
-            })
+            .map(|d| self.keys(Primitive::Loglikelihood, d))
             .collect();
         let flat: Vec<String> = keys.iter().flatten().cloned().collect();
         let mut cached = self.lookup::<Loglikelihood>(&flat)?.into_iter();
@@ -203,10 +199,7 @@ impl<B: Backend + ?Sized> Backend for CachedBackend<B> {
         texts: &[String],
         done: &mut RollingSink<'_>,
     ) -> Result<Vec<RollingLoglikelihood>, EngineError> {
-        let keys: Vec<String> = texts
-            .iter()
-            .map(|t| self.key(Primitive::LoglikelihoodRolling, t))
-            .collect();
+        let keys = self.keys(Primitive::LoglikelihoodRolling, texts);
         let answers = self.lookup::<RollingLoglikelihood>(&keys)?;
         let mut writer = Writer {
             cache: &self.cache,
@@ -230,10 +223,7 @@ impl<B: Backend + ?Sized> Backend for CachedBackend<B> {
         requests: &[GenerationRequest],
         done: &mut GenerationSink<'_>,
     ) -> Result<Vec<Vec<Generation>>, EngineError> {
-        let keys: Vec<String> = requests
-            .iter()
-            .map(|r| self.key(Primitive::GenerateUntil, r))
-            .collect();
+        let keys = self.keys(Primitive::GenerateUntil, requests);
         let answers = self.lookup::<Vec<Generation>>(&keys)?;
         let mut writer = Writer {
             cache: &self.cache,

@@ -18,7 +18,30 @@ pub(crate) enum Endpoint {
     Chat,
 }
 
-type Reply = Result<Value, String>;
+/// Why a request gets an error reply: the HTTP status and the message.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal {
+            status: 400,
+            message,
+        }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Refusal {
+        Refusal::from(message.to_string())
+    }
+}
+
+/// A reply, or why not.
+type Reply = Result<Value, Refusal>;
 
 struct Work {
     endpoint: Endpoint,
@@ -74,10 +97,10 @@ impl EngineHandle {
                 body,
                 reply,
             })
-            .map_err(|_| "the model thread stopped".to_string())?;
+            .map_err(|_| Refusal::from("the model thread stopped"))?;
         answer
             .await
-            .map_err(|_| "the model thread stopped".to_string())?
+            .map_err(|_| Refusal::from("the model thread stopped"))?
     }
 }
 
@@ -127,6 +150,14 @@ impl Model {
 
     fn completions(&mut self, body: &Value) -> Reply {
         let prompts = prompts_of(&body["prompt"])?;
+        if self.options.text_prompts_only
+            && prompts.iter().any(|p| matches!(p, PromptIn::Tokens(_)))
+        {
+            return Err(Refusal {
+                status: 422,
+                message: "Input should be a valid string: `prompt` takes text only".into(),
+            });
+        }
         let echo = body["echo"].as_bool().unwrap_or(false);
         let logprobs = !body["logprobs"].is_null();
         let mut choices = Vec::new();
@@ -139,7 +170,9 @@ impl Model {
                 choice
             } else {
                 let PromptIn::Text(text) = prompt else {
-                    return Err("the stand-in generates from text prompts only".into());
+                    return Err(Refusal::from(
+                        "the stand-in generates from text prompts only",
+                    ));
                 };
                 let (text, finish, tokens) = self.generate(&text, body)?;
                 completion_tokens += tokens;
@@ -162,7 +195,7 @@ impl Model {
     fn chat(&mut self, body: &Value) -> Reply {
         let messages: Vec<Message> = body["messages"]
             .as_array()
-            .ok_or("`messages` must be a list")?
+            .ok_or(Refusal::from("`messages` must be a list"))?
             .iter()
             .map(|m| {
                 let role = match m["role"].as_str() {

@@ -86,6 +86,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        422 => "Unprocessable Entity",
         404 => "Not Found",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
@@ -174,6 +175,7 @@ async fn respond(request: &Request, shared: &Shared) -> (u16, Vec<u8>, Option<Fa
         ("POST", "/v1/chat/completions") => Endpoint::Chat,
         _ => return (404, error_body(&format!("no route {path}")), None),
     };
+    shared.stats.mark(false);
     let fault = shared.pick_fault();
     if matches!(
         fault,
@@ -205,10 +207,10 @@ async fn respond(request: &Request, shared: &Shared) -> (u16, Vec<u8>, Option<Fa
     match shared.engine.answer(endpoint, body).await {
         Ok(reply) => {
             if fault.is_none() || fault == Some(Fault::Slow) {
-                shared.stats.answered.fetch_add(1, Ordering::Relaxed);
+                shared.stats.mark(true);
             }
             (200, reply.to_string().into_bytes(), fault)
         }
-        Err(message) => (400, error_body(&message), fault),
+        Err(refusal) => (refusal.status, error_body(&refusal.message), fault),
     }
 }

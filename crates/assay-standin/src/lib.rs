@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -130,6 +130,8 @@ pub struct Options {
     pub chat_only: bool,
     /// Return `"logprobs": null` (a server without echo/logprobs support).
     pub no_logprobs: bool,
+    /// Refuse token-id prompts with 422, as llama-cpp-python does.
+    pub text_prompts_only: bool,
     /// Added before every completion reply.
     pub delay: Duration,
 }
@@ -140,6 +142,8 @@ pub struct Stats {
     requests: AtomicU64,
     answered: AtomicU64,
     faults: [AtomicU64; 7],
+    /// When the first completion request arrived and the last answer left.
+    window: Mutex<Option<(Instant, Instant)>>,
 }
 
 impl Stats {
@@ -150,11 +154,31 @@ impl Stats {
             .zip(&self.faults)
             .map(|(f, n)| (f.name().to_string(), json!(n.load(Ordering::Relaxed))))
             .collect();
+        let window = self
+            .window
+            .lock()
+            .expect("never poisoned")
+            .map_or(0.0, |(first, last)| (last - first).as_secs_f64());
         json!({
             "requests": self.requests.load(Ordering::Relaxed),
             "answered": self.answered.load(Ordering::Relaxed),
             "faults": faults,
+            "seconds_first_request_to_last_answer": window,
         })
+    }
+
+    /// Notes a completion request arriving (`answered` false) or answered.
+    pub(crate) fn mark(&self, answered: bool) {
+        let now = Instant::now();
+        let mut window = self.window.lock().expect("never poisoned");
+        match window.as_mut() {
+            None => *window = Some((now, now)),
+            Some((_, last)) if answered => *last = now,
+            Some(_) => {}
+        }
+        if answered {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Completion requests answered successfully.

@@ -67,6 +67,9 @@ struct Args {
     /// Answer without log-probabilities (`"logprobs": null`).
     #[arg(long)]
     no_logprobs: bool,
+    /// Refuse token-id prompts (422), as llama-cpp-python's server does.
+    #[arg(long)]
+    text_prompts_only: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -113,6 +116,7 @@ fn main() -> anyhow::Result<()> {
         },
         chat_only: args.chat_only,
         no_logprobs: args.no_logprobs,
+        text_prompts_only: args.text_prompts_only,
         delay: Duration::from_millis(args.delay_ms),
     };
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)

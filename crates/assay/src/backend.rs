@@ -270,6 +270,7 @@ impl BackendArgs {
             None => None,
         };
         let tokenizer = self.tokenizer.as_deref().map(resolve_model).transpose()?;
+        let wants_token_ids = tokenizer.is_some();
         let settings = OpenAiSettings {
             client: ClientSettings {
                 base_urls: self.base_url.clone(),
@@ -286,6 +287,10 @@ impl BackendArgs {
             tokenizer,
             ctx_size: self.ctx_size,
         };
-        OpenAiBackend::connect(settings).context("connecting to the served model")
+        let backend = OpenAiBackend::connect(settings).context("connecting to the served model")?;
+        if wants_token_ids && !backend.sends_token_ids() {
+            eprintln!("note: the server refuses token-id prompts: sending text prompts (--tokenizer is not used)");
+        }
+        Ok(backend)
     }
 }

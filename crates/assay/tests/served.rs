@@ -26,6 +26,7 @@ fn standin(configure: impl FnOnce(&mut Options)) -> StandIn {
         faults: Faults::default(),
         chat_only: false,
         no_logprobs: false,
+        text_prompts_only: false,
         delay: Duration::ZERO,
     };
     configure(&mut options);
@@ -101,6 +102,7 @@ fn logprobs(resps: &[Value]) -> Vec<f64> {
 #[test]
 fn served_scores_match_the_embedded_engine() {
     let server = standin(|_| {});
+    let text_only = standin(|o| o.text_prompts_only = true);
     let dir = tempfile::tempdir().unwrap();
     let (embedded, tokens, text) = (
         dir.path().join("e"),
@@ -113,7 +115,12 @@ fn served_scores_match_the_embedded_engine() {
         .args(["--tokenizer", "default"])
         .output()
         .unwrap());
-    ok(served(&server, &text, &task).output().unwrap());
+    // A server that refuses token ids gets text prompts.
+    let stderr = ok(served(&text_only, &text, &task)
+        .args(["--tokenizer", "default"])
+        .output()
+        .unwrap());
+    assert!(stderr.contains("refuses token-id prompts"), "{stderr}");
     let e = logprobs(&resps(&embedded, "gemma-3-270m-q4_k_m"));
     let t = logprobs(&resps(&tokens, MODEL));
     let x = logprobs(&resps(&text, MODEL));

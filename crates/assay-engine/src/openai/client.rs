@@ -167,6 +167,40 @@ impl Client {
         })
     }
 
+    /// Sends one request to the first replica and returns the status of its reply, retrying
+    /// transient failures (429, 5xx, connection errors) like any request.
+    pub fn probe(&self, job: &Job) -> Result<u16, EngineError> {
+        let base = self.settings.base_urls[0].trim_end_matches('/');
+        let url = format!("{base}{}", job.path);
+        self.runtime.block_on(async {
+            let mut attempt = 0;
+            loop {
+                let reply = self
+                    .http
+                    .post(&url)
+                    .headers(self.headers())
+                    .body(job.body.clone())
+                    .send()
+                    .await;
+                let last = attempt >= self.settings.max_retries;
+                match reply {
+                    Ok(r)
+                        if !(r.status() == StatusCode::TOO_MANY_REQUESTS
+                            || r.status().is_server_error())
+                            || last =>
+                    {
+                        return Ok(r.status().as_u16());
+                    }
+                    Err(e) if last => {
+                        return Err(EngineError::Server(format!("{url}: {}", error_chain(&e))))
+                    }
+                    _ => tokio::time::sleep(backoff(attempt)).await,
+                }
+                attempt += 1;
+            }
+        })
+    }
+
     fn headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, "application/json".parse().expect("valid"));

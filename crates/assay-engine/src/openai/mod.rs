@@ -71,6 +71,21 @@ impl OpenAiBackend {
         };
         let client = Client::new(settings.client.clone())?;
         client.check_model(&settings.model)?;
+        let mut tokenizer = tokenizer;
+        if let (Some(t), Api::Completions) = (tokenizer, settings.api) {
+            // Servers that take only text prompts (llama-cpp-python) refuse token ids with a
+            // client error: send text to them.
+            let prompt = Prompt::Tokens(t.tokenize("Hello", true));
+            let job = Job {
+                path: "/completions",
+                body: serde_json::to_vec(&protocol::logprobs_body(&settings.model, &prompt))
+                    .expect("bodies serialise"),
+            };
+            let status = client.probe(&job)?;
+            if matches!(status, 400 | 415 | 422) {
+                tokenizer = None;
+            }
+        }
         let info = BackendInfo {
             backend: match settings.api {
                 Api::Completions => "openai-completions".into(),
@@ -101,6 +116,12 @@ impl OpenAiBackend {
             info,
             tokens_processed: 0,
         })
+    }
+
+    /// Whether log-likelihood prompts go as token ids (`--tokenizer` given and the server
+    /// accepts them) rather than text.
+    pub fn sends_token_ids(&self) -> bool {
+        self.tokenizer.is_some()
     }
 
     fn job(&self, path: &'static str, body: serde_json::Value) -> Job {
