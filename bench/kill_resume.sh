@@ -29,13 +29,16 @@ for backend in openai llama; do
   pid=$!
   until [ "$(cached "$cache")" -ge $((requests * 2 / 5)) ]; do sleep 0.1; done
   kill -9 "$pid"; wait "$pid" 2> /dev/null || true
-  sleep 1 # requests in flight at the kill finish on the server
-  kept=$(cached "$cache")
+  # Requests in flight at the kill still finish on the server: wait until it is idle.
   before=$(answered)
+  while sleep 1.5; now=$(answered); [ "$now" != "$before" ]; do before=$now; done
+  kept=$(cached "$cache")
   ./target/release/assay run "${args[@]}" --cache "$cache" --output-path "$out/$backend-resumed" > /dev/null 2> "$out/$backend-resume.log"
   asked=$(( $(answered) - before ))
   ./target/release/assay run "${args[@]}" --no-cache --output-path "$out/$backend-whole" > /dev/null 2>&1
-  compare=$(python3 bench/compare_samples.py "$out/$backend-resumed"/*/samples_*.jsonl "$out/$backend-whole"/*/samples_*.jsonl)
+  # The killed run left its own (partial) log beside the resumed run's: take the newest.
+  resumed=$(ls -t "$out/$backend-resumed"/*/samples_*.jsonl | head -1)
+  compare=$(python3 bench/compare_samples.py "$resumed" "$out/$backend-whole"/*/samples_*.jsonl)
   summary=$(grep -o "cache [^;]*" "$out/$backend-resume.log" | head -1)
   results+=("{\"backend\": \"$backend\", \"requests\": $requests, \"answers_kept_at_kill\": $kept, \"resume_summary\": \"$summary\", \"server_requests_on_resume\": $([ "$backend" = openai ] && echo "$asked" || echo null), \"vs_uninterrupted\": $compare}")
 done
@@ -43,11 +46,12 @@ python3 - "[$(IFS=,; echo "${results[*]}")]" <<'PY'
 import json, sys
 rows = json.loads(sys.argv[1])
 json.dump(rows, open("bench/results/kill_resume.json", "w"), indent=2)
-print("| backend | requests | answers stored at the kill | resumed run | server asked on resume | finished requests redone | answers identical to an uninterrupted run |")
+# The openai backend sends one probe request at connection (does the server take token ids?).
+print("| backend | requests | answers stored at the kill | resumed run | server asked on resume (+1 probe) | finished requests redone | answers identical to an uninterrupted run |")
 print("|---|---:|---:|---|---:|---:|---:|")
 for r in rows:
     asked = r["server_requests_on_resume"]
-    redone = "" if asked is None else asked - (r["requests"] - r["answers_kept_at_kill"])
+    redone = "" if asked is None else asked - 1 - (r["requests"] - r["answers_kept_at_kill"])
     c = r["vs_uninterrupted"]
     print(f"| {r['backend']} | {r['requests']} | {r['answers_kept_at_kill']} | {r['resume_summary']} | {'' if asked is None else asked} | {redone} | {c['identical_answers']}/{c['requests']} |")
 PY

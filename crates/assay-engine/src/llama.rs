@@ -357,10 +357,9 @@ impl LlamaEngine {
         requests: &[LoglikelihoodRequest],
         all_logits: bool,
     ) -> Result<usize, EngineError> {
-        let tokenized: Vec<TokenizedRequest> = requests
-            .iter()
-            .map(|r| self.tokenizer.encode_pair(r))
-            .collect();
+        let tokenized = self
+            .tokenizer
+            .encode_pairs(&requests.iter().collect::<Vec<_>>());
         let plan = plan::plan_document(&tokenized, self.limits)
             .map_err(|e| EngineError::BadRequest(e.to_string()))?;
         let mut decoded = 0;
@@ -528,10 +527,9 @@ impl LlamaEngine {
         &mut self,
         requests: &[LoglikelihoodRequest],
     ) -> Result<Vec<Loglikelihood>, EngineError> {
-        let tokenized: Vec<TokenizedRequest> = requests
-            .iter()
-            .map(|r| self.tokenizer.encode_pair(r))
-            .collect();
+        let tokenized = self
+            .tokenizer
+            .encode_pairs(&requests.iter().collect::<Vec<_>>());
         let plan = plan::plan_document(&tokenized, self.limits)
             .map_err(|e| EngineError::BadRequest(e.to_string()))?;
         let mut answers: Vec<Option<Loglikelihood>> = vec![None; requests.len()];

@@ -71,19 +71,72 @@ impl Tokenizer {
         tokens
     }
 
-    /// lm-eval's split of a (context, continuation) pair into tokens: trailing spaces of the
+    /// lm-eval's split of each (context, continuation) pair into tokens: trailing spaces of the
     /// context move to the continuation, the continuation's tokens are those of the whole text
-    /// after the context's.
-    pub fn encode_pair(&self, request: &LoglikelihoodRequest) -> TokenizedRequest {
-        let trimmed = request.context.trim_end_matches(' ');
-        let moved = &request.context[trimmed.len()..];
-        let continuation = format!("{moved}{}", request.continuation);
+    /// after the context's. A context shared by consecutive requests (a multiple-choice
+    /// document's) is tokenised once, and long lists are split over the machine's cores.
+    pub fn encode_pairs(&self, requests: &[&LoglikelihoodRequest]) -> Vec<TokenizedRequest> {
+        const PER_THREAD: usize = 64;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(requests.len().div_ceil(PER_THREAD)).max(1);
+        if threads == 1 {
+            return self.encode_run(requests);
+        }
+        let chunk = requests.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = requests
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || self.encode_run(part)))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().expect("tokenising never panics"))
+                .collect()
+        })
+    }
+
+    /// Encodes requests in order, reusing the previous request's context tokens when the
+    /// context is the same.
+    fn encode_run(&self, requests: &[&LoglikelihoodRequest]) -> Vec<TokenizedRequest> {
+        let mut last: Option<(&str, Vec<Token>)> = None;
+        requests
+            .iter()
+            .map(|request| {
+                let trimmed = request.context.trim_end_matches(' ');
+                let context = match &last {
+                    Some((text, tokens)) if *text == trimmed => tokens.clone(),
+                    _ => {
+                        let tokens = self.encode_context(trimmed);
+                        last = Some((trimmed, tokens.clone()));
+                        tokens
+                    }
+                };
+                self.complete_pair(request, context)
+            })
+            .collect()
+    }
+
+    /// The tokens of a context without its trailing spaces (BOS first when the model wants
+    /// it); an empty context conditions on [`Tokenizer::empty_context_token`], as lm-eval's
+    /// end-of-text token.
+    fn encode_context(&self, trimmed: &str) -> Vec<Token> {
         let mut context = self.tokenize(trimmed, true);
         if context.is_empty() {
-            // Nothing to condition on: lm-eval conditions on the end-of-text token.
             context.push(self.empty_context_token());
         }
-        let whole = self.tokenize(&format!("{trimmed}{continuation}"), true);
+        context
+    }
+
+    /// The pair given its context's tokens: the continuation's tokens are those of the whole
+    /// text after the context's.
+    fn complete_pair(
+        &self,
+        request: &LoglikelihoodRequest,
+        context: Vec<Token>,
+    ) -> TokenizedRequest {
+        let trimmed = request.context.trim_end_matches(' ');
+        let moved = &request.context[trimmed.len()..];
+        let whole = self.tokenize(&format!("{trimmed}{moved}{}", request.continuation), true);
         let continuation = whole.get(context.len()..).unwrap_or_default().to_vec();
         TokenizedRequest {
             context,

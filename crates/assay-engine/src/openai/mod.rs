@@ -138,15 +138,32 @@ impl OpenAiBackend {
         }
     }
 
-    /// The prompt and scored span of a log-likelihood request, and whether it was cut.
-    fn loglikelihood_prompt(&self, request: &LoglikelihoodRequest) -> (Prompt, Span, bool) {
-        match &self.tokenizer {
-            Some(t) => {
-                let pair = t.encode_pair(request);
+    /// The prompt and scored span of each log-likelihood request, and whether it was cut.
+    fn loglikelihood_prompts(
+        &self,
+        requests: &[&LoglikelihoodRequest],
+    ) -> Vec<(Prompt, Span, bool)> {
+        let Some(t) = &self.tokenizer else {
+            return requests
+                .iter()
+                .map(|request| {
+                    let trimmed = request.context.trim_end_matches(' ');
+                    let text = format!("{}{}", request.context, request.continuation);
+                    let span = Span::Chars {
+                        from: trimmed.chars().count(),
+                        to: text.chars().count(),
+                    };
+                    (Prompt::Text(text), span, false)
+                })
+                .collect();
+        };
+        let max = self.settings.ctx_size as usize;
+        t.encode_pairs(requests)
+            .into_iter()
+            .map(|pair| {
                 let mut prompt: Vec<Token> = pair.context;
                 let mut from = prompt.len();
                 prompt.extend(pair.continuation);
-                let max = self.settings.ctx_size as usize;
                 let truncated = prompt.len() > max;
                 if truncated {
                     let cut = prompt.len() - max;
@@ -158,17 +175,8 @@ impl OpenAiBackend {
                     Span::Tokens { from, prompt },
                     truncated,
                 )
-            }
-            None => {
-                let trimmed = request.context.trim_end_matches(' ');
-                let text = format!("{}{}", request.context, request.continuation);
-                let span = Span::Chars {
-                    from: trimmed.chars().count(),
-                    to: text.chars().count(),
-                };
-                (Prompt::Text(text), span, false)
-            }
-        }
+            })
+            .collect()
     }
 }
 
@@ -201,21 +209,22 @@ impl Backend for OpenAiBackend {
         done: &mut LoglikelihoodSink<'_>,
     ) -> Result<Vec<Vec<Loglikelihood>>, EngineError> {
         self.refuse_chat()?;
-        let mut place = Vec::new();
-        let mut spans = Vec::new();
-        let mut truncated = Vec::new();
-        let mut jobs = Vec::new();
-        for (d, doc) in docs.iter().enumerate() {
-            for (r, request) in doc.iter().enumerate() {
-                let (prompt, span, cut) = self.loglikelihood_prompt(request);
-                jobs.push(self.job(
-                    "/completions",
-                    protocol::logprobs_body(&self.settings.model, &prompt),
-                ));
-                place.push((d, r));
-                spans.push(span);
-                truncated.push(cut);
-            }
+        let place: Vec<(usize, usize)> = docs
+            .iter()
+            .enumerate()
+            .flat_map(|(d, doc)| (0..doc.len()).map(move |r| (d, r)))
+            .collect();
+        let requests: Vec<&LoglikelihoodRequest> = docs.iter().flatten().collect();
+        let mut spans = Vec::with_capacity(requests.len());
+        let mut truncated = Vec::with_capacity(requests.len());
+        let mut jobs = Vec::with_capacity(requests.len());
+        for (prompt, span, cut) in self.loglikelihood_prompts(&requests) {
+            jobs.push(self.job(
+                "/completions",
+                protocol::logprobs_body(&self.settings.model, &prompt),
+            ));
+            spans.push(span);
+            truncated.push(cut);
         }
         let mut answers: Vec<Vec<Option<Loglikelihood>>> =
             docs.iter().map(|d| vec![None; d.len()]).collect();
@@ -389,7 +398,7 @@ impl Backend for OpenAiBackend {
 
     fn batch_documents(&self, _generation: bool) -> usize {
         // Enough documents to keep every replica's slots busy between batches.
-        (4 * self.info.parallel).max(1)
+        (16 * self.info.parallel).max(64)
     }
 
     fn request_stats(&self) -> Option<Arc<RequestStats>> {
