@@ -288,6 +288,9 @@ impl BackendArgs {
             ctx_size: self.ctx_size,
         };
         let backend = OpenAiBackend::connect(settings).context("connecting to the served model")?;
+        for warning in backend.warnings() {
+            eprintln!("warning: {warning}; its requests go to the other replicas");
+        }
         if wants_token_ids && !backend.sends_token_ids() {
             eprintln!("note: the server refuses token-id prompts: sending text prompts (--tokenizer is not used)");
         }

@@ -70,19 +70,21 @@ fn failed(output: Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The `resps` of every logged document, in order.
+/// The `resps` of every logged document of the newest run, in order.
 fn resps(out: &Path, model_dir: &str) -> Vec<Value> {
     let dir = out.join(model_dir);
+    // Names end with the run's start time: the greatest is the newest run's.
     let file = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| {
+        .filter(|p| {
             p.file_name()
                 .unwrap()
                 .to_str()
                 .unwrap()
                 .starts_with("samples_")
         })
+        .max()
         .unwrap_or_else(|| panic!("no samples in {}", dir.display()));
     std::fs::read_to_string(file)
         .unwrap()
@@ -233,6 +235,65 @@ fn a_killed_run_resumes_without_asking_again() {
     uninterrupted.push("--no-cache");
     ok(served(&server, &whole, &uninterrupted).output().unwrap());
     assert_eq!(resps(&out, MODEL), resps(&whole, MODEL));
+}
+
+#[test]
+fn replicas_share_the_work_and_cover_for_a_failed_one() {
+    let (a, b) = (standin(|_| {}), standin(|_| {}));
+    // A replica that resets every connection once the run is under way.
+    let failing = standin(|o| {
+        o.faults = Faults {
+            rate: 1.0,
+            kinds: vec![Fault::Reset],
+            ..Faults::default()
+        }
+    });
+    let dead = {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("http://127.0.0.1:{port}/v1")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let task = [
+        "--tasks",
+        "arc_easy",
+        "--limit",
+        "6",
+        "--no-cache",
+        "--concurrency",
+        "2",
+    ];
+    let run = |name: &str, urls: String| {
+        let out = dir.path().join(name);
+        let mut cmd = assay(&out, &task);
+        cmd.args([
+            "--backend",
+            "openai",
+            "--model-name",
+            MODEL,
+            "--base-url",
+            &urls,
+        ]);
+        let stderr = ok(cmd.output().unwrap());
+        (resps(&out, MODEL), stderr)
+    };
+    let (alone, _) = run("alone", a.url());
+    let before = a.stats().answered();
+    let (shared, _) = run("shared", format!("{},{}", a.url(), b.url()));
+    assert_eq!(shared, alone);
+    assert!(a.stats().answered() > before && b.stats().answered() > 0);
+    let (covered, _) = run("covered", format!("{},{}", failing.url(), a.url()));
+    assert_eq!(covered, alone);
+    assert_eq!(failing.stats().answered(), 0);
+    let (survived, stderr) = run("survived", format!("{dead},{}", a.url()));
+    assert_eq!(survived, alone);
+    assert!(
+        stderr.contains("cannot reach") && stderr.contains("other replicas"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -3,11 +3,12 @@
 //!
 //! Work is spread by load: every replica runs `concurrency` workers that take the next request
 //! from one shared queue, so a faster replica takes more, and a request that failed on one
-//! replica goes back to the queue where any replica can take it. A 429 or 503 with
-//! `Retry-After` pauses that replica for the time asked; other failures wait an exponential
-//! backoff with jitter. Each request is tried at most `1 + max_retries` times. Everything runs on
-//! one thread (a current-thread tokio runtime), so answers reach the caller's sink in order of
-//! arrival without locks.
+//! replica goes back to the queue where any other replica can take it at once; the replica it
+//! failed on may try it again only after a wait: the time a 429 or 503 asked for in
+//! `Retry-After` (which also pauses that replica), else an exponential backoff with jitter.
+//! A replica whose connections fail three times in a row rests, taking nothing. Each request
+//! is tried at most `1 + max_retries` times. Everything runs on one thread (a current-thread
+//! tokio runtime), so answers reach the caller's sink in order of arrival without locks.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -118,11 +119,18 @@ impl Client {
         self.stats.clone()
     }
 
-    /// The model ids every replica serves (`GET /models`), checked to include `model`.
-    /// Unreachable replicas and unknown models are errors; a server without `/models` passes.
-    pub fn check_model(&self, model: &str) -> Result<(), EngineError> {
+    /// Checks that every reachable replica serves `model` (`GET /models`; a server without
+    /// that endpoint passes) and returns the indices of the reachable ones. An unknown model is
+    /// an error, and so is no replica reachable; unreachable replicas are left to the workers
+    /// (their requests go to the others), and described in `unreachable`.
+    pub fn check_model(
+        &self,
+        model: &str,
+        unreachable: &mut Vec<String>,
+    ) -> Result<Vec<usize>, EngineError> {
         self.runtime.block_on(async {
-            for base in &self.settings.base_urls {
+            let mut reachable = Vec::new();
+            for (index, base) in self.settings.base_urls.iter().enumerate() {
                 let url = format!("{}/models", base.trim_end_matches('/'));
                 let reply = self
                     .http
@@ -130,17 +138,22 @@ impl Client {
                     .headers(self.headers())
                     .timeout(self.settings.timeout.min(Duration::from_secs(30)))
                     .send()
-                    .await
-                    .map_err(|e| {
-                        EngineError::Server(format!(
+                    .await;
+                let reply = match reply {
+                    Ok(r) => r,
+                    Err(e) => {
+                        unreachable.push(format!(
                             "cannot reach {url}: {} (is the server running, and is --base-url right? it usually ends in /v1)",
                             error_chain(&e)
-                        ))
-                    })?;
+                        ));
+                        continue;
+                    }
+                };
+                reachable.push(index);
                 let status = reply.status();
                 let body = reply.bytes().await.unwrap_or_default();
                 if status == StatusCode::NOT_FOUND {
-                    tracing::warn!("{url} answered 404: cannot check the model name");
+                    // No /models: the model name is checked by the first request.
                     continue;
                 }
                 if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -163,14 +176,17 @@ impl Client {
                     )));
                 }
             }
-            Ok(())
+            if reachable.is_empty() {
+                return Err(EngineError::Server(unreachable.join("; ")));
+            }
+            Ok(reachable)
         })
     }
 
-    /// Sends one request to the first replica and returns the status of its reply, retrying
+    /// Sends one request to replica `replica` and returns the status of its reply, retrying
     /// transient failures (429, 5xx, connection errors) like any request.
-    pub fn probe(&self, job: &Job) -> Result<u16, EngineError> {
-        let base = self.settings.base_urls[0].trim_end_matches('/');
+    pub fn probe(&self, job: &Job, replica: usize) -> Result<u16, EngineError> {
+        let base = self.settings.base_urls[replica].trim_end_matches('/');
         let url = format!("{base}{}", job.path);
         self.runtime.block_on(async {
             let mut attempt = 0;
@@ -235,7 +251,16 @@ impl Client {
             })
             .collect();
         let shared = Shared {
-            queue: RefCell::new((0..jobs.len()).map(|i| (i, 0)).collect()),
+            queue: RefCell::new(
+                (0..jobs.len())
+                    .map(|index| Queued {
+                        index,
+                        attempt: 0,
+                        failed_on: None,
+                        ready_at: Instant::now(),
+                    })
+                    .collect(),
+            ),
             remaining: Cell::new(jobs.len()),
             wake: Notify::new(),
             fatal: RefCell::new(None),
@@ -243,9 +268,10 @@ impl Client {
         };
         let headers = self.headers();
         self.runtime.block_on(async {
-            let workers = replicas.iter().flat_map(|replica| {
+            let workers = replicas.iter().enumerate().flat_map(|(r, replica)| {
                 (0..self.settings.concurrency.max(1))
-                    .map(|_| self.worker(replica, jobs, parse, &shared, &headers))
+                    .map(move |_| (r, replica))
+                    .map(|(r, replica)| self.worker(r, replica, jobs, parse, &shared, &headers))
             });
             futures_util::future::join_all(workers).await;
         });
@@ -257,6 +283,7 @@ impl Client {
 
     async fn worker<T>(
         &self,
+        r: usize,
         replica: &Replica,
         jobs: &[Job],
         parse: &Parser<'_, T>,
@@ -267,14 +294,23 @@ impl Client {
             if shared.fatal.borrow().is_some() || shared.remaining.get() == 0 {
                 return;
             }
-            let next = shared.queue.borrow_mut().pop_front();
-            let Some((index, attempt)) = next else {
-                shared.wake.notified().await;
+            // A resting replica takes nothing: its requests stay free for the others.
+            if let Some(until) = replica.paused_until.get() {
+                if until > Instant::now() {
+                    tokio::time::sleep_until(until.into()).await;
+                    continue;
+                }
+            }
+            let Some(item) = shared.take(r) else {
+                // Nothing this replica may take now: wait for new work, or for a request that
+                // failed here to be due again.
+                let wait = shared.next_due(r).map_or(Duration::from_secs(1), |due| {
+                    due.saturating_duration_since(Instant::now())
+                });
+                let _ = tokio::time::timeout(wait, shared.wake.notified()).await;
                 continue;
             };
-            if let Some(until) = replica.paused_until.get() {
-                tokio::time::sleep_until(until.into()).await;
-            }
+            let Queued { index, attempt, .. } = item;
             let job = &jobs[index];
             let url = format!("{}{}", replica.base, job.path);
             self.stats.started();
@@ -313,11 +349,21 @@ impl Client {
                             replica.pause(backoff(failures - FAILURES_BEFORE_REST));
                         }
                     }
-                    match after {
-                        Some(wait) => replica.pause(wait),
-                        None => tokio::time::sleep(backoff(attempt)).await,
-                    }
-                    shared.queue.borrow_mut().push_back((index, attempt + 1));
+                    // This replica tries the request again after the wait (Retry-After, else
+                    // backoff); any other replica may take it at once.
+                    let wait = match after {
+                        Some(wait) => {
+                            replica.pause(wait);
+                            wait
+                        }
+                        None => backoff(attempt),
+                    };
+                    shared.queue.borrow_mut().push_back(Queued {
+                        index,
+                        attempt: attempt + 1,
+                        failed_on: Some(r),
+                        ready_at: Instant::now() + wait,
+                    });
                     shared.wake.notify_waiters();
                 }
                 Attempt::Fatal(message) => {
@@ -419,10 +465,22 @@ impl Client {
     }
 }
 
+/// A request waiting to be sent.
+struct Queued {
+    /// The job.
+    index: usize,
+    /// Attempts so far.
+    attempt: u32,
+    /// The replica its last attempt failed on.
+    failed_on: Option<usize>,
+    /// When that replica may try it again (others may at once).
+    ready_at: Instant,
+}
+
 /// State the workers of one batch share (on one thread).
 struct Shared<'a, T> {
-    /// (job index, attempts so far) waiting to be sent.
-    queue: RefCell<VecDeque<(usize, u32)>>,
+    /// Requests waiting to be sent, oldest first.
+    queue: RefCell<VecDeque<Queued>>,
     /// Jobs not yet answered.
     remaining: Cell<usize>,
     /// Wakes idle workers when work is queued or the batch ends.
@@ -433,6 +491,27 @@ struct Shared<'a, T> {
 }
 
 impl<T> Shared<'_, T> {
+    /// The first waiting request replica `r` may send now: any request, except one that failed
+    /// on `r` and is not yet due there.
+    fn take(&self, r: usize) -> Option<Queued> {
+        let mut queue = self.queue.borrow_mut();
+        let now = Instant::now();
+        let position = queue
+            .iter()
+            .position(|q| q.failed_on != Some(r) || q.ready_at <= now)?;
+        queue.remove(position)
+    }
+
+    /// When the earliest request that failed on replica `r` is due there again.
+    fn next_due(&self, r: usize) -> Option<Instant> {
+        self.queue
+            .borrow()
+            .iter()
+            .filter(|q| q.failed_on == Some(r))
+            .map(|q| q.ready_at)
+            .min()
+    }
+
     fn fail(&self, message: String) {
         self.fatal.borrow_mut().get_or_insert(message);
         self.wake.notify_waiters();

@@ -57,6 +57,8 @@ pub struct OpenAiBackend {
     tokenizer: Option<Tokenizer>,
     info: BackendInfo,
     tokens_processed: u64,
+    /// What went wrong at connection without stopping the run (unreachable replicas).
+    warnings: Vec<String>,
 }
 
 impl OpenAiBackend {
@@ -70,7 +72,8 @@ impl OpenAiBackend {
             None => (None, String::new()),
         };
         let client = Client::new(settings.client.clone())?;
-        client.check_model(&settings.model)?;
+        let mut warnings = Vec::new();
+        let reachable = client.check_model(&settings.model, &mut warnings)?;
         let mut tokenizer = tokenizer;
         if let (Some(t), Api::Completions) = (tokenizer, settings.api) {
             // Servers that take only text prompts (llama-cpp-python) refuse token ids with a
@@ -81,7 +84,7 @@ impl OpenAiBackend {
                 body: serde_json::to_vec(&protocol::logprobs_body(&settings.model, &prompt))
                     .expect("bodies serialise"),
             };
-            let status = client.probe(&job)?;
+            let status = client.probe(&job, reachable[0])?;
             if matches!(status, 400 | 415 | 422) {
                 tokenizer = None;
             }
@@ -115,7 +118,13 @@ impl OpenAiBackend {
             tokenizer,
             info,
             tokens_processed: 0,
+            warnings,
         })
+    }
+
+    /// Problems found at connection that do not stop the run (unreachable replicas).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Whether log-likelihood prompts go as token ids (`--tokenizer` given and the server
