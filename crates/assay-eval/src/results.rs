@@ -88,6 +88,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
     let mut truncated = Map::new();
     let mut samples = Map::new();
     let mut timing = Map::new();
+    let mut task_timing = Map::new();
     for t in &outcome.tasks {
         results.insert(
             t.name.clone(),
@@ -102,6 +103,10 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             json!({"original": t.n_original, "effective": t.n_effective}),
         );
         truncated.insert(t.name.clone(), json!(t.truncated_requests));
+        task_timing.insert(
+            t.name.clone(),
+            json!({"docs": t.n_effective, "seconds": t.seconds}),
+        );
         if let Some(tm) = &t.timing {
             timing.insert(
                 t.name.clone(),
@@ -208,6 +213,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         },
     });
     doc["assay"]["requests"] = info.requests.clone();
+    doc["assay"]["task_timing"] = Value::Object(task_timing);
     if outcome.groups.is_empty() {
         doc.as_object_mut().map(|o| o.remove("groups"));
     }

@@ -17,6 +17,10 @@ use clap::{Parser, Subcommand};
     assay run --tasks hellaswag,arc_easy --limit 200\n  \
     assay run --model my-finetune.gguf --tasks mmlu --num-fewshot 5 --output-path runs/ --log-samples\n  \
     assay run --backend openai --base-url http://localhost:8000/v1 --model-name NAME --tasks gsm8k\n  \
+    assay runs list\n  \
+    assay compare BASE FT --summary-json summary.json\n  \
+    assay report BASE FT -o report.html\n  \
+    assay view\n  \
     assay tasks\n  \
     assay cache stats"
 )]
@@ -33,6 +37,14 @@ enum Command {
     Tasks(commands::tasks::TasksArgs),
     /// Inspect or prune the request cache (answers reused across runs).
     Cache(commands::cache::CacheArgs),
+    /// List, show, label, tag, remove or import recorded runs (the run registry).
+    Runs(commands::runs::RunsArgs),
+    /// Compare runs against a baseline, with paired significance tests.
+    Compare(commands::compare::CompareArgs),
+    /// Write a self-contained HTML report comparing runs (charts, provenance, samples).
+    Report(commands::report::ReportArgs),
+    /// Serve a local web view of the run registry.
+    View(commands::view::ViewArgs),
 }
 
 fn main() {
@@ -51,6 +63,10 @@ fn main() {
         Command::Run(args) => commands::run::run(*args),
         Command::Tasks(args) => commands::tasks::run(args),
         Command::Cache(args) => commands::cache::run(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Compare(args) => commands::compare::run(args),
+        Command::Report(args) => commands::report::run(args),
+        Command::View(args) => commands::view::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

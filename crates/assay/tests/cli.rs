@@ -26,7 +26,11 @@ fn assay_on(data: &Path) -> Command {
     );
     let mut cmd = Command::cargo_bin("assay").unwrap();
     // Every test computes its answers: none may come from an earlier run's cache.
-    cmd.arg("run").arg("--no-cache").arg("--data-dir").arg(data);
+    cmd.arg("run")
+        .arg("--no-cache")
+        .arg("--no-record")
+        .arg("--data-dir")
+        .arg(data);
     cmd
 }
 

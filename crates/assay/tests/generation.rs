@@ -14,6 +14,7 @@ fn run_to(out: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.arg("run")
         .arg("--no-cache")
+        .arg("--no-record")
         .arg("--data-dir")
         .arg(data_dir())
         .args(args)

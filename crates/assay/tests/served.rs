@@ -37,6 +37,7 @@ fn standin(configure: impl FnOnce(&mut Options)) -> StandIn {
 fn assay(out: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.arg("run")
+        .arg("--no-record")
         .arg("--data-dir")
         .arg(data_dir())
         .args(args)

@@ -1,10 +1,16 @@
 //! One module per subcommand.
 
 pub mod cache;
+pub mod compare;
+pub mod report;
 pub mod run;
+pub mod runs;
 pub mod tasks;
+pub mod view;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use assay_tasks::{DataDir, Registry};
 
@@ -30,4 +36,48 @@ impl TaskSourceArgs {
     pub fn data_dir(&self) -> anyhow::Result<DataDir> {
         Ok(DataDir::locate(self.data_dir.as_deref())?)
     }
+}
+
+/// The run registry option shared by the commands that read or write runs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// The run registry (SQLite) [default: $ASSAY_REGISTRY, else
+    /// ~/.local/share/assay/registry.sqlite].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub registry: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The registry file.
+    pub fn path(&self) -> PathBuf {
+        self.registry
+            .clone()
+            .unwrap_or_else(assay_records::default_registry_path)
+    }
+
+    /// Opens (or creates) the registry.
+    pub fn open(&self) -> anyhow::Result<assay_records::Registry> {
+        Ok(assay_records::Registry::open(&self.path())?)
+    }
+}
+
+/// `KEY=VALUE` of a `--meta` option.
+pub fn parse_meta(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => anyhow::bail!("--meta {text:?}: expected KEY=VALUE, e.g. --meta finetune=lora"),
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place, so that a
+/// reader never sees a half-written file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `assay run`: evaluate a model on tasks.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use assay_eval::{
 };
 use assay_tasks::{builtin_template, template_for_architecture, ChatFormat, PreparedTask};
 
-use super::TaskSourceArgs;
+use super::{parse_meta, write_atomically, RegistryArgs, TaskSourceArgs};
 use crate::backend::{ApiArg, BackendArgs, BackendKind};
 use crate::{progress::Bar, table};
 
@@ -64,6 +65,27 @@ pub struct RunArgs {
     /// Few-shot examples as alternating user/assistant turns (with --apply-chat-template).
     #[arg(long, requires = "apply_chat_template")]
     pub fewshot_as_multiturn: bool,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// How a finished run is recorded in the run registry.
+#[derive(clap::Args, Debug)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Do not record the run in the registry.
+    #[arg(long)]
+    pub no_record: bool,
+    /// A name for the run in the registry (`assay compare BASE FT` takes labels).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+    /// Free metadata for the registry, e.g. `--meta finetune=lora --meta train_examples=2000`.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub meta: Vec<(String, String)>,
+    /// Tags for the registry (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
 }
 
 fn parse_limit(text: &str) -> anyhow::Result<Limit> {
@@ -152,6 +174,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             bail!("--api chat sends each prompt as a user message and the server applies its own chat template: drop --apply-chat-template");
         }
     }
+    // A registry that cannot be opened stops the run before any work.
+    let mut run_registry = if args.record.no_record {
+        None
+    } else {
+        Some(args.record.registry.open()?)
+    };
     let mut runner = args.backend.open()?;
     let model_label = runner.info().model_path.display().to_string();
     let chat = if args.apply_chat_template {
@@ -212,11 +240,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    // The registry keeps every document's scores (for paired comparisons): without
+    // --log-samples they are logged to a staging folder beside the registry and removed once
+    // recorded.
+    let staging = match (&run_registry, &out_dir, args.log_samples) {
+        (Some(reg), _, false) | (Some(reg), None, _) => Some(
+            tempfile::Builder::new()
+                .prefix(".staging-")
+                .tempdir_in(reg.path().parent().unwrap_or(std::path::Path::new(".")))
+                .context("creating a staging folder beside the registry")?,
+        ),
+        _ => None,
+    };
     let options = EvalOptions {
         limit,
         bootstrap_iters: args.bootstrap_iters,
-        samples: match (&out_dir, args.log_samples) {
-            (Some(d), true) => Some((d.clone(), stamp.clone())),
+        samples: match (&out_dir, args.log_samples, &staging) {
+            (Some(d), true, _) => Some((d.clone(), stamp.clone())),
+            (_, _, Some(s)) => Some((s.path().to_path_buf(), stamp.clone())),
             _ => None,
         },
         interrupt,
@@ -290,27 +331,62 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         );
         return Ok(130);
     }
+    let run_info = RunInfo {
+        backend: info.clone(),
+        command_line: std::env::args().collect(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_hash: Some(env!("ASSAY_GIT_HASH").to_string()).filter(|h| !h.is_empty()),
+        limit,
+        bootstrap_iters: args.bootstrap_iters,
+        date: started.timestamp_micros() as f64 / 1e6,
+        chat,
+        requests,
+    };
+    let mut doc = results_json(&outcome, &run_info);
+    if staging.is_some() {
+        // Staged logs are not kept: the registry holds their lines.
+        doc["assay"]["samples"] = serde_json::json!({});
+    }
+    let text = serde_json::to_string_pretty(&doc)?;
+    let mut origin = "assay run".to_string();
     if let Some(dir) = &out_dir {
-        let run_info = RunInfo {
-            backend: info.clone(),
-            command_line: std::env::args().collect(),
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_hash: Some(env!("ASSAY_GIT_HASH").to_string()).filter(|h| !h.is_empty()),
-            limit,
-            bootstrap_iters: args.bootstrap_iters,
-            date: started.timestamp_micros() as f64 / 1e6,
-            chat,
-            requests,
-        };
-        let doc = results_json(&outcome, &run_info);
         let path = dir.join(format!("results_{stamp}.json"));
-        write_atomically(&path, &serde_json::to_vec_pretty(&doc)?)?;
+        write_atomically(&path, text.as_bytes())?;
         println!("\nresults: {}", path.display());
-        for t in &outcome.tasks {
-            if let Some(p) = &t.samples_path {
-                println!("samples: {}", p.display());
+        if args.log_samples {
+            for t in &outcome.tasks {
+                if let Some(p) = &t.samples_path {
+                    println!("samples: {}", p.display());
+                }
             }
         }
+        origin = path.display().to_string();
+    }
+    if let Some(run_registry) = &mut run_registry {
+        let id = run_registry
+            .record(&assay_records::NewRun {
+                results_text: text,
+                origin,
+                samples: outcome
+                    .tasks
+                    .iter()
+                    .filter_map(|t| t.samples_path.clone().map(|p| (t.name.clone(), p)))
+                    .collect(),
+                label: args.record.label.clone(),
+                tags: args.record.tag.clone(),
+                meta: args.record.meta.iter().cloned().collect::<BTreeMap<_, _>>(),
+            })
+            .context(
+                "recording the run (its results file, if --output-path was given, is written)",
+            )?;
+        println!(
+            "recorded as run {id}{} in {}",
+            args.record
+                .label
+                .as_ref()
+                .map_or(String::new(), |l| format!(" ({l})")),
+            run_registry.path().display()
+        );
     }
     Ok(0)
 }
@@ -347,14 +423,6 @@ fn print_request_summary(requests: &serde_json::Value) {
     if !parts.is_empty() {
         eprintln!("{}", parts.join("; "));
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,240 @@
+//! `assay view`: a local web server over the run registry. It answers only with the assets
+//! compiled into the binary and with JSON computed from the registry; no request path ever
+//! reaches the file system.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use assay_records::{compare, doc_rows, RecordsError, Registry};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::html::{build_report, comparison_fragment, BROWSER_JS, STYLE};
+
+const VIEW_HTML: &str = include_str!("../assets/view.html");
+const VIEW_JS: &str = include_str!("../assets/view.js");
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another program using the port? try --port 0)")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server failed.
+    #[error("web view: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct App {
+    registry: Mutex<Registry>,
+    path: PathBuf,
+}
+
+type Shared = Arc<App>;
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// An API failure: a status and a message, answered as `{"error": message}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<RecordsError> for ApiError {
+    fn from(e: RecordsError) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, e.to_string())
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+/// The runs named by `runs=1,2,BASE` and the baseline (`baseline=`, else the first).
+fn selection(
+    registry: &Registry,
+    q: &HashMap<String, String>,
+) -> Result<(Vec<i64>, i64), ApiError> {
+    let Some(list) = q.get("runs").filter(|s| !s.trim().is_empty()) else {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "missing `runs`: e.g. /api/compare?runs=1,2".into(),
+        ));
+    };
+    let ids = list
+        .split(',')
+        .map(|r| registry.resolve(r.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let baseline = match q.get("baseline") {
+        Some(b) => registry.resolve(b)?,
+        None => ids[0],
+    };
+    Ok((ids, baseline))
+}
+
+fn alpha(q: &HashMap<String, String>) -> Result<f64, ApiError> {
+    match q.get("alpha") {
+        None => Ok(0.05),
+        Some(a) => match a.parse::<f64>() {
+            Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
+            _ => Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("alpha {a:?}: expected a level between 0 and 1"),
+            )),
+        },
+    }
+}
+
+async fn runs(State(app): State<Shared>) -> Answer {
+    let registry = app.registry.lock().expect("registry lock");
+    let list = registry
+        .list()
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let runs: Vec<Value> = list
+        .iter()
+        .rev()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "label": r.label,
+                "name": r.name(),
+                "date": r.provenance.date.clone().unwrap_or_else(|| r.recorded_at.clone()),
+                "model": r.provenance.model,
+                "tool": r.provenance.tool,
+                "tasks": r.tasks.iter().filter(|t| !t.is_group).map(|t| &t.name).collect::<Vec<_>>(),
+                "tags": r.tags,
+                "meta": r.meta,
+                "sample_tasks": r.sample_tasks,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"registry": app.path.display().to_string(), "runs": runs})).into_response())
+}
+
+async fn compare_runs(
+    State(app): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let registry = app.registry.lock().expect("registry lock");
+    let (ids, baseline) = selection(&registry, &q)?;
+    let c = compare(&registry, &ids, baseline, alpha(&q)?)?;
+    let order: Vec<i64> = c.runs.iter().map(|r| r.id).collect();
+    let sample_tasks = registry.shared_sample_tasks(&order)?;
+    Ok(Json(json!({
+        "html": comparison_fragment(&c),
+        "runs": c.runs.iter().map(|r| &r.name).collect::<Vec<_>>(),
+        "ids": order,
+        "baseline": c.baseline,
+        "sample_tasks": sample_tasks,
+        "comparison": c,
+    }))
+    .into_response())
+}
+
+async fn samples(State(app): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let registry = app.registry.lock().expect("registry lock");
+    let (ids, _) = selection(&registry, &q)?;
+    let Some(task) = q.get("task") else {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "missing `task`".into()));
+    };
+    let docs = doc_rows(&registry, &ids, task, q.get("filter").map(String::as_str))?;
+    Ok(Json(json!({"task": task, "docs": docs})).into_response())
+}
+
+async fn report(State(app): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Answer {
+    let registry = app.registry.lock().expect("registry lock");
+    let (ids, baseline) = selection(&registry, &q)?;
+    let c = compare(&registry, &ids, baseline, alpha(&q)?)?;
+    let html = build_report(&registry, &c, usize::MAX, &now())?.html;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"assay-report.html\"",
+            ),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn router(app: Shared) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", VIEW_HTML) }),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+        .route(
+            "/assets/browser.js",
+            get(|| async { asset("text/javascript; charset=utf-8", BROWSER_JS) }),
+        )
+        .route(
+            "/assets/view.js",
+            get(|| async { asset("text/javascript; charset=utf-8", VIEW_JS) }),
+        )
+        .route("/api/runs", get(runs))
+        .route("/api/compare", get(compare_runs))
+        .route("/api/samples", get(samples))
+        .route("/api/report", get(report))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(app)
+}
+
+/// Serves the web view of `registry` on `addr` until Ctrl-C; `ready` hears the bound address
+/// (the port is chosen by the system when `addr` has port 0).
+pub fn serve(
+    registry: Registry,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ViewError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ViewError::Bind { addr, source })?;
+        ready(listener.local_addr()?);
+        let app = Arc::new(App {
+            path: registry.path().to_path_buf(),
+            registry: Mutex::new(registry),
+        });
+        axum::serve(listener, router(app))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}
