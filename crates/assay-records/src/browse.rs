@@ -13,6 +13,8 @@ use crate::RecordsError;
 /// One run's answer to a document.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DocAnswer {
+    /// The prompt this run sent (runs with different few-shot settings differ).
+    pub prompt: String,
     /// Log-probability of each choice (multiple-choice tasks).
     pub logprobs: Vec<f64>,
     /// Whether each choice was the greedy continuation.
@@ -32,7 +34,7 @@ pub struct DocAnswer {
 pub struct DocRow {
     /// Document index.
     pub doc_id: u64,
-    /// The prompt (context) as sent.
+    /// The prompt (context) the first run sent.
     pub prompt: String,
     /// The reference answer.
     pub target: String,
@@ -100,6 +102,7 @@ fn read_line(line: &Value) -> (DocAnswer, String, String, Vec<String>) {
         .collect();
     let resps = line["resps"].as_array().cloned().unwrap_or_default();
     let mut answer = DocAnswer {
+        prompt: prompt.clone(),
         logprobs: Vec::new(),
         greedy: Vec::new(),
         generation: None,

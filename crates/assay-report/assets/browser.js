@@ -51,7 +51,14 @@
 
   function detail(doc, runs) {
     var box = el('div', {});
-    box.append(el('strong', { text: 'Prompt' }), el('pre', { text: doc.prompt }));
+    var prompts = doc.answers.filter(function (a) { return a; }).map(function (a) { return a.prompt; });
+    if (prompts.every(function (p) { return p === doc.prompt; })) {
+      box.append(el('strong', { text: 'Prompt' }), el('pre', { text: doc.prompt }));
+    } else {
+      doc.answers.forEach(function (a, i) {
+        if (a) box.append(el('strong', { text: 'Prompt of ' + runs[i] }), el('pre', { text: a.prompt }));
+      });
+    }
     box.append(el('div', {}, [el('strong', { text: 'Target: ' }), document.createTextNode(doc.target)]));
     if (doc.choices.length) {
       var head = el('tr', {}, [el('th', { text: 'Choice' })]);

@@ -668,7 +668,7 @@ fn view_and_report_click_through_in_headless_chromium() {
         .parse()
         .unwrap();
     assert!(disagree < DOCS);
-    assert!(seen["detail"].as_str().unwrap().contains("Prompt"));
+    assert!(seen["detail"].as_str().unwrap().contains("Prompt of two"));
     assert_eq!(seen["bad_request"]["status"], 400);
     assert_eq!(seen["view_errors"], json!([]));
     assert_eq!(seen["report_charts"], 2);
