@@ -60,6 +60,9 @@ pub struct ReadOptions {
     pub python_key: Option<String>,
     /// `.py` files: extra fields taken from list variables, aligned with the records by position.
     pub python_aligned: Vec<(String, String)>,
+    /// A field to add to every record holding the 1-based line it starts on (JSONL, CSV, TSV
+    /// and line files), so that later checks can name the line.
+    pub line_number_field: Option<String>,
 }
 
 /// The file formats this crate reads.
@@ -119,7 +122,7 @@ pub fn read_records(path: &Path, options: &ReadOptions) -> Result<Vec<Record>, D
     })?;
     let reader = open(path)?;
     match format {
-        Format::JsonLines => read_jsonl(path, reader),
+        Format::JsonLines => read_jsonl(path, reader, options),
         Format::Json => read_json(path, reader),
         Format::Csv => read_delimited(path, reader, b',', options),
         Format::Tsv => read_delimited(path, reader, b'\t', options),
@@ -232,7 +235,19 @@ fn read_error(path: &Path, line: usize, err: std::io::Error) -> DataError {
     malformed(path, line, format!("read failed: {err}"))
 }
 
-fn read_jsonl(path: &Path, reader: Box<dyn Read>) -> Result<Vec<Record>, DataError> {
+/// Adds the line number field to `record` when `options` asks for one.
+fn number(mut record: Record, line: usize, options: &ReadOptions) -> Record {
+    if let Some(field) = &options.line_number_field {
+        record.insert(field.clone(), Value::from(line));
+    }
+    record
+}
+
+fn read_jsonl(
+    path: &Path,
+    reader: Box<dyn Read>,
+    options: &ReadOptions,
+) -> Result<Vec<Record>, DataError> {
     let mut records = Vec::new();
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line = line.map_err(|e| read_error(path, i + 1, e))?;
@@ -241,7 +256,7 @@ fn read_jsonl(path: &Path, reader: Box<dyn Read>) -> Result<Vec<Record>, DataErr
             continue;
         }
         match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => records.push(map),
+            Ok(Value::Object(map)) => records.push(number(map, i + 1, options)),
             Ok(other) => {
                 return Err(malformed(
                     path,
@@ -323,7 +338,7 @@ fn read_delimited(
             };
             record.insert(name.clone(), Value::String(field.to_string()));
         }
-        records.push(record);
+        records.push(number(record, line, options));
     }
     Ok(records)
 }
@@ -342,7 +357,7 @@ fn read_lines(
             field.to_string(),
             Value::String(line.trim_end().to_string()),
         );
-        records.push(record);
+        records.push(number(record, i + 1, options));
     }
     // A trailing empty line is the end of the file, not a record.
     while records
@@ -422,6 +437,14 @@ mod tests {
         let records = read_records(&path, &options).unwrap();
         assert_eq!(records[0]["question"], "q1");
         assert_eq!(records[0]["choice"], "x, y");
+        let numbered = ReadOptions {
+            line_number_field: Some("_line".into()),
+            ..options.clone()
+        };
+        let path = write(&dir, "c.csv", b"q1,\"x\ny\",B\nq2,z,C\n");
+        let lines = read_records(&path, &numbered).unwrap();
+        assert_eq!(lines[0]["_line"], 1);
+        assert_eq!(lines[1]["_line"], 3, "a quoted newline spans two lines");
     }
 
     #[test]

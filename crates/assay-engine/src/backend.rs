@@ -30,6 +30,14 @@ pub enum EngineError {
         /// The file.
         path: PathBuf,
     },
+    /// llama.cpp refused a LoRA adapter.
+    #[error("llama.cpp could not apply the LoRA adapter {path}: {reason} (an adapter must be a GGUF LoRA for this model's architecture and tensor shapes)")]
+    Adapter {
+        /// The adapter file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// llama.cpp could not create an inference context with the requested settings.
     #[error(
         "llama.cpp could not create a context (ctx-size {ctx_size}, threads {threads}): {reason}"
@@ -62,6 +70,17 @@ pub enum EngineError {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+/// A LoRA adapter applied at run time.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterInfo {
+    /// The adapter file.
+    pub path: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// The scale it is applied with.
+    pub scale: f32,
 }
 
 /// What a backend is: written into the results for provenance and used in cache keys.
@@ -101,6 +120,8 @@ pub struct BackendInfo {
     pub special_tokens: SpecialTokens,
     /// The server's base URLs, for a backend that sends requests over the network.
     pub endpoint: Option<String>,
+    /// The LoRA adapter applied at run time, if any.
+    pub adapter: Option<AdapterInfo>,
 }
 
 /// The tokenizer's special tokens, each as (text, id as a string) like lm-eval writes them.

@@ -360,6 +360,7 @@ mod tests {
                     add_bos: false,
                     special_tokens: Default::default(),
                     endpoint: None,
+                    adapter: None,
                 },
                 asked: 0,
                 fail_after: None,

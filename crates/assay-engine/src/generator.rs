@@ -20,12 +20,12 @@ use assay_core::{Generation, GenerationRequest, StopReason};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 use rand_chacha::ChaCha8Rng;
 
 use crate::plan::Token;
-use crate::{sampler, EngineError};
+use crate::{sampler, AdapterInfo, EngineError};
 
 /// A prompt ready to generate from.
 pub(crate) struct Prompt {
@@ -78,6 +78,7 @@ impl Generator {
         slots: usize,
         max_len: usize,
         threads: usize,
+        lora: Option<(&mut LlamaLoraAdapter, &AdapterInfo)>,
     ) -> Result<Generator, EngineError> {
         let streams = slots + 1;
         let n_ctx = (max_len * streams) as u32;
@@ -90,13 +91,16 @@ impl Generator {
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO)
             .with_n_threads(threads as i32)
             .with_n_threads_batch(threads as i32);
-        let ctx = model
+        let mut ctx = model
             .new_context(crate::llama::llama_backend(), params)
             .map_err(|e| EngineError::Context {
                 ctx_size: n_ctx,
                 threads,
                 reason: e.to_string(),
             })?;
+        if let Some((adapter, info)) = lora {
+            crate::llama::apply_adapter(&mut ctx, adapter, info)?;
+        }
         Ok(Generator {
             model,
             ctx,

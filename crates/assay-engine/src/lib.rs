@@ -15,17 +15,18 @@ mod cached;
 mod generator;
 pub mod gguf;
 mod llama;
+pub mod lora;
 pub mod openai;
 pub mod plan;
 pub mod sampler;
 mod tokenizer;
 
 pub use backend::{
-    Backend, BackendInfo, EngineError, GenerationSink, LoglikelihoodSink, RollingSink,
+    AdapterInfo, Backend, BackendInfo, EngineError, GenerationSink, LoglikelihoodSink, RollingSink,
     SpecialTokens,
 };
 pub use cached::{CacheCounts, CachedBackend};
-pub use llama::{EngineSettings, LlamaEngine, TokenScore, DEFAULT_PARALLEL};
+pub use llama::{EngineSettings, LlamaEngine, LoraSettings, TokenScore, DEFAULT_PARALLEL};
 pub use openai::{OpenAiBackend, OpenAiSettings, RequestStats};
 pub use tokenizer::Tokenizer;
 

@@ -13,14 +13,14 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
 use crate::backend::{GenerationSink, LoglikelihoodSink, RollingSink};
 use crate::generator::{Generator, Prompt};
 use crate::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
 use crate::tokenizer::Tokenizer;
-use crate::{gguf, Backend, BackendInfo, EngineError, SpecialTokens};
+use crate::{gguf, AdapterInfo, Backend, BackendInfo, EngineError, SpecialTokens};
 
 /// Most sequences one decode call may hold; the last id holds a task's shared prefix.
 const MAX_SEQS: usize = 32;
@@ -37,7 +37,7 @@ pub const DEFAULT_PARALLEL: usize = 1;
 const MAX_SAMPLE_SLOTS: usize = 8;
 
 /// How to run the model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngineSettings {
     /// CPU threads for the forward pass.
     pub threads: usize,
@@ -47,6 +47,17 @@ pub struct EngineSettings {
     pub gpu_layers: u32,
     /// Sequences generated at once (continuous batching across documents).
     pub parallel: usize,
+    /// A LoRA adapter to apply at run time.
+    pub lora: Option<LoraSettings>,
+}
+
+/// A LoRA adapter (GGUF) and the scale to apply it with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSettings {
+    /// The adapter file.
+    pub path: PathBuf,
+    /// Its scale (0 leaves the model as it is).
+    pub scale: f32,
 }
 
 impl Default for EngineSettings {
@@ -56,6 +67,7 @@ impl Default for EngineSettings {
             ctx_size: 2048,
             gpu_layers: 0,
             parallel: DEFAULT_PARALLEL,
+            lora: None,
         }
     }
 }
@@ -84,6 +96,21 @@ pub struct LlamaEngine {
     /// The current task's shared prefix (empty when none), kept in the KV cache as
     /// sequence [`PREFIX_SEQ`] and in the generation context's prompt cache.
     prefix: Vec<Token>,
+    /// The LoRA adapter applied to every context, if any.
+    lora: Option<(&'static mut LlamaLoraAdapter, AdapterInfo)>,
+}
+
+/// Applies `adapter` to `ctx` with its scale.
+pub(crate) fn apply_adapter(
+    ctx: &mut LlamaContext<'static>,
+    adapter: &mut LlamaLoraAdapter,
+    info: &AdapterInfo,
+) -> Result<(), EngineError> {
+    ctx.lora_adapter_set(adapter, info.scale)
+        .map_err(|e| EngineError::Adapter {
+            path: PathBuf::from(&info.path),
+            reason: e.to_string(),
+        })
 }
 
 impl LlamaEngine {
@@ -93,11 +120,31 @@ impl LlamaEngine {
         let model_sha256 = gguf::sha256_file(path)?;
         let backend = llama_backend();
         let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
+        let mut model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
             EngineError::LoadFailed {
                 path: path.to_path_buf(),
             }
         })?;
+        let adapter = match &settings.lora {
+            Some(lora) => {
+                gguf::check_header(&lora.path)?;
+                let adapter =
+                    model
+                        .lora_adapter_init(&lora.path)
+                        .map_err(|e| EngineError::Adapter {
+                            path: lora.path.clone(),
+                            reason: e.to_string(),
+                        })?;
+                let info = AdapterInfo {
+                    path: lora.path.display().to_string(),
+                    sha256: gguf::sha256_file(&lora.path)?,
+                    scale: lora.scale,
+                };
+                // Like the model, the adapter lives as long as the process.
+                Some((Box::leak(Box::new(adapter)), info))
+            }
+            None => None,
+        };
         // The model lives as long as the process: contexts borrow it, and an evaluation
         // loads one model (or a few) per run.
         let model: &'static LlamaModel = Box::leak(Box::new(model));
@@ -119,9 +166,16 @@ impl LlamaEngine {
             .with_kv_unified(true)
             .with_n_threads(threads as i32)
             .with_n_threads_batch(threads as i32);
-        let ctx = model
+        let mut ctx = model
             .new_context(backend, ctx_params)
             .map_err(|e| context_error(e.to_string()))?;
+        let (lora, adapter_info) = match adapter {
+            Some((adapter, info)) => {
+                apply_adapter(&mut ctx, adapter, &info)?;
+                (Some((adapter, info.clone())), Some(info))
+            }
+            None => (None, None),
+        };
         let n_ctx = ctx.n_batch() as usize;
         let tokenizer = Tokenizer::of(model);
         let meta = |key: &str| model.meta_val_str(key).ok();
@@ -149,6 +203,7 @@ impl LlamaEngine {
             add_bos: tokenizer.bos().is_some(),
             special_tokens: special_tokens(model),
             endpoint: None,
+            adapter: adapter_info,
         };
         Ok(LlamaEngine {
             model,
@@ -165,6 +220,7 @@ impl LlamaEngine {
             tokens_processed: 0,
             generator: None,
             prefix: Vec::new(),
+            lora,
         })
     }
 
@@ -232,6 +288,7 @@ impl LlamaEngine {
                 slots,
                 self.limits.max_len,
                 self.info.threads,
+                self.lora.as_mut().map(|(a, info)| (&mut **a, &*info)),
             )?);
         }
         Ok(self.generator.as_mut().expect("created above"))
@@ -650,6 +707,10 @@ impl Backend for LlamaEngine {
             // Answers are scored beside the task prefix (DESIGN: task prefix).
             "prefix_sha256": (!self.prefix.is_empty()).then(|| tokens_sha256(&self.prefix)),
         });
+        if let Some(a) = &info.adapter {
+            scope["adapter_sha256"] = a.sha256.clone().into();
+            scope["adapter_scale"] = f64::from(a.scale).into();
+        }
         if primitive == Primitive::GenerateUntil {
             // Batched generation depends on the batch-mates (see `--parallel`).
             scope["parallel"] = info.parallel.into();

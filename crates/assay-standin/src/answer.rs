@@ -128,6 +128,7 @@ impl Model {
                     ctx_size: 2048,
                     gpu_layers: 0,
                     parallel: DEFAULT_PARALLEL,
+                    lora: None,
                 };
                 let engine = LlamaEngine::load(model, &settings).map_err(|e| e.to_string())?;
                 (engine.tokenizer(), Some(engine))

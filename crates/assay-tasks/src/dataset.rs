@@ -96,6 +96,7 @@ pub(crate) fn load_split(
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        line_number_field: None,
     };
     let mut docs = read_records(&path, &options).map_err(|source| TaskError::Data {
         task: task.into(),

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use assay_engine::openai::{Api, ClientSettings};
 use assay_engine::{
     default_cache_path, default_model_path, Backend, BackendInfo, CachedBackend, EngineSettings,
-    LlamaEngine, OpenAiBackend, OpenAiSettings,
+    LlamaEngine, LoraSettings, OpenAiBackend, OpenAiSettings,
 };
 use assay_store::RequestCache;
 use serde_json::{json, Value};
@@ -60,6 +60,19 @@ pub struct BackendArgs {
     /// Model layers to offload to the GPU (needs a build with `--features cuda`).
     #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Model")]
     pub gpu_layers: u32,
+    /// A LoRA adapter (GGUF, e.g. from llama.cpp's convert_lora_to_gguf.py) applied to the
+    /// model at run time.
+    #[arg(long, value_name = "GGUF", help_heading = "Model")]
+    pub lora: Option<PathBuf>,
+    /// Scale of the LoRA adapter (0 leaves the model unchanged).
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "S",
+        requires = "lora",
+        help_heading = "Model"
+    )]
+    pub lora_scale: f32,
     /// Sequences generated at once across documents in generation tasks (continuous batching,
     /// with a prompt cache). Faster, but a document's text may then change with its batch-mates
     /// where two tokens nearly tie (llama.cpp rounds differently for different batch shapes);
@@ -236,6 +249,10 @@ impl BackendArgs {
             ctx_size: self.ctx_size,
             gpu_layers: self.gpu_layers,
             parallel: self.parallel as usize,
+            lora: self.lora.clone().map(|path| LoraSettings {
+                path,
+                scale: self.lora_scale,
+            }),
         };
         if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
             eprintln!(
@@ -255,6 +272,9 @@ impl BackendArgs {
         };
         if self.model != "default" {
             bail!("--model names a GGUF file for the llama backend; a served model is named by --model-name");
+        }
+        if self.lora.is_some() {
+            bail!("--lora applies an adapter in the embedded engine; for a served model, serve the adapter (e.g. vLLM --lora-modules) and name it with --model-name");
         }
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             bail!(

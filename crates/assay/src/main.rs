@@ -45,6 +45,14 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// Serve a local web view of the run registry.
     View(commands::view::ViewArgs),
+    /// Convert benchmark files to one prompt/response JSONL, stratified by difficulty.
+    Convert(commands::convert::ConvertArgs),
+    /// Check n-gram overlap between training data and test sets.
+    Decontam(commands::decontam::DecontamArgs),
+    /// Loss and perplexity of reference responses (and the merge check, --compare).
+    Ppl(Box<commands::ppl::PplArgs>),
+    /// LoRA adapters: merge one into a model.
+    Lora(commands::lora::LoraArgs),
 }
 
 fn main() {
@@ -67,6 +75,10 @@ fn main() {
         Command::Compare(args) => commands::compare::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::View(args) => commands::view::run(args),
+        Command::Convert(args) => commands::convert::run(args),
+        Command::Decontam(args) => commands::decontam::run(args),
+        Command::Ppl(args) => commands::ppl::run(*args),
+        Command::Lora(args) => commands::lora::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

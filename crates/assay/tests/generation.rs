@@ -6,6 +6,9 @@ use std::process::Command;
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
+mod common;
+use common::jsonl;
+
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
 }
@@ -36,14 +39,6 @@ fn file(out: &Path, prefix: &str) -> PathBuf {
         .map(|e| e.unwrap().path())
         .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
         .unwrap_or_else(|| panic!("no {prefix} in {}", dir.display()))
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -80,7 +75,7 @@ fn gsm8k_reports_both_filters_with_timing() {
     let timing = &results["assay"]["generation_timing"]["gsm8k"];
     assert_eq!(timing["docs"], 2);
     assert!(timing["avg_time_per_doc"].as_f64().unwrap() > 0.0);
-    let samples = lines(&file(out.path(), "samples_gsm8k"));
+    let samples = jsonl(&file(out.path(), "samples_gsm8k"));
     assert_eq!(samples.len(), 4, "one line per document and filter");
     let filters: Vec<&str> = samples
         .iter()
@@ -136,7 +131,7 @@ fn generations_do_not_depend_on_limit_or_threads() {
     };
     assert_eq!(run_to(a.path(), &args("1", "1")).0, 0);
     assert_eq!(run_to(b.path(), &args("2", "2")).0, 0);
-    let first = |dir: &Path| lines(&file(dir, "samples_math500"))[0]["resps"].clone();
+    let first = |dir: &Path| jsonl(&file(dir, "samples_math500"))[0]["resps"].clone();
     assert_eq!(first(a.path()), first(b.path()));
 }
 
@@ -167,7 +162,7 @@ fn chat_template_wraps_prompts_and_is_recorded() {
     assert_eq!(results["chat_template_sha"].as_str().unwrap().len(), 64);
     assert_eq!(results["system_instruction"], "Answer briefly.");
     assert_eq!(results["fewshot_as_multiturn"], true);
-    let prompt = lines(&file(out.path(), "samples_gsm8k"))[0]["arguments"]["gen_args_0"]["arg_0"]
+    let prompt = jsonl(&file(out.path(), "samples_gsm8k"))[0]["arguments"]["gen_args_0"]["arg_0"]
         .as_str()
         .unwrap()
         .to_string();
@@ -225,7 +220,7 @@ fn parallel_generation_scores_every_document_in_order() {
         ],
     );
     assert_eq!(code, 0, "{stderr}");
-    let samples = lines(&file(out.path(), "samples_gsm8k"));
+    let samples = jsonl(&file(out.path(), "samples_gsm8k"));
     let ids: Vec<u64> = samples
         .iter()
         .filter(|s| s["filter"] == "strict-match")

@@ -11,33 +11,13 @@ use std::sync::OnceLock;
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::{json, Value};
 
+mod common;
+use common::{assay_with, data_dir, Out};
+
 const DOCS: usize = 40;
 
-fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(dir.is_dir(), "benchmark data missing at {}", dir.display());
-    dir
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn assay(registry: &Path, args: &[&str]) -> Out {
-    let out = Command::cargo_bin("assay")
-        .unwrap()
-        .args(args)
-        .arg("--registry")
-        .arg(registry)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    assay_with(args, &["--registry".as_ref(), registry.as_os_str()])
 }
 
 fn ok(out: Out) -> Out {

@@ -214,8 +214,21 @@ fn a_killed_run_resumes_without_asking_again() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    // Requests in flight at the kill may still finish on the server: let them.
-    std::thread::sleep(Duration::from_secs(1));
+    // Requests in flight at the kill may still finish on the server: wait until its count of
+    // answers stops moving (a fixed pause was too short on a loaded machine).
+    let mut last = server.stats().answered();
+    let mut still_since = Instant::now();
+    while still_since.elapsed() < Duration::from_millis(1500) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = server.stats().answered();
+        if now != last {
+            (last, still_since) = (now, Instant::now());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "the server never settled"
+        );
+    }
     let kept = RequestCache::open(&cache).unwrap().len().unwrap();
     assert!(kept < requests, "killed too late: {kept}");
     let before = server.stats().answered();

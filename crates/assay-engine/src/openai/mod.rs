@@ -111,6 +111,7 @@ impl OpenAiBackend {
             add_bos: tokenizer.is_some_and(|t| t.bos().is_some()),
             special_tokens: SpecialTokens::default(),
             endpoint: Some(settings.client.base_urls.join(",")),
+            adapter: None,
         };
         Ok(OpenAiBackend {
             client,

@@ -2,6 +2,10 @@
 
 pub mod cache;
 pub mod compare;
+pub mod convert;
+pub mod decontam;
+pub mod lora;
+pub mod ppl;
 pub mod report;
 pub mod run;
 pub mod runs;

@@ -1,4 +1,7 @@
-//! Checks on a model file before llama.cpp sees it, and its fingerprint.
+//! Checks on a model file before llama.cpp sees it, its fingerprint, and (in `container`)
+//! reading and writing whole GGUF files.
+
+pub mod container;
 
 use std::fs::File;
 use std::io::Read;

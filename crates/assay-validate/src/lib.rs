@@ -1,0 +1,14 @@
+//! Fine-tune validation: benchmark files converted to one unified prompt/response set
+//! (`{prompt, response, metadata{difficulty, domain, source, ...}}`) with seeded stratified
+//! sampling, n-gram contamination checks between training data and test sets, and the
+//! perplexity of reference responses (with the comparison of two runs: the merge check).
+
+mod convert;
+pub mod decontam;
+pub mod ppl;
+mod sample;
+mod unified;
+
+pub use convert::{benchmarks, select, Benchmark, Conversion, Skipped};
+pub use sample::stratified_sample;
+pub use unified::{Item, ValidateError};

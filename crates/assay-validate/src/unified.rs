@@ -1,0 +1,65 @@
+//! The unified validation item and the crate's errors.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One validation example: a prompt, its reference response, and metadata (`difficulty`,
+/// `domain`, `source`, and benchmark-specific fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// The prompt, with the benchmark's instructions.
+    pub prompt: String,
+    /// The reference response.
+    pub response: String,
+    /// `difficulty`, `domain`, `source`, ...
+    pub metadata: Map<String, Value>,
+}
+
+impl Item {
+    /// A metadata field as text (empty when absent).
+    pub fn meta(&self, key: &str) -> &str {
+        self.metadata.get(key).and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// What went wrong, naming the file (and line) concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// A data file could not be read.
+    #[error(transparent)]
+    Data(#[from] assay_data::DataError),
+    /// A benchmark's folder or file is missing.
+    #[error("{benchmark}: {path} not found (is --data-dir the benchmark folder? see ../shared/data/README.md)")]
+    Missing {
+        /// Benchmark name.
+        benchmark: String,
+        /// What was looked for.
+        path: PathBuf,
+    },
+    /// An item lacks a field (fatal with --strict).
+    #[error("{path}:{line}: {message}")]
+    BadItem {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is missing or wrong.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A training file with no lines.
+    #[error("{0}: the training file is empty")]
+    EmptyTraining(PathBuf),
+    /// Unknown benchmark name.
+    #[error("unknown benchmark `{0}`; known: {1}")]
+    UnknownBenchmark(String, String),
+}
