@@ -391,10 +391,10 @@ fn perplexity_and_the_lora_merge_check() {
             .unwrap(),
         base_gguf.read_tensor(untouched).unwrap()
     );
-    // The merge check through llama.cpp. An adapter attached at any scale (1e-6 included)
-    // moves this model's per-item losses by up to ~0.1 nats through llama.cpp's LoRA graph
-    // (docs/VALIDATION.md), so per-item agreement to 1e-4 is not reachable here; the overall
-    // loss of the merged model and the adapter at run time agree to 1e-2.
+    // The merge check through llama.cpp. This model's per-token log-probabilities move by up
+    // to ~0.25 nats under rounding-level changes of the arithmetic (adapter scales 1e-6 and
+    // 2e-6 differ that much; docs/VALIDATION.md), so per-item agreement to 1e-4 is not
+    // reachable here; the overall loss of the merged model and the adapter agree to 1e-2.
     ppl(&["--model", &p("m1.gguf")], "m1.json");
     let r = assay(&[
         "ppl",
