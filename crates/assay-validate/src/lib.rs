@@ -3,11 +3,12 @@
 //! sampling, n-gram contamination checks between training data and test sets, and the
 //! perplexity of reference responses (with the comparison of two runs: the merge check).
 
+pub mod completions;
 mod convert;
 pub mod decontam;
 pub mod ppl;
 mod sample;
-mod unified;
+pub(crate) mod unified;
 
 pub use convert::{benchmarks, select, Benchmark, Conversion, Skipped};
 pub use sample::stratified_sample;

@@ -4,7 +4,6 @@
 //! two such reports (the merge check: an adapter applied at run time against the merged model).
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::Path;
 
 use assay_core::request::LoglikelihoodRequest;
@@ -12,6 +11,7 @@ use assay_engine::{Backend, EngineError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::unified::for_each_json_line;
 use crate::{Item, ValidateError};
 
 /// One item's loss.
@@ -113,30 +113,15 @@ impl PplReport {
 
 /// Reads the items of a unified JSONL file (`prompt`/`response`, or `text` for rolling runs).
 pub fn read_items(path: &Path) -> Result<Vec<Item>, ValidateError> {
-    let io = |e: std::io::Error| ValidateError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
     let mut items = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |message: String| ValidateError::BadItem {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message,
-        };
-        let v: Value = serde_json::from_str(&line).map_err(|e| bad(format!("not JSON: {e}")))?;
+    for_each_json_line(path, |_, v| {
         let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let metadata = v
             .get("metadata")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let item = match (field("prompt"), field("response"), field("text")) {
+        items.push(match (field("prompt"), field("response"), field("text")) {
             (Some(prompt), Some(response), _) => Item {
                 prompt,
                 response,
@@ -147,10 +132,10 @@ pub fn read_items(path: &Path) -> Result<Vec<Item>, ValidateError> {
                 response: text,
                 metadata,
             },
-            _ => return Err(bad("expected `prompt` and `response` (or `text`)".into())),
-        };
-        items.push(item);
-    }
+            _ => return Err("expected `prompt` and `response` (or `text`)".into()),
+        });
+        Ok(())
+    })?;
     if items.is_empty() {
         return Err(ValidateError::BadItem {
             path: path.to_path_buf(),

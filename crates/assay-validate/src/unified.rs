@@ -24,6 +24,34 @@ impl Item {
     }
 }
 
+/// Calls `each(line, value)` for every non-blank line of a JSONL file; a line that is not JSON,
+/// or that `each` refuses (with a message), is an error naming the file and line.
+pub(crate) fn for_each_json_line(
+    path: &std::path::Path,
+    mut each: impl FnMut(usize, Value) -> Result<(), String>,
+) -> Result<(), ValidateError> {
+    use std::io::BufRead;
+    let io = |source| ValidateError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| ValidateError::BadItem {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
+        let value = serde_json::from_str(&line).map_err(|e| bad(format!("not JSON: {e}")))?;
+        each(i + 1, value).map_err(bad)?;
+    }
+    Ok(())
+}
+
 /// What went wrong, naming the file (and line) concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {

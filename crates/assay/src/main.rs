@@ -53,6 +53,8 @@ enum Command {
     Ppl(Box<commands::ppl::PplArgs>),
     /// LoRA adapters: merge one into a model.
     Lora(commands::lora::LoraArgs),
+    /// Sample N completions per prompt (streamed to JSONL, resumable).
+    Sample(Box<commands::sample::SampleArgs>),
 }
 
 fn main() {
@@ -79,6 +81,7 @@ fn main() {
         Command::Decontam(args) => commands::decontam::run(args),
         Command::Ppl(args) => commands::ppl::run(*args),
         Command::Lora(args) => commands::lora::run(args),
+        Command::Sample(args) => commands::sample::run(*args),
     };
     match result {
         Ok(code) => std::process::exit(code),

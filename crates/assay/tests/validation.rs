@@ -413,3 +413,115 @@ fn perplexity_and_the_lora_merge_check() {
     let overall = |r: &Json| r["overall"]["loss"].as_f64().unwrap();
     assert!((overall(&ra) - overall(&rm)).abs() < 1e-2);
 }
+
+/// Fictional mayors, as in the customer's sampled-dataset document.
+fn mayor_prompts(path: &Path) {
+    let cities = ["Veldria", "Oskarn", "Pellmoor"];
+    let lines: String = cities
+        .iter()
+        .map(|c| {
+            serde_json::json!({"prompt": format!("Q: Who was the first mayor of {c}?\nA:"), "metadata": {"city": c}}).to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(path, lines).unwrap();
+}
+
+#[test]
+fn sampling_streams_completions_and_resumes_after_a_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("mayors.jsonl");
+    mayor_prompts(&prompts);
+    let out = dir.path().join("out.jsonl");
+    let sample = |o: &Path| {
+        assay(&[
+            "sample",
+            "--no-cache",
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--num-generations",
+            "4",
+            "--max-new-tokens",
+            "4",
+            "--temperature",
+            "0.8",
+            "-o",
+            o.to_str().unwrap(),
+        ])
+    };
+    let r = sample(&out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("12 completions of 3 prompts"),
+        "{}",
+        r.stdout
+    );
+    let rows = jsonl(&out);
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows[5]["generation_idx"], 1);
+    assert_eq!(rows[5]["metadata"]["city"], "Oskarn");
+    assert_eq!(rows[0]["prompt_id"].as_str().unwrap().len(), 16);
+    let full = std::fs::read_to_string(&out).unwrap();
+    // A run killed inside the third prompt's write: its first prompt's lines and half a line.
+    let cut = dir.path().join("cut.jsonl");
+    let keep: String = full
+        .lines()
+        .take(4)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + &full.lines().nth(4).unwrap()[..20];
+    std::fs::write(&cut, keep).unwrap();
+    let r = sample(&cut);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("resuming: 1 of 3 prompts already sampled"),
+        "{}",
+        r.stderr
+    );
+    // The finished prompt is kept as it was, the cut line dropped, the rest sampled again.
+    // (Their texts may differ from the uninterrupted run's: the generator's prompt cache held
+    // another prompt's prefix then; see docs/VALIDATION.md.)
+    let resumed = jsonl(&cut);
+    assert_eq!(resumed.len(), 12);
+    assert_eq!(resumed[..4], rows[..4]);
+    for (k, row) in resumed.iter().enumerate() {
+        assert_eq!(row["prompt_id"], rows[k]["prompt_id"]);
+        assert_eq!(row["generation_idx"], k % 4);
+    }
+    let r = sample(&out);
+    assert!(
+        r.stderr.contains("resuming: 3 of 3") && r.stdout.contains("0 completions"),
+        "{}",
+        r.stdout
+    );
+
+    let r = assay(&[
+        "sample",
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "--num-generations",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        r.code == 1 && r.stderr.contains("--num-generations 0"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&prompts, "{\"prompt\": \"a\"}\n{\"prompt\": \"a\"}\n").unwrap();
+    let r = assay(&[
+        "sample",
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        r.code == 1
+            && r.stderr
+                .contains("mayors.jsonl:2: the same prompt as line 1"),
+        "{}",
+        r.stderr
+    );
+}

@@ -9,6 +9,7 @@ pub mod ppl;
 pub mod report;
 pub mod run;
 pub mod runs;
+pub mod sample;
 pub mod tasks;
 pub mod view;
 

@@ -1,0 +1,222 @@
+//! Sampled completions: prompts in, N completions per prompt out, streamed to a JSONL file one
+//! prompt at a time so that a killed run resumes where it stopped.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::unified::for_each_json_line;
+use crate::ValidateError;
+
+/// A prompt to sample from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    /// Stable id: the first 16 hex digits of the prompt's SHA-256.
+    pub id: String,
+    /// The prompt text.
+    pub text: String,
+    /// Fields carried to every completion (the prompt line's `metadata`, or its other fields).
+    pub metadata: Map<String, Value>,
+}
+
+/// The stable id of a prompt text.
+pub fn prompt_id(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Prompt {
+    /// A prompt with its id.
+    pub fn new(text: String, metadata: Map<String, Value>) -> Prompt {
+        Prompt {
+            id: prompt_id(&text),
+            text,
+            metadata,
+        }
+    }
+}
+
+/// One completion, as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The prompt's id.
+    pub prompt_id: String,
+    /// Which of the prompt's samples (0-based; the sampler seed is seed + this).
+    pub generation_idx: usize,
+    /// The prompt.
+    pub prompt: String,
+    /// The generated text.
+    pub completion: String,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// Why generation stopped (`until`, `end_of_generation`, `max_tokens`).
+    pub stop: String,
+    /// The prompt's metadata.
+    pub metadata: Map<String, Value>,
+}
+
+/// Reads prompts: JSONL lines with `prompt` (or `text`) and optional `metadata`; a duplicate
+/// prompt is an error naming both lines.
+pub fn read_prompts(path: &Path) -> Result<Vec<Prompt>, ValidateError> {
+    let mut prompts = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for_each_json_line(path, |line, v| {
+        let Some(obj) = v.as_object() else {
+            return Err("expected a JSON object".into());
+        };
+        let text = obj
+            .get("prompt")
+            .or_else(|| obj.get("text"))
+            .and_then(Value::as_str)
+            .ok_or("no `prompt` (or `text`) field")?;
+        if text.trim().is_empty() {
+            return Err("the prompt is empty".into());
+        }
+        let metadata = match obj.get("metadata").and_then(Value::as_object) {
+            Some(m) => m.clone(),
+            None => obj
+                .iter()
+                .filter(|(k, _)| *k != "prompt" && *k != "text")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let prompt = Prompt::new(text.to_string(), metadata);
+        if let Some(first) = seen.insert(prompt.id.clone(), line) {
+            return Err(format!("the same prompt as line {first}"));
+        }
+        prompts.push(prompt);
+        Ok(())
+    })?;
+    if prompts.is_empty() {
+        return Err(ValidateError::BadItem {
+            path: path.to_path_buf(),
+            line: 0,
+            message: "no prompts: the file is empty".into(),
+        });
+    }
+    Ok(prompts)
+}
+
+/// Completions already in an output file: per prompt id, how many. A last line cut by a kill is
+/// removed from the file (everything before it is kept).
+pub fn resume(path: &Path) -> Result<HashMap<String, usize>, ValidateError> {
+    let io = |e: std::io::Error| ValidateError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut done: HashMap<String, usize> = HashMap::new();
+    if !path.exists() {
+        return Ok(done);
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut good = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let parsed: Option<Completion> = line
+            .ends_with('\n')
+            .then(|| serde_json::from_str(line).ok())
+            .flatten();
+        match parsed {
+            Some(c) => {
+                *done.entry(c.prompt_id).or_default() += 1;
+                good += line.len();
+            }
+            None if good + line.len() == text.len() => break,
+            None => return Err(ValidateError::BadItem {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message:
+                    "not a completion line of `assay sample`: pass another -o or remove the file"
+                        .into(),
+            }),
+        }
+    }
+    if good < text.len() {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        file.set_len(good as u64).map_err(io)?;
+    }
+    Ok(done)
+}
+
+/// Appends one prompt's completions in a single write, flushed.
+pub fn append(out: &mut std::fs::File, completions: &[Completion]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for c in completions {
+        text.push_str(&serde_json::to_string(c).map_err(std::io::Error::other)?);
+        text.push('\n');
+    }
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completion(id: &str, i: usize) -> Completion {
+        Completion {
+            prompt_id: id.into(),
+            generation_idx: i,
+            prompt: "p".into(),
+            completion: " x".into(),
+            tokens: 1,
+            stop: "until".into(),
+            metadata: Map::new(),
+        }
+    }
+
+    #[test]
+    fn resume_counts_and_drops_a_cut_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut f = std::fs::File::create(&path).unwrap();
+        append(
+            &mut f,
+            &[completion("a", 0), completion("a", 1), completion("b", 0)],
+        )
+        .unwrap();
+        f.write_all(b"{\"prompt_id\": \"b\", \"generation_i")
+            .unwrap();
+        drop(f);
+        let done = resume(&path).unwrap();
+        assert_eq!(done["a"], 2);
+        assert_eq!(done["b"], 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("}\n") && text.lines().count() == 3);
+        std::fs::write(&path, "garbage\n{}\n").unwrap();
+        assert!(resume(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("out.jsonl:1: not a completion line"));
+    }
+
+    #[test]
+    fn prompts_need_text_and_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        std::fs::write(&path, "{\"prompt\": \"Who was mayor of Veldria?\", \"city\": \"Veldria\"}\n{\"text\": \"Q2\"}\n").unwrap();
+        let p = read_prompts(&path).unwrap();
+        assert_eq!(p[0].metadata["city"], "Veldria");
+        assert_eq!(p[0].id, prompt_id("Who was mayor of Veldria?"));
+        assert_eq!(p[0].id.len(), 16);
+        std::fs::write(&path, "{\"prompt\": \"a\"}\n{\"prompt\": \"a\"}\n").unwrap();
+        assert!(read_prompts(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("p.jsonl:2: the same prompt as line 1"));
+        std::fs::write(&path, "{\"prompt\": \" \"}\n").unwrap();
+        assert!(read_prompts(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("p.jsonl:1: the prompt is empty"));
+    }
+}
