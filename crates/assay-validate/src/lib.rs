@@ -6,7 +6,9 @@
 pub mod completions;
 mod convert;
 pub mod decontam;
+pub mod hf;
 pub mod ppl;
+pub mod rules;
 mod sample;
 pub(crate) mod unified;
 
