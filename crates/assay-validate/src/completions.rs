@@ -104,6 +104,19 @@ pub fn read_prompts(path: &Path) -> Result<Vec<Prompt>, ValidateError> {
     Ok(prompts)
 }
 
+/// Reads a completions file written by `assay sample`.
+pub fn read_completions(path: &Path) -> Result<Vec<Completion>, ValidateError> {
+    let mut out = Vec::new();
+    for_each_json_line(path, |_, v| {
+        out.push(
+            serde_json::from_value(v)
+                .map_err(|e| format!("not a completion line of `assay sample`: {e}"))?,
+        );
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Completions already in an output file: per prompt id, how many. A last line cut by a kill is
 /// removed from the file (everything before it is kept).
 pub fn resume(path: &Path) -> Result<HashMap<String, usize>, ValidateError> {

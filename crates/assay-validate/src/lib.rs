@@ -6,6 +6,7 @@
 pub mod completions;
 mod convert;
 pub mod decontam;
+pub mod grade;
 pub mod hf;
 pub mod ppl;
 pub mod rules;

@@ -55,6 +55,8 @@ enum Command {
     Lora(commands::lora::LoraArgs),
     /// Sample N completions per prompt (streamed to JSONL, resumable).
     Sample(Box<commands::sample::SampleArgs>),
+    /// Deduplicate and grade sampled completions; save the equivalent ones as a HF dataset.
+    Grade(commands::grade::GradeArgs),
 }
 
 fn main() {
@@ -82,6 +84,7 @@ fn main() {
         Command::Ppl(args) => commands::ppl::run(*args),
         Command::Lora(args) => commands::lora::run(args),
         Command::Sample(args) => commands::sample::run(*args),
+        Command::Grade(args) => commands::grade::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,0 +1,243 @@
+//! Grading sampled completions: the grader config, deduplication (exact, then normalised) and
+//! the equivalence verdict of every unique completion against its prompt's reference.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::completions::Completion;
+use crate::rules::{Rule, Verdict};
+use crate::ValidateError;
+
+/// A grader config (the customer's `*_grader.json`, with assay's optional fields).
+#[derive(Debug, Clone, Deserialize)]
+pub struct GraderConfig {
+    /// What counts as equivalent, in words (for the LLM judge; recorded with rule graders).
+    pub grader_instructions: String,
+    /// A rule grader instead of an LLM judge.
+    #[serde(default)]
+    pub rule: Option<Rule>,
+    /// The judge model's name on its server.
+    #[serde(default)]
+    pub grader_model: Option<String>,
+    /// The judge's OpenAI-compatible endpoint.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Judge requests in flight.
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
+    /// Dollars per judge call, for the cost estimate.
+    #[serde(default)]
+    pub price_per_call: Option<f64>,
+    /// The metadata field of a completion that holds the reference answer.
+    #[serde(default = "default_reference_field")]
+    pub reference_field: String,
+}
+
+fn default_reference_field() -> String {
+    "reference".into()
+}
+
+impl GraderConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<GraderConfig, ValidateError> {
+        let bad = |message: String| ValidateError::BadItem {
+            path: path.to_path_buf(),
+            line: 0,
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ValidateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        if value
+            .get("grader_instructions")
+            .and_then(Value::as_str)
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(bad(
+                "no `grader_instructions`: say what makes two completions equivalent".into(),
+            ));
+        }
+        let config: GraderConfig = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if config.rule.is_none() && config.grader_model.is_none() {
+            return Err(bad("neither `rule` (exact, numeric, date, name) nor `grader_model` (an LLM judge) is given".into()));
+        }
+        Ok(config)
+    }
+}
+
+/// Text compared for normalised duplicates: lower case, whitespace collapsed.
+pub fn normalised(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A unique completion and what the grader said.
+#[derive(Debug, Clone, Serialize)]
+pub struct Graded {
+    /// Its first occurrence.
+    pub completion: Completion,
+    /// How many sampled completions normalise to it.
+    pub copies: usize,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Counts at each stage.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GradeStats {
+    /// Completions read.
+    pub completions: usize,
+    /// Distinct (prompt, text) pairs.
+    pub unique_exact: usize,
+    /// Distinct (prompt, normalised text) pairs: the ones graded.
+    pub unique_normalised: usize,
+    /// Graded equivalent.
+    pub equivalent: usize,
+    /// Graded different.
+    pub different: usize,
+    /// Could not be graded (never counted as equivalent).
+    pub ungradable: usize,
+    /// Completions whose prompt has no reference.
+    pub missing_reference: usize,
+}
+
+impl GradeStats {
+    /// Equivalent / unique graded.
+    pub fn rate(&self) -> f64 {
+        self.equivalent as f64 / self.unique_normalised.max(1) as f64
+    }
+}
+
+/// Deduplicates `completions` per prompt and grades each unique one with `judge(reference,
+/// completion)`.
+pub fn grade_all(
+    completions: Vec<Completion>,
+    reference_field: &str,
+    mut judge: impl FnMut(&str, &str) -> Verdict,
+) -> (Vec<Graded>, GradeStats) {
+    let mut stats = GradeStats {
+        completions: completions.len(),
+        ..GradeStats::default()
+    };
+    let mut exact = std::collections::HashSet::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut unique: Vec<Graded> = Vec::new();
+    for c in completions {
+        exact.insert((c.prompt_id.clone(), c.completion.clone()));
+        let key = (c.prompt_id.clone(), normalised(&c.completion));
+        match index.get(&key) {
+            Some(&i) => unique[i].copies += 1,
+            None => {
+                index.insert(key, unique.len());
+                unique.push(Graded {
+                    completion: c,
+                    copies: 1,
+                    verdict: Verdict::Ungradable,
+                });
+            }
+        }
+    }
+    stats.unique_exact = exact.len();
+    stats.unique_normalised = unique.len();
+    for g in &mut unique {
+        let reference = g
+            .completion
+            .metadata
+            .get(reference_field)
+            .and_then(Value::as_str);
+        g.verdict = match reference {
+            Some(r) => judge(r, &g.completion.completion),
+            None => {
+                stats.missing_reference += 1;
+                Verdict::Ungradable
+            }
+        };
+        match g.verdict {
+            Verdict::Equivalent => stats.equivalent += 1,
+            Verdict::Different => stats.different += 1,
+            Verdict::Ungradable => stats.ungradable += 1,
+        }
+    }
+    (unique, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::grade;
+
+    fn c(prompt: &str, idx: usize, text: &str, reference: &str) -> Completion {
+        Completion {
+            prompt_id: prompt.into(),
+            generation_idx: idx,
+            prompt: format!("Q: {prompt}?\nA:"),
+            completion: text.into(),
+            tokens: 3,
+            stop: "max_tokens".into(),
+            metadata: [("reference".to_string(), Value::from(reference))]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn dedupes_then_grades_each_unique_completion_once() {
+        let all = vec![
+            c("a", 0, " Grace Miller\nQ:", "Grace Miller"),
+            c("a", 1, " Grace Miller\nQ:", "Grace Miller"),
+            c("a", 2, " grace  miller\nq:", "Grace Miller"),
+            c("a", 3, " John Smith", "Grace Miller"),
+            c("b", 0, " \n", "Ann Lee"),
+        ];
+        let mut calls = 0;
+        let (graded, stats) = grade_all(all, "reference", |r, x| {
+            calls += 1;
+            grade(Rule::Name, r, x)
+        });
+        assert_eq!(calls, 3);
+        assert_eq!(
+            (
+                stats.completions,
+                stats.unique_exact,
+                stats.unique_normalised
+            ),
+            (5, 4, 3)
+        );
+        assert_eq!(
+            (stats.equivalent, stats.different, stats.ungradable),
+            (1, 1, 1)
+        );
+        assert_eq!(graded[0].copies, 3);
+        assert!((stats.rate() - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn configs_need_instructions_and_a_grader() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.json");
+        std::fs::write(&p, r#"{"rule": "name"}"#).unwrap();
+        assert!(GraderConfig::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("no `grader_instructions`"));
+        std::fs::write(&p, r#"{"grader_instructions": "same first name"}"#).unwrap();
+        assert!(GraderConfig::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("neither `rule`"));
+        std::fs::write(&p, r#"{"grader_instructions": "same first name", "rule": "name", "reference_field": "mayor"}"#).unwrap();
+        let g = GraderConfig::load(&p).unwrap();
+        assert_eq!(
+            (g.rule, g.reference_field.as_str()),
+            (Some(Rule::Name), "mayor")
+        );
+    }
+}
