@@ -28,6 +28,9 @@ pub struct GraderConfig {
     /// Judge requests in flight.
     #[serde(default)]
     pub max_concurrency: Option<usize>,
+    /// The environment variable holding the judge's API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
     /// Dollars per judge call, for the cost estimate.
     #[serde(default)]
     pub price_per_call: Option<f64>,
@@ -116,6 +119,26 @@ impl GradeStats {
     }
 }
 
+/// The judging prompt of the LLM judge: the config's instructions, the reference and the
+/// completion, and a demand for one word.
+pub fn judge_prompt(instructions: &str, reference: &str, completion: &str) -> String {
+    format!(
+        "You compare two completions of the same prompt.\n\nCriteria: {instructions}\n\n\
+         Completion A (the reference): {reference:?}\nCompletion B: {completion:?}\n\n\
+         Are A and B equivalent under the criteria? Answer with exactly one word: yes or no."
+    )
+}
+
+/// Reads a judge's answer strictly: `yes` or `no` (any case, optional final period); anything
+/// else is ungradable.
+pub fn parse_verdict(answer: &str) -> Verdict {
+    match answer.trim().trim_end_matches('.').to_lowercase().as_str() {
+        "yes" => Verdict::Equivalent,
+        "no" => Verdict::Different,
+        _ => Verdict::Ungradable,
+    }
+}
+
 /// Deduplicates `completions` per prompt and grades each unique one with `judge(reference,
 /// completion)`.
 pub fn grade_all(
@@ -123,6 +146,45 @@ pub fn grade_all(
     reference_field: &str,
     mut judge: impl FnMut(&str, &str) -> Verdict,
 ) -> (Vec<Graded>, GradeStats) {
+    let (mut unique, mut stats) = dedupe(completions);
+    let verdicts: Vec<Verdict> = unique
+        .iter()
+        .map(|g| match reference_of(g, reference_field) {
+            Some(r) => judge(r, &g.completion.completion),
+            None => Verdict::Ungradable,
+        })
+        .collect();
+    tally(&mut unique, &mut stats, verdicts, reference_field);
+    (unique, stats)
+}
+
+/// The reference answer of a completion's prompt.
+pub fn reference_of<'a>(g: &'a Graded, field: &str) -> Option<&'a str> {
+    g.completion.metadata.get(field).and_then(Value::as_str)
+}
+
+/// Records `verdicts` (one per unique completion) and counts them.
+pub fn tally(
+    unique: &mut [Graded],
+    stats: &mut GradeStats,
+    verdicts: Vec<Verdict>,
+    reference_field: &str,
+) {
+    for (g, v) in unique.iter_mut().zip(verdicts) {
+        if reference_of(g, reference_field).is_none() {
+            stats.missing_reference += 1;
+        }
+        g.verdict = v;
+        match v {
+            Verdict::Equivalent => stats.equivalent += 1,
+            Verdict::Different => stats.different += 1,
+            Verdict::Ungradable => stats.ungradable += 1,
+        }
+    }
+}
+
+/// Unique completions per prompt (normalised), with counts of the duplicates.
+pub fn dedupe(completions: Vec<Completion>) -> (Vec<Graded>, GradeStats) {
     let mut stats = GradeStats {
         completions: completions.len(),
         ..GradeStats::default()
@@ -147,25 +209,6 @@ pub fn grade_all(
     }
     stats.unique_exact = exact.len();
     stats.unique_normalised = unique.len();
-    for g in &mut unique {
-        let reference = g
-            .completion
-            .metadata
-            .get(reference_field)
-            .and_then(Value::as_str);
-        g.verdict = match reference {
-            Some(r) => judge(r, &g.completion.completion),
-            None => {
-                stats.missing_reference += 1;
-                Verdict::Ungradable
-            }
-        };
-        match g.verdict {
-            Verdict::Equivalent => stats.equivalent += 1,
-            Verdict::Different => stats.different += 1,
-            Verdict::Ungradable => stats.ungradable += 1,
-        }
-    }
     (unique, stats)
 }
 
@@ -217,6 +260,16 @@ mod tests {
         );
         assert_eq!(graded[0].copies, 3);
         assert!((stats.rate() - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn judge_answers_are_parsed_strictly() {
+        assert_eq!(parse_verdict(" Yes."), Verdict::Equivalent);
+        assert_eq!(parse_verdict("no"), Verdict::Different);
+        assert_eq!(parse_verdict("Yes, they are"), Verdict::Ungradable);
+        assert_eq!(parse_verdict(""), Verdict::Ungradable);
+        let p = judge_prompt("same first name", "Grace Miller", " Mayor Miller");
+        assert!(p.contains("Criteria: same first name") && p.contains("\" Mayor Miller\""));
     }
 
     #[test]

@@ -3,12 +3,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
-use assay_core::LoglikelihoodRequest;
-use assay_engine::Tokenizer;
+use anyhow::{bail, Context};
+use assay_core::{GenerationRequest, LoglikelihoodRequest, Sampling};
+use assay_engine::openai::{Api, ClientSettings};
+use assay_engine::{
+    default_cache_path, Backend, CachedBackend, OpenAiBackend, OpenAiSettings, Tokenizer,
+};
 use assay_records::aligned_table;
+use assay_store::RequestCache;
 use assay_validate::completions::read_completions;
-use assay_validate::grade::{grade_all, GraderConfig};
+use assay_validate::grade::{
+    dedupe, grade_all, judge_prompt, parse_verdict, reference_of, tally, GradeStats, Graded,
+    GraderConfig,
+};
 use assay_validate::hf::{write_dataset, Example};
 use assay_validate::rules::{grade, Verdict};
 
@@ -30,21 +37,105 @@ pub struct GradeArgs {
     /// The dataset folder to write (must not exist).
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
+    /// The request cache for judge answers [default: ~/.cache/assay/requests.sqlite].
+    #[arg(long, value_name = "PATH")]
+    cache: Option<PathBuf>,
+}
+
+/// Grades every unique completion with the config's LLM judge through its OpenAI-compatible
+/// chat endpoint (the served-model client: concurrency, retries) and the request cache, so a
+/// re-run asks nothing again. Returns the grades, counts, and a line on calls and cost.
+fn llm_judge(
+    config: &GraderConfig,
+    completions: Vec<assay_validate::completions::Completion>,
+    args: &GradeArgs,
+) -> anyhow::Result<(Vec<Graded>, GradeStats, String)> {
+    let (model, url) = match (&config.grader_model, &config.base_url) {
+        (Some(m), Some(u)) => (m.clone(), u.clone()),
+        _ => bail!(
+            "{}: an LLM judge needs both `grader_model` and `base_url`",
+            args.grader.display()
+        ),
+    };
+    let api_key = match &config.api_key_env {
+        Some(var) => {
+            Some(std::env::var(var).with_context(|| format!("`api_key_env`: {var} is not set"))?)
+        }
+        None => None,
+    };
+    let settings = OpenAiSettings {
+        client: ClientSettings {
+            base_urls: vec![url],
+            concurrency: config.max_concurrency.unwrap_or(8).max(1),
+            timeout: std::time::Duration::from_secs(120),
+            max_retries: 8,
+            api_key,
+        },
+        model,
+        api: Api::Chat,
+        tokenizer: None,
+        ctx_size: 4096,
+    };
+    let backend = OpenAiBackend::connect(settings).context("connecting to the judge")?;
+    let cache = RequestCache::open(&args.cache.clone().unwrap_or_else(default_cache_path))?;
+    let mut judge = CachedBackend::new(Box::new(backend), cache);
+    let (mut unique, mut stats) = dedupe(completions);
+    let asked: Vec<usize> = (0..unique.len())
+        .filter(|i| reference_of(&unique[*i], &config.reference_field).is_some())
+        .collect();
+    let requests: Vec<GenerationRequest> = asked
+        .iter()
+        .map(|i| GenerationRequest {
+            context: judge_prompt(
+                &config.grader_instructions,
+                reference_of(&unique[*i], &config.reference_field).expect("filtered"),
+                &unique[*i].completion.completion,
+            ),
+            until: Vec::new(),
+            max_gen_toks: 8,
+            sampling: Sampling::greedy(),
+            n: 1,
+        })
+        .collect();
+    let answers = judge.generate_until_many(&requests, &mut |_, _| {})?;
+    let mut verdicts = vec![Verdict::Ungradable; unique.len()];
+    for (i, a) in asked.iter().zip(answers) {
+        verdicts[*i] = parse_verdict(&a[0].text);
+    }
+    tally(&mut unique, &mut stats, verdicts, &config.reference_field);
+    let counts = judge.counts();
+    let cost = config
+        .price_per_call
+        .map_or("no price given".to_string(), |p| {
+            format!("estimated cost ${:.4}", p * counts.misses as f64)
+        });
+    Ok((
+        unique,
+        stats,
+        format!(
+            "LLM judge: {} calls, {} cache hits, {cost}",
+            counts.misses, counts.hits
+        ),
+    ))
 }
 
 /// Runs `assay grade`; returns the exit code.
 pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
     let config = GraderConfig::load(&args.grader)?;
-    let Some(rule) = config.rule else {
-        bail!(
-            "{}: the LLM judge (`grader_model`) is not built yet; give a `rule`",
-            args.grader.display()
-        );
-    };
     let completions = read_completions(&args.completions)?;
-    let (graded, stats) = grade_all(completions, &config.reference_field, |r, c| {
-        grade(rule, r, c)
-    });
+    let (graded, stats, judge) = match config.rule {
+        Some(rule) => {
+            let (graded, stats) = grade_all(completions, &config.reference_field, |r, c| {
+                grade(rule, r, c)
+            });
+            (
+                graded,
+                stats,
+                format!("{rule:?} rule; 0 judge calls, cost $0"),
+            )
+        }
+        None => llm_judge(&config, completions, &args)?,
+    };
     let tokenizer = Tokenizer::load(&resolve_model(&args.model)?)?;
     let kept: Vec<_> = graded
         .iter()
@@ -99,11 +190,14 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
     ];
     print!("{}", aligned_table(&rows));
     println!(
-        "equivalence rate {:.1}% ({:?} rule; 0 judge calls, cost $0); {} examples from {} prompts -> {}",
+        "equivalence rate {:.1}% ({judge}); {} examples from {} prompts -> {}",
         stats.rate() * 100.0,
-        rule,
         examples.len(),
-        examples.iter().map(|e| &e.prompt_id).collect::<std::collections::HashSet<_>>().len(),
+        examples
+            .iter()
+            .map(|e| &e.prompt_id)
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
         args.output.display()
     );
     Ok(0)
