@@ -525,3 +525,110 @@ fn sampling_streams_completions_and_resumes_after_a_cut() {
         r.stderr
     );
 }
+
+/// Completions of fictional people's death dates, as `assay sample` writes them.
+fn death_date_completions(path: &Path) {
+    let rows = [
+        ("Ilse Varnholt", "1920-01-05", " January 5, 1920, at the"),
+        ("Ilse Varnholt", "1920-01-05", " January 5, 1920, at the"),
+        ("Ilse Varnholt", "1920-01-05", " 5 Jan 1920 in Oskarn"),
+        ("Ilse Varnholt", "1920-01-05", " March 15, 1987, at the"),
+        ("Tomas Brenn", "1887-07-30", " in the summer of"),
+        ("Tomas Brenn", "1887-07-30", " July 30, 1887."),
+    ];
+    let lines: String = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (who, date, text))| {
+            let prompt = format!("Q: When did {who} die?\nA:");
+            serde_json::json!({
+                "prompt_id": assay_validate::completions::prompt_id(&prompt),
+                "generation_idx": i,
+                "prompt": prompt,
+                "completion": text,
+                "tokens": 5,
+                "stop": "max_tokens",
+                "metadata": {"reference": date, "person": who},
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(path, lines).unwrap();
+}
+
+#[test]
+fn grading_dedupes_keeps_equivalents_and_writes_a_tokenized_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let completions = dir.path().join("c.jsonl");
+    death_date_completions(&completions);
+    let config = dir.path().join("grader.json");
+    std::fs::write(&config, r#"{"grader_instructions": "Equivalent when both give the same day, in any date format.", "rule": "date"}"#).unwrap();
+    let out = dir.path().join("ds");
+    let r = ok(&[
+        "grade",
+        "--completions",
+        completions.to_str().unwrap(),
+        "--grader",
+        config.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    for (stage, n) in [
+        ("completions", 6),
+        ("unique (exact)", 5),
+        ("equivalent (kept)", 3),
+        ("different", 1),
+        ("ungradable", 1),
+    ] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.contains(stage) && l.contains(&format!("| {n} "))),
+            "{stage} {n}: {}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.contains("3 examples from 2 prompts"),
+        "{}",
+        r.stdout
+    );
+    for f in [
+        "data-00000-of-00001.arrow",
+        "dataset_info.json",
+        "state.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // A second run never overwrites; a config without instructions is refused.
+    let again = assay(&[
+        "grade",
+        "--completions",
+        completions.to_str().unwrap(),
+        "--grader",
+        config.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        again.code == 1 && again.stderr.contains("already exists"),
+        "{}",
+        again.stderr
+    );
+    std::fs::write(&config, r#"{"rule": "date"}"#).unwrap();
+    let bad = assay(&[
+        "grade",
+        "--completions",
+        completions.to_str().unwrap(),
+        "--grader",
+        config.to_str().unwrap(),
+        "-o",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(
+        bad.code == 1 && bad.stderr.contains("no `grader_instructions`"),
+        "{}",
+        bad.stderr
+    );
+}
