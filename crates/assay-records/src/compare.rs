@@ -230,19 +230,6 @@ pub fn compare(
         .collect::<Result<_, _>>()?;
     let base_index = 0;
     let base = &runs[base_index];
-    let mut samples: HashMap<(usize, String), Vec<SampleLine>> = HashMap::new();
-    let mut lines_of = |r: usize, task: &str| -> Result<Vec<SampleLine>, RecordsError> {
-        if let Some(l) = samples.get(&(r, task.to_string())) {
-            return Ok(l.clone());
-        }
-        let l = if runs[r].sample_tasks.iter().any(|t| t == task) {
-            registry.samples(runs[r].id, task)?
-        } else {
-            Vec::new()
-        };
-        samples.insert((r, task.to_string()), l.clone());
-        Ok(l)
-    };
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     for task in &base.tasks {
@@ -255,6 +242,17 @@ pub fn compare(
             notes.push(format!("{}: only in the baseline", task.name));
             continue;
         }
+        // Each run's per-sample lines of the task, read once for all its metrics.
+        let task_lines: Vec<Vec<SampleLine>> = runs
+            .iter()
+            .map(|r| {
+                if r.sample_tasks.contains(&task.name) {
+                    registry.samples(r.id, &task.name)
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .collect::<Result<_, _>>()?;
         for m in &task.metrics {
             let higher_is_better = task.higher_is_better(&m.metric);
             let mut cells = Vec::new();
@@ -271,7 +269,7 @@ pub fn compare(
                     per_doc.push(DocValues::new());
                     continue;
                 };
-                let values = doc_values(&lines_of(i, &task.name)?, &m.metric, &m.filter);
+                let values = doc_values(&task_lines[i], &m.metric, &m.filter);
                 let correct = if !values.is_empty() && is_binary(&values) {
                     Some(values.values().filter(|v| **v == 1.0).count() as u64)
                 } else {
