@@ -557,6 +557,18 @@ fn death_date_completions(path: &Path) {
     std::fs::write(path, lines).unwrap();
 }
 
+/// Checks the counts of `assay grade`'s stage table.
+fn assert_stages(stdout: &str, stages: &[(&str, usize)]) {
+    for (stage, n) in stages {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(stage) && l.contains(&format!("| {n} "))),
+            "{stage} {n}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn grading_dedupes_keeps_equivalents_and_writes_a_tokenized_dataset() {
     let dir = tempfile::tempdir().unwrap();
@@ -574,21 +586,16 @@ fn grading_dedupes_keeps_equivalents_and_writes_a_tokenized_dataset() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    for (stage, n) in [
-        ("completions", 6),
-        ("unique (exact)", 5),
-        ("equivalent (kept)", 3),
-        ("different", 1),
-        ("ungradable", 1),
-    ] {
-        assert!(
-            r.stdout
-                .lines()
-                .any(|l| l.contains(stage) && l.contains(&format!("| {n} "))),
-            "{stage} {n}: {}",
-            r.stdout
-        );
-    }
+    assert_stages(
+        &r.stdout,
+        &[
+            ("completions", 6),
+            ("unique (exact)", 5),
+            ("equivalent (kept)", 3),
+            ("different", 1),
+            ("ungradable", 1),
+        ],
+    );
     assert!(
         r.stdout.contains("3 examples from 2 prompts"),
         "{}",
@@ -630,5 +637,152 @@ fn grading_dedupes_keeps_equivalents_and_writes_a_tokenized_dataset() {
         bad.code == 1 && bad.stderr.contains("no `grader_instructions`"),
         "{}",
         bad.stderr
+    );
+}
+
+/// A scripted LLM judge behind an OpenAI-compatible chat endpoint (one thread, one request per
+/// connection): "Yes." when completion B names the reference's year, a non-answer when it
+/// says "summer", "no" otherwise. After `budget` answers every request gets a 400 (a spent
+/// quota: not retried). Returns its base URL and the count of answers given.
+fn scripted_judge(budget: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let answered = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut request_line, mut length) = (String::new(), 0usize);
+            reader.read_line(&mut request_line).unwrap();
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = header.to_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let (status, reply) = if !request_line.contains("/chat/completions") {
+                (
+                    "404 Not Found",
+                    serde_json::json!({"error": {"message": "no such route"}}),
+                )
+            } else if count.load(Ordering::SeqCst) >= budget {
+                (
+                    "400 Bad Request",
+                    serde_json::json!({"error": {"message": "judge quota exhausted"}}),
+                )
+            } else {
+                count.fetch_add(1, Ordering::SeqCst);
+                let body: Json = serde_json::from_slice(&body).unwrap();
+                let prompt = body["messages"][0]["content"].as_str().unwrap().to_string();
+                let reference = prompt.split("(the reference): \"").nth(1).unwrap();
+                let year = &reference[..4];
+                let b = prompt.split("Completion B: ").nth(1).unwrap();
+                let b = b.split("\n\n").next().unwrap();
+                let answer = if b.contains(year) {
+                    "Yes."
+                } else if b.contains("summer") {
+                    "It depends on the calendar."
+                } else {
+                    "no"
+                };
+                (
+                    "200 OK",
+                    serde_json::json!({
+                        "id": "x", "object": "chat.completion", "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": answer}}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    }),
+                )
+            };
+            let reply = reply.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (url, answered)
+}
+
+#[test]
+fn llm_judge_is_parsed_strictly_cached_and_resumes_after_the_endpoint_fails() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let completions = dir.path().join("c.jsonl");
+    death_date_completions(&completions);
+    let cache = dir.path().join("requests.sqlite");
+    let grade = |url: &str, out: &str| {
+        let config = dir.path().join("judge.json");
+        let text = serde_json::json!({
+            "grader_instructions": "Equivalent when both give the same day of death.",
+            "grader_model": "judge-1", "base_url": url,
+            "max_concurrency": 1, "price_per_call": 0.002,
+        });
+        std::fs::write(&config, text.to_string()).unwrap();
+        assay(&[
+            "grade",
+            "--completions",
+            completions.to_str().unwrap(),
+            "--grader",
+            config.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+            "-o",
+            dir.path().join(out).to_str().unwrap(),
+        ])
+    };
+    // The endpoint stops answering after 2 of the 5 unique completions: the run fails, says
+    // how to resume, and writes no dataset.
+    let (url, answered) = scripted_judge(2);
+    let failed = grade(&url, "ds");
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("judge quota exhausted")
+            && failed.stderr.contains("run the same command again"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(answered.load(Ordering::SeqCst), 2);
+    assert!(!dir.path().join("ds").exists());
+    // Resumed against a working endpoint: only the 3 missing verdicts are asked for.
+    let (url, answered) = scripted_judge(100);
+    let r = grade(&url, "ds");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+    assert!(
+        r.stdout
+            .contains("LLM judge: 3 calls, 2 cache hits, estimated cost $0.0060"),
+        "{}",
+        r.stdout
+    );
+    // "Yes." is equivalent, "no" different, a non-answer ungradable (never kept).
+    assert_stages(
+        &r.stdout,
+        &[
+            ("equivalent (kept)", 3),
+            ("different", 1),
+            ("ungradable", 1),
+        ],
+    );
+    // A re-run costs nothing.
+    let again = grade(&url, "ds2");
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+    assert!(
+        again
+            .stdout
+            .contains("LLM judge: 0 calls, 5 cache hits, estimated cost $0.0000"),
+        "{}",
+        again.stdout
     );
 }

@@ -65,7 +65,7 @@ fn llm_judge(
     };
     let settings = OpenAiSettings {
         client: ClientSettings {
-            base_urls: vec![url],
+            base_urls: vec![url.clone()],
             concurrency: config.max_concurrency.unwrap_or(8).max(1),
             timeout: std::time::Duration::from_secs(120),
             max_retries: 8,
@@ -97,7 +97,15 @@ fn llm_judge(
             n: 1,
         })
         .collect();
-    let answers = judge.generate_until_many(&requests, &mut |_, _| {})?;
+    let answers = judge
+        .generate_until_many(&requests, &mut |_, _| {})
+        .with_context(|| {
+            format!(
+                "asking the judge at {url}; the answers received so far are kept in {}: \
+                 run the same command again to ask only the rest",
+                judge.cache_path().display()
+            )
+        })?;
     let mut verdicts = vec![Verdict::Ungradable; unique.len()];
     for (i, a) in asked.iter().zip(answers) {
         verdicts[*i] = parse_verdict(&a[0].text);
