@@ -68,17 +68,7 @@ pub fn read_prompts(path: &Path) -> Result<Vec<Prompt>, ValidateError> {
     let mut prompts = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for_each_json_line(path, |line, v| {
-        let Some(obj) = v.as_object() else {
-            return Err("expected a JSON object".into());
-        };
-        let text = obj
-            .get("prompt")
-            .or_else(|| obj.get("text"))
-            .and_then(Value::as_str)
-            .ok_or("no `prompt` (or `text`) field")?;
-        if text.trim().is_empty() {
-            return Err("the prompt is empty".into());
-        }
+        let (obj, text) = prompt_of(&v)?;
         let metadata = match obj.get("metadata").and_then(Value::as_object) {
             Some(m) => m.clone(),
             None => obj
@@ -104,6 +94,20 @@ pub fn read_prompts(path: &Path) -> Result<Vec<Prompt>, ValidateError> {
     Ok(prompts)
 }
 
+/// The object of a prompts-file line and its non-empty `prompt` (or `text`).
+pub(crate) fn prompt_of(line: &Value) -> Result<(&serde_json::Map<String, Value>, &str), String> {
+    let obj = line.as_object().ok_or("expected a JSON object")?;
+    let text = obj
+        .get("prompt")
+        .or_else(|| obj.get("text"))
+        .and_then(Value::as_str)
+        .ok_or("no `prompt` (or `text`) field")?;
+    if text.trim().is_empty() {
+        return Err("the prompt is empty".into());
+    }
+    Ok((obj, text))
+}
+
 /// Reads a completions file written by `assay sample`.
 pub fn read_completions(path: &Path) -> Result<Vec<Completion>, ValidateError> {
     let mut out = Vec::new();
@@ -120,34 +124,48 @@ pub fn read_completions(path: &Path) -> Result<Vec<Completion>, ValidateError> {
 /// Completions already in an output file: per prompt id, how many. A last line cut by a kill is
 /// removed from the file (everything before it is kept).
 pub fn resume(path: &Path) -> Result<HashMap<String, usize>, ValidateError> {
+    let mut done: HashMap<String, usize> = HashMap::new();
+    for c in read_for_resume::<Completion>(path, "a completion line of `assay sample`")? {
+        *done.entry(c.prompt_id).or_default() += 1;
+    }
+    Ok(done)
+}
+
+/// The records of an output file that a killed run may have left with a cut last line: that
+/// line is removed from the file (everything before it is kept); any other line that is not
+/// `what` is an error. A missing file has no records.
+pub fn read_for_resume<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Vec<T>, ValidateError> {
     let io = |e: std::io::Error| ValidateError::Io {
         path: path.to_path_buf(),
         source: e,
     };
-    let mut done: HashMap<String, usize> = HashMap::new();
+    let mut records = Vec::new();
     if !path.exists() {
-        return Ok(done);
+        return Ok(records);
     }
     let text = std::fs::read_to_string(path).map_err(io)?;
     let mut good = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        let parsed: Option<Completion> = line
+        let parsed: Option<T> = line
             .ends_with('\n')
             .then(|| serde_json::from_str(line).ok())
             .flatten();
         match parsed {
-            Some(c) => {
-                *done.entry(c.prompt_id).or_default() += 1;
+            Some(r) => {
+                records.push(r);
                 good += line.len();
             }
             None if good + line.len() == text.len() => break,
-            None => return Err(ValidateError::BadItem {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message:
-                    "not a completion line of `assay sample`: pass another -o or remove the file"
-                        .into(),
-            }),
+            None => {
+                return Err(ValidateError::BadItem {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: format!("not {what}: pass another output or remove the file"),
+                })
+            }
         }
     }
     if good < text.len() {
@@ -157,7 +175,7 @@ pub fn resume(path: &Path) -> Result<HashMap<String, usize>, ValidateError> {
             .map_err(io)?;
         file.set_len(good as u64).map_err(io)?;
     }
-    Ok(done)
+    Ok(records)
 }
 
 /// Appends one prompt's completions in a single write, flushed.

@@ -6,9 +6,13 @@
 pub mod completions;
 mod convert;
 pub mod decontam;
+pub mod formats;
 pub mod grade;
 pub mod hf;
 pub mod ppl;
+pub mod promptset;
+pub mod reasoning;
+pub mod refusal;
 pub mod rules;
 mod sample;
 pub(crate) mod unified;

@@ -76,6 +76,14 @@ pub enum ValidateError {
         /// What is missing or wrong.
         message: String,
     },
+    /// A prompt format name that is neither built in nor in the format file.
+    #[error("no prompt format `{name}` (known: {known}); define it in a --format-file")]
+    UnknownFormat {
+        /// The name asked for.
+        name: String,
+        /// The formats there are.
+        known: String,
+    },
     /// A file could not be read.
     #[error("{path}: {source}")]
     Io {

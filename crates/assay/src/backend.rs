@@ -11,6 +11,7 @@ use assay_engine::{
     LlamaEngine, LoraSettings, OpenAiBackend, OpenAiSettings,
 };
 use assay_store::RequestCache;
+use assay_tasks::{builtin_template, template_for_architecture};
 use serde_json::{json, Value};
 
 /// Which backend answers the requests.
@@ -32,19 +33,21 @@ pub enum ApiArg {
 }
 
 /// How to run the model.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct BackendArgs {
     /// Which backend answers the requests.
     #[arg(long, value_enum, default_value_t = BackendKind::Llama, help_heading = "Model")]
     pub backend: BackendKind,
     /// GGUF model file, or `default` for the model installed by scripts/setup.sh (llama backend).
+    /// Only `assay generate` takes it more than once.
     #[arg(
         long,
         default_value = "default",
         value_name = "PATH",
-        help_heading = "Model"
+        help_heading = "Model",
+        action = clap::ArgAction::Append
     )]
-    pub model: String,
+    pub model: Vec<String>,
     /// CPU threads [default: all cores].
     #[arg(long, value_name = "N", help_heading = "Model")]
     pub threads: Option<usize>,
@@ -166,6 +169,36 @@ pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(model))
 }
 
+/// The chat template to use and where it came from (`gguf`, `builtin:NAME` or a path).
+pub fn chat_template_for(
+    choice: Option<&str>,
+    engine: &dyn Backend,
+) -> anyhow::Result<(String, String)> {
+    if let Some(name) = choice {
+        if let Some(t) = builtin_template(name) {
+            return Ok((t.to_string(), format!("builtin:{name}")));
+        }
+        let text = std::fs::read_to_string(name).with_context(|| {
+            format!("--chat-template {name}: not a built-in template (gemma, chatml, llama3) and not a readable file")
+        })?;
+        return Ok((text, name.to_string()));
+    }
+    if let Some(t) = engine.chat_template() {
+        return Ok((t, "gguf".into()));
+    }
+    let arch = &engine.info().architecture;
+    match template_for_architecture(arch) {
+        Some(name) => Ok((
+            builtin_template(name).expect("mapped names are built in").to_string(),
+            format!("builtin:{name} (the GGUF has no chat template; architecture {arch})"),
+        )),
+        None => bail!(
+            "{} has no chat template and assay has none for architecture `{arch}`: pass --chat-template gemma|chatml|llama3|FILE",
+            engine.info().model_path.display()
+        ),
+    }
+}
+
 /// A backend ready to answer, with or without the request cache.
 pub enum Runner {
     /// Answers straight from the backend.
@@ -221,6 +254,12 @@ impl Runner {
 impl BackendArgs {
     /// Loads the model or connects to the server, and opens the cache.
     pub fn open(&self) -> anyhow::Result<Runner> {
+        if self.model.len() > 1 {
+            bail!(
+                "--model is given {} times: this command runs one model (`assay generate` takes several)",
+                self.model.len()
+            );
+        }
         let backend: Box<dyn Backend> = match self.backend {
             BackendKind::Llama => Box::new(self.load_llama()?),
             BackendKind::Openai => Box::new(self.connect()?),
@@ -243,7 +282,7 @@ impl BackendArgs {
         if let Some((_, flag)) = openai_only.iter().find(|(given, _)| *given) {
             bail!("{flag} is for a served model: add --backend openai");
         }
-        let model_path = resolve_model(&self.model)?;
+        let model_path = resolve_model(&self.model[0])?;
         let settings = EngineSettings {
             threads: self.threads.unwrap_or(EngineSettings::default().threads),
             ctx_size: self.ctx_size,
@@ -270,7 +309,7 @@ impl BackendArgs {
         let Some(model) = self.model_name.clone() else {
             bail!("--backend openai needs --model-name (the name the server gives the model; see its /v1/models)");
         };
-        if self.model != "default" {
+        if self.model != ["default"] {
             bail!("--model names a GGUF file for the llama backend; a served model is named by --model-name");
         }
         if self.lora.is_some() {

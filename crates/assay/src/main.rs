@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
     assay report BASE FT -o report.html\n  \
     assay view\n  \
     assay tasks\n  \
+    assay generate --prompts prompts.jsonl --formats naked,sandwich --out validation/\n  \
     assay cache stats"
 )]
 struct Cli {
@@ -57,6 +58,8 @@ enum Command {
     Sample(Box<commands::sample::SampleArgs>),
     /// Deduplicate and grade sampled completions; save the equivalent ones as a HF dataset.
     Grade(commands::grade::GradeArgs),
+    /// Run a prompt set through models and prompt formats (timing, reasoning, refusals).
+    Generate(Box<commands::generate::GenerateArgs>),
 }
 
 fn main() {
@@ -85,6 +88,7 @@ fn main() {
         Command::Lora(args) => commands::lora::run(args),
         Command::Sample(args) => commands::sample::run(*args),
         Command::Grade(args) => commands::grade::run(args),
+        Command::Generate(args) => commands::generate::run(*args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod compare;
 pub mod convert;
 pub mod decontam;
+pub mod generate;
 pub mod grade;
 pub mod lora;
 pub mod ppl;

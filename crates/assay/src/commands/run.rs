@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use assay_engine::openai::CHAT_CANNOT_SCORE;
-use assay_engine::Backend;
 use assay_eval::{
     evaluate, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit, RunInfo,
 };
-use assay_tasks::{builtin_template, template_for_architecture, ChatFormat, PreparedTask};
+use assay_tasks::{ChatFormat, PreparedTask};
 
 use super::{parse_meta, write_atomically, RegistryArgs, TaskSourceArgs};
-use crate::backend::{ApiArg, BackendArgs, BackendKind};
+use crate::backend::{chat_template_for, ApiArg, BackendArgs, BackendKind};
 use crate::{progress::Bar, table};
 
 /// Arguments of `assay run`.
@@ -101,33 +100,6 @@ fn parse_limit(text: &str) -> anyhow::Result<Limit> {
     }
 }
 
-/// The chat template to use and where it came from (`gguf`, `builtin:NAME` or a path).
-fn chat_template_for(args: &RunArgs, engine: &dyn Backend) -> anyhow::Result<(String, String)> {
-    if let Some(name) = &args.chat_template {
-        if let Some(t) = builtin_template(name) {
-            return Ok((t.to_string(), format!("builtin:{name}")));
-        }
-        let text = std::fs::read_to_string(name).with_context(|| {
-            format!("--chat-template {name}: not a built-in template (gemma, chatml, llama3) and not a readable file")
-        })?;
-        return Ok((text, name.clone()));
-    }
-    if let Some(t) = engine.chat_template() {
-        return Ok((t, "gguf".into()));
-    }
-    let arch = &engine.info().architecture;
-    match template_for_architecture(arch) {
-        Some(name) => Ok((
-            builtin_template(name).expect("mapped names are built in").to_string(),
-            format!("builtin:{name} (the GGUF has no chat template; architecture {arch})"),
-        )),
-        None => bail!(
-            "{} has no chat template and assay has none for architecture `{arch}`: pass --chat-template gemma|chatml|llama3|FILE",
-            engine.info().model_path.display()
-        ),
-    }
-}
-
 /// `k=v,k=v` pairs.
 fn parse_pairs(text: &str) -> anyhow::Result<Vec<(String, String)>> {
     text.split(',')
@@ -183,7 +155,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut runner = args.backend.open()?;
     let model_label = runner.info().model_path.display().to_string();
     let chat = if args.apply_chat_template {
-        let (template, source) = chat_template_for(&args, runner.backend())?;
+        let (template, source) =
+            chat_template_for(args.chat_template.as_deref(), runner.backend())?;
         if source != "gguf" {
             eprintln!("note: chat template from {source}");
         }
