@@ -9,6 +9,7 @@ pub mod decontam;
 pub mod formats;
 pub mod grade;
 pub mod hf;
+pub mod index;
 pub mod ppl;
 pub mod promptset;
 pub mod reasoning;

@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand};
     assay view\n  \
     assay tasks\n  \
     assay generate --prompts prompts.jsonl --formats naked,sandwich --out validation/\n  \
+    assay index validation/\n  \
     assay cache stats"
 )]
 struct Cli {
@@ -60,6 +61,8 @@ enum Command {
     Grade(commands::grade::GradeArgs),
     /// Run a prompt set through models and prompt formats (timing, reasoning, refusals).
     Generate(Box<commands::generate::GenerateArgs>),
+    /// Index a folder of eval artifacts into DATA_MAPPING.md and JSON.
+    Index(commands::index::IndexArgs),
 }
 
 fn main() {
@@ -89,6 +92,7 @@ fn main() {
         Command::Sample(args) => commands::sample::run(*args),
         Command::Grade(args) => commands::grade::run(args),
         Command::Generate(args) => commands::generate::run(*args),
+        Command::Index(args) => commands::index::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

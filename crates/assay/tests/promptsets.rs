@@ -113,6 +113,29 @@ fn generate_runs_models_and_formats_reports_bad_input_and_resumes() {
         "{log}"
     );
     assert!(log.contains("warning: skipped"), "{log}");
+    // The folder is indexed: every output file, and per model and format the mean characters,
+    // tokens/s and refusal rate of its records.
+    let mapping = std::fs::read_to_string(out.join("DATA_MAPPING.md")).unwrap();
+    assert!(
+        mapping
+            .contains("| data/fine-tuned/lem/qa.jsonl | 3 | JSONL (seed_id, model, role, format,")
+            && mapping.contains("| Prompt/response outputs | lem (fine-tuned) |")
+            && mapping.contains("| logs/base.log |"),
+        "{mapping}"
+    );
+    let chars: f64 = base
+        .iter()
+        .map(|r| r["chars"].as_f64().unwrap())
+        .sum::<f64>()
+        / 3.0;
+    let tokens: f64 = base.iter().map(|r| r["tokens"].as_f64().unwrap()).sum();
+    let secs: f64 = base.iter().map(|r| r["gen_time"].as_f64().unwrap()).sum();
+    let row = format!(
+        "| base | qa | 3 | {chars:.0} | 0 | {:.1} | 0.0% |",
+        tokens / secs
+    );
+    assert!(mapping.contains(&row), "{row}\n{mapping}");
+    assert!(r.stdout.contains("folder indexed -> "), "{}", r.stdout);
 
     // A run killed while writing: the last line is cut. The re-run drops it and generates only
     // that response.
@@ -194,5 +217,71 @@ fn generate_refuses_unusable_arguments() {
         r.code != 0 && r.stderr.contains("--model is given 2 times"),
         "{}",
         r.stderr
+    );
+}
+
+#[test]
+fn index_lists_every_file_and_reports_unreadable_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("folder");
+    std::fs::create_dir_all(root.join("benchmarks")).unwrap();
+    std::fs::write(
+        root.join("base-1b-unsigned.jsonl"),
+        "{\"seed_id\": \"P01\", \"prompt\": \"q\", \"response\": \"an answer\", \"gen_time\": 1.5}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("benchmarks/arith-lem.json"),
+        r#"{"label": "LEM", "accuracy": 0.0, "correct": 0, "total": 1, "results": [{"question": "1+2", "gold": "3", "predicted": "4", "correct": false}]}"#,
+    )
+    .unwrap();
+    std::fs::write(root.join("bad.json"), "{\"results\": [1,").unwrap();
+    std::fs::write(root.join("weights.bin"), [0u8, 1, 2]).unwrap();
+    std::os::unix::fs::symlink(root.join("gone.jsonl"), root.join("link.jsonl")).unwrap();
+    let r = assay(&["index", root.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("bad.json: bad.json:1: not JSON"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("link.jsonl: No such file"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("5 files indexed"), "{}", r.stdout);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("data_mapping.json")).unwrap())
+            .unwrap();
+    let file = |p: &str| {
+        index["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == p)
+            .unwrap_or_else(|| panic!("{p}: {index}"))
+            .clone()
+    };
+    let outputs = file("base-1b-unsigned.jsonl");
+    assert_eq!(outputs["category"], "Prompt/response outputs");
+    assert_eq!(outputs["model"], "base-1b");
+    assert_eq!(outputs["model_source"], "path");
+    assert_eq!(file("benchmarks/arith-lem.json")["model"], "LEM");
+    assert_eq!(file("weights.bin")["category"], "Unknown");
+    assert_eq!(file("bad.json")["category"], "Unreadable");
+    let mapping = std::fs::read_to_string(root.join("DATA_MAPPING.md")).unwrap();
+    assert!(
+        mapping.contains("## Unreadable or unknown files"),
+        "{mapping}"
+    );
+    // Indexing again does not index the index.
+    let again = assay(&["index", root.to_str().unwrap()]);
+    assert!(again.stdout.contains("5 files indexed"), "{}", again.stdout);
+    let missing = assay(&["index", dir.path().join("nope").to_str().unwrap()]);
+    assert!(
+        missing.code != 0 && missing.stderr.contains("not a folder"),
+        "{}",
+        missing.stderr
     );
 }

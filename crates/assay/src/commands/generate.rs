@@ -24,8 +24,8 @@ use crate::backend::{chat_template_for, resolve_model, ApiArg, BackendArgs, Back
     assay generate --backend openai --base-url http://localhost:8000/v1 --model base --model lem \\\n                 --fine-tuned lem --prompts prompts.jsonl --out validation/\n\n\
     --model is `[LABEL=]GGUF` (the label names the output folder; default: the file name), or \
     with --backend openai a model name on the server. Outputs go to \
-    OUT/data/{baseline,fine-tuned}/LABEL/FORMAT.jsonl and OUT/logs/LABEL.log, and the folder is \
-    indexed into OUT/DATA_MAPPING.md. Built-in formats: naked, system_style, kernel_only, \
+    OUT/data/{baseline,fine-tuned}/LABEL/FORMAT.jsonl and OUT/logs/LABEL.log, and the whole \
+    folder is indexed into OUT/DATA_MAPPING.md (as `assay index OUT` does). Built-in formats: naked, system_style, kernel_only, \
     sandwich (see docs/VALIDATION.md). Prompts are answered one at a time so that each \
     response's gen_time and tokens/s are its own; the request cache is not used. Run the same \
     command again after an interruption and only the missing responses are generated.")]
@@ -434,5 +434,29 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<i32> {
     if !warnings.is_empty() {
         println!("{} inputs skipped (see the warnings above)", warnings.len());
     }
+    let (index, md, _) = super::index::write_index(&args.out, None, None)?;
+    let mut rows = vec![[
+        "Model",
+        "Format",
+        "Responses",
+        "Mean chars",
+        "Tokens/s",
+        "Refusal rate",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for r in &index.format_comparison {
+        rows.push(vec![
+            r.model.clone(),
+            r.format.clone(),
+            r.responses.to_string(),
+            format!("{:.0}", r.mean_chars),
+            r.tokens_per_s.map_or("-".into(), |t| format!("{t:.1}")),
+            r.refusal_rate
+                .map_or("-".into(), |x| format!("{:.1}%", 100.0 * x)),
+        ]);
+    }
+    print!("{}", assay_records::aligned_table(&rows));
+    println!("folder indexed -> {}", md.display());
     Ok(0)
 }

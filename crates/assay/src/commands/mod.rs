@@ -6,6 +6,7 @@ pub mod convert;
 pub mod decontam;
 pub mod generate;
 pub mod grade;
+pub mod index;
 pub mod lora;
 pub mod ppl;
 pub mod report;
