@@ -430,3 +430,53 @@ fn the_cache_answers_a_repeated_run_and_can_be_pruned() {
     let pruned = cache_cmd(&["prune", "--all"]);
     assert!(String::from_utf8_lossy(&pruned.stdout).contains("deleted 8 answers; 0 left"));
 }
+
+#[test]
+fn generate_runs_a_prompt_set_on_a_served_model() {
+    let server = standin(|o| o.chat_only = true);
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("p.jsonl");
+    std::fs::write(
+        &prompts,
+        "{\"seed_id\": \"P01\", \"prompt\": \"Name a colour.\"}\n{\"seed_id\": \"P02\", \"prompt\": \"Name a fruit.\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("v");
+    let output = Command::cargo_bin("assay")
+        .unwrap()
+        .args([
+            "generate",
+            "--backend",
+            "openai",
+            "--api",
+            "chat",
+            "--base-url",
+        ])
+        .arg(server.url())
+        .args([
+            "--model",
+            MODEL,
+            "--fine-tuned",
+            MODEL,
+            "--formats",
+            "naked,system_style",
+        ])
+        .args(["--max-new-tokens", "6", "--prompts"])
+        .arg(&prompts)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    ok(output);
+    assert!(stdout.contains("4 responses written"), "{stdout}");
+    assert_eq!(server.stats().answered(), 4, "{}", server.stats().to_json());
+    let lines =
+        std::fs::read_to_string(out.join(format!("data/fine-tuned/{MODEL}/system_style.jsonl")))
+            .unwrap();
+    let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["model"], MODEL);
+    assert!(first["tokens"].as_u64().unwrap() <= 6, "{first}");
+    let log = std::fs::read_to_string(out.join(format!("logs/{MODEL}.log"))).unwrap();
+    assert!(log.contains("chat template: the server's"), "{log}");
+}
