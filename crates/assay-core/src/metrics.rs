@@ -62,6 +62,12 @@ pub enum MetricKind {
     Untruthful,
     /// TruthfulQA generation: the rule-based refusal detector fired.
     Refusal,
+    /// Code generation: the unbiased estimate that one of 1 samples passes the tests.
+    PassAt1,
+    /// As `PassAt1` with 10 samples.
+    PassAt10,
+    /// As `PassAt1` with 100 samples.
+    PassAt100,
 }
 
 /// Why a metric name or value could not be used.
@@ -73,7 +79,7 @@ pub enum MetricError {
 }
 
 /// Every metric: (kind, name, aggregation, higher is better).
-const METRICS: [(MetricKind, &str, Aggregation, bool); 26] = [
+const METRICS: [(MetricKind, &str, Aggregation, bool); 29] = [
     (MetricKind::Acc, "acc", Aggregation::Mean, true),
     (MetricKind::AccNorm, "acc_norm", Aggregation::Mean, true),
     (MetricKind::Mc2, "mc2", Aggregation::Mean, true),
@@ -145,12 +151,15 @@ const METRICS: [(MetricKind, &str, Aggregation, bool); 26] = [
         false,
     ),
     (MetricKind::Refusal, "refusal", Aggregation::Mean, false),
+    (MetricKind::PassAt1, "pass@1", Aggregation::Mean, true),
+    (MetricKind::PassAt10, "pass@10", Aggregation::Mean, true),
+    (MetricKind::PassAt100, "pass@100", Aggregation::Mean, true),
 ];
 
 impl MetricKind {
     /// Every metric, in a stable order.
-    pub const ALL: [MetricKind; 26] = {
-        let mut all = [MetricKind::Acc; 26];
+    pub const ALL: [MetricKind; 29] = {
+        let mut all = [MetricKind::Acc; 29];
         let mut i = 0;
         while i < METRICS.len() {
             all[i] = METRICS[i].0;
@@ -188,6 +197,16 @@ impl MetricKind {
     /// Whether a larger value is better.
     pub fn higher_is_better(self) -> bool {
         self.row().3
+    }
+
+    /// For pass@k metrics, k.
+    pub fn pass_k(self) -> Option<usize> {
+        match self {
+            MetricKind::PassAt1 => Some(1),
+            MetricKind::PassAt10 => Some(10),
+            MetricKind::PassAt100 => Some(100),
+            _ => None,
+        }
     }
 }
 

@@ -125,6 +125,7 @@ fn sample_lines(
         }
     };
     let target_text = assay_tasks::text_of(&instance.target);
+    let executions = task.take_execution(instance.doc_id);
     let mut lines = Vec::new();
     for (filter, filtered) in per_filter {
         let mut line = json!({
@@ -141,6 +142,10 @@ fn sample_lines(
             "target_hash": assay_tasks::hash_text(&target_text),
         });
         let obj = line.as_object_mut().expect("a JSON object");
+        if let Some(runs) = executions.as_ref().and_then(|e| e.get(&filter)) {
+            // How each generation's program ended (pass@k tasks).
+            obj.insert("execution".into(), runs.clone());
+        }
         for ((m, f), v) in task.keys.iter().zip(values) {
             if *f == filter {
                 obj.insert(m.name().to_string(), v.as_json());

@@ -127,6 +127,10 @@ pub struct PreparedTask {
     exact_match: ExactMatch,
     generation: Option<GenerationRequest>,
     chat: Option<ChatFormat>,
+    sandbox: Option<std::sync::Arc<assay_sandbox::Sandbox>>,
+    /// Per document, how each of its programs ended (pass@k tasks), until the sample log
+    /// takes it.
+    executions: std::sync::Mutex<std::collections::HashMap<usize, Value>>,
 }
 
 impl PreparedTask {
@@ -248,6 +252,22 @@ impl PreparedTask {
             }
             _ => None,
         };
+        if metrics.iter().any(|m| m.pass_k().is_some()) {
+            if let Some(other) = metrics.iter().find(|m| m.pass_k().is_none()) {
+                return Err(invalid(format!(
+                    "metric `{}` cannot be mixed with pass@k metrics in one task",
+                    other.name()
+                )));
+            }
+            let n = generation.as_ref().map_or(1, |g| g.n);
+            if let Some(m) = metrics.iter().find(|m| m.pass_k().unwrap_or(0) > n) {
+                return Err(invalid(format!(
+                    "metric `{}` needs at least {} samples per document: set repeats",
+                    m.name(),
+                    m.pass_k().unwrap_or(0)
+                )));
+            }
+        }
         let keys = match output_type {
             OutputType::GenerateUntil => pipelines
                 .iter()
@@ -278,7 +298,80 @@ impl PreparedTask {
             exact_match,
             generation,
             chat: None,
+            sandbox: None,
+            executions: Default::default(),
         })
+    }
+
+    /// Whether scoring runs model-written code (a pass@k metric): such a task needs
+    /// [`PreparedTask::set_sandbox`] before it is scored.
+    pub fn runs_code(&self) -> bool {
+        self.metrics.iter().any(|m| m.pass_k().is_some())
+    }
+
+    /// The sandbox that runs the programs of pass@k metrics.
+    pub fn set_sandbox(&mut self, sandbox: std::sync::Arc<assay_sandbox::Sandbox>) {
+        self.sandbox = Some(sandbox);
+    }
+
+    /// How a document's programs ended (`[{"outcome", "kind"?, "seconds"}]` per generation and
+    /// filter), once: the sample log takes it.
+    pub fn take_execution(&self, doc_id: usize) -> Option<Value> {
+        self.executions
+            .lock()
+            .expect("not poisoned")
+            .remove(&doc_id)
+    }
+
+    /// Runs each answer as `context + answer + "\n" + target` (HumanEval: the prompt, the
+    /// completion, the tests and `check(entry_point)`); returns how many passed and records
+    /// every outcome for the sample log.
+    fn run_programs(&self, instance: &DocInstance, filter: &str, answers: &[String]) -> usize {
+        let context = match &instance.kind {
+            DocKind::Generate { request } => request.context.as_str(),
+            _ => "",
+        };
+        let tests = text_of(&instance.target);
+        let programs: Vec<String> = answers
+            .iter()
+            .map(|a| format!("{context}{a}\n\n{tests}\n"))
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runs = match &self.sandbox {
+            Some(sandbox) => sandbox.run_many(&programs, threads),
+            None => Vec::new(),
+        };
+        let mut passed = 0;
+        let mut records = Vec::new();
+        for run in &runs {
+            records.push(match run {
+                Ok(e) => {
+                    passed += usize::from(e.outcome == assay_sandbox::Outcome::Passed);
+                    let mut r = serde_json::json!({
+                        "outcome": e.outcome.label(),
+                        "seconds": (e.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                    });
+                    match &e.outcome {
+                        assay_sandbox::Outcome::Failed { kind, message } => {
+                            r["kind"] = kind.clone().into();
+                            r["message"] = message.clone().into();
+                        }
+                        assay_sandbox::Outcome::Killed { limit } => {
+                            r["limit"] = limit.clone().into()
+                        }
+                        _ => {}
+                    }
+                    r
+                }
+                Err(e) => serde_json::json!({"outcome": "not run", "message": e.to_string()}),
+            });
+        }
+        let mut executions = self.executions.lock().expect("not poisoned");
+        let entry = executions
+            .entry(instance.doc_id)
+            .or_insert_with(|| Value::Object(Default::default()));
+        entry[filter] = Value::Array(records);
+        passed
     }
 
     /// Overrides generation settings (`key=value` pairs as lm-eval's `--gen_kwargs`: until,
@@ -749,7 +842,17 @@ impl PreparedTask {
                     other => vec![text_of(other)],
                 };
                 let mut values = Vec::with_capacity(self.keys.len());
-                for (_, answers) in self.filtered(answers) {
+                for (filter, answers) in self.filtered(answers) {
+                    if self.runs_code() {
+                        let passed = self.run_programs(instance, &filter, &answers);
+                        for &m in &self.metrics {
+                            let k = m.pass_k().unwrap_or(1);
+                            values.push(DocValue::Scalar(
+                                assay_sandbox::pass_at_k(answers.len(), passed, k).unwrap_or(0.0),
+                            ));
+                        }
+                        continue;
+                    }
                     let answer = answers.first().cloned().unwrap_or_default();
                     let truthfulqa = match &instance.target {
                         Value::Object(refs) => Some(truthfulqa_scores(&answer, refs)),
@@ -931,6 +1034,9 @@ fn metrics_for(
             MetricKind::Truthful,
             MetricKind::Untruthful,
             MetricKind::Refusal,
+            MetricKind::PassAt1,
+            MetricKind::PassAt10,
+            MetricKind::PassAt100,
         ],
     };
     let Some(list) = &spec.metric_list else {
@@ -1257,6 +1363,67 @@ mod builtin_tests {
         }
         let wrong = score_as_generation(&task, 0, " So she makes 17 dollars.\n#### 17");
         assert_eq!(wrong, vec![DocValue::Scalar(0.0); 2]);
+    }
+
+    #[test]
+    fn humaneval_runs_programs_in_the_sandbox_and_records_each_outcome() {
+        let registry = Registry::load(&[]).unwrap();
+        let (spec, _) = registry.task("humaneval").unwrap();
+        let mut task = PreparedTask::prepare("humaneval", spec, &data_dir(), None).unwrap();
+        assert!(task.runs_code());
+        let sandbox = assay_sandbox::Sandbox::detect(assay_sandbox::Limits::default()).unwrap();
+        task.set_sandbox(std::sync::Arc::new(sandbox));
+        // The canonical solutions of the first problems pass; a wrong body fails with its
+        // exception; the outcomes wait for the sample log.
+        for doc_id in 0..5 {
+            let solution = task.docs[doc_id]["canonical_solution"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                score_as_generation(&task, doc_id, &solution),
+                vec![DocValue::Scalar(1.0)],
+                "doc {doc_id}"
+            );
+        }
+        assert_eq!(
+            score_as_generation(&task, 0, "    return None\n"),
+            vec![DocValue::Scalar(0.0)]
+        );
+        let runs = task.take_execution(0).unwrap();
+        assert_eq!(runs["create_test"][0]["outcome"], "failed");
+        assert_eq!(runs["create_test"][0]["kind"], "AssertionError");
+        assert!(task.take_execution(0).is_none());
+        // pass@k needs k samples, and does not mix with other metrics.
+        let yaml = |extra: &str| format!("include: humaneval.yaml\ntask: he_bad\n{extra}");
+        for (extra, message) in [
+            (
+                "metric_list:\n  - metric: pass@10\n",
+                "needs at least 10 samples",
+            ),
+            (
+                "metric_list:\n  - metric: pass@1\n  - metric: exact_match\n",
+                "cannot be mixed",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(
+                dir.path().join("humaneval.yaml"),
+                registry
+                    .task("humaneval")
+                    .map(|(s, _)| serde_yaml::to_string(s).unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            std::fs::write(dir.path().join("he_bad.yaml"), yaml(extra)).unwrap();
+            let local = Registry::load(&[dir.path().to_path_buf()]).unwrap();
+            let (spec, _) = local.task("he_bad").unwrap();
+            let err = PreparedTask::prepare("he_bad", spec, &data_dir(), None)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(message), "{err}");
+        }
     }
 
     #[test]

@@ -236,3 +236,53 @@ fn parallel_generation_scores_every_document_in_order() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--parallel"), "{stderr}");
 }
+
+#[test]
+fn humaneval_runs_each_completion_in_the_sandbox() {
+    let out = tempfile::tempdir().unwrap();
+    let task = [
+        "--tasks",
+        "humaneval",
+        "--limit",
+        "2",
+        "--gen-kwargs",
+        "max_gen_toks=24",
+    ];
+    let (code, stdout, stderr) = run_to(out.path(), &task);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("create_test") && stdout.contains("pass@1"),
+        "{stdout}"
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(file(out.path(), "results_")).unwrap())
+            .unwrap();
+    let pass = results["results"]["humaneval"]["pass@1,create_test"]
+        .as_f64()
+        .unwrap();
+    let samples = jsonl(&file(out.path(), "samples_humaneval"));
+    assert_eq!(samples.len(), 2);
+    let mut passed = 0.0;
+    for s in &samples {
+        let runs = s["execution"].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "{s}");
+        let outcome = runs[0]["outcome"].as_str().unwrap();
+        assert!(
+            ["passed", "failed", "timed out", "killed"].contains(&outcome),
+            "{s}"
+        );
+        assert_eq!(
+            s["pass@1"].as_f64().unwrap(),
+            f64::from(u8::from(outcome == "passed"))
+        );
+        passed += s["pass@1"].as_f64().unwrap();
+    }
+    assert_eq!(pass, passed / 2.0);
+    // Without the sandbox only when asked, and with a warning.
+    let unsafe_out = tempfile::tempdir().unwrap();
+    let mut args = task.to_vec();
+    args.push("--unsafe-no-sandbox");
+    let (code, _, stderr) = run_to(unsafe_out.path(), &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("warning: --unsafe-no-sandbox"), "{stderr}");
+}

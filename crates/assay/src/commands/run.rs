@@ -10,6 +10,7 @@ use assay_engine::openai::CHAT_CANNOT_SCORE;
 use assay_eval::{
     evaluate, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit, RunInfo,
 };
+use assay_sandbox::{Limits, Sandbox};
 use assay_tasks::{ChatFormat, PreparedTask};
 
 use super::{parse_meta, write_atomically, RegistryArgs, TaskSourceArgs};
@@ -39,6 +40,11 @@ pub struct RunArgs {
     /// Write every document's prompt, answers and scores as JSONL (needs --output-path).
     #[arg(long, requires = "output_path")]
     pub log_samples: bool,
+    /// Run model-written code (pass@k tasks such as humaneval) without the sandbox: only
+    /// rlimits, a temporary folder and a cleared environment. The code can then reach the
+    /// network and your files.
+    #[arg(long)]
+    pub unsafe_no_sandbox: bool,
     #[command(flatten)]
     pub source: TaskSourceArgs,
     #[command(flatten)]
@@ -111,6 +117,33 @@ fn parse_pairs(text: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The sandbox for tasks that run model-written code, checked before any inference; it hides
+/// the run's outputs, the registry and the request cache from the programs.
+fn code_sandbox(args: &RunArgs) -> anyhow::Result<Arc<Sandbox>> {
+    let limits = Limits::default();
+    let sandbox = if args.unsafe_no_sandbox {
+        eprintln!("warning: --unsafe-no-sandbox: model-written code runs with your user's access to files and network");
+        Sandbox::unsafe_no_sandbox(limits)?
+    } else {
+        Sandbox::detect(limits)?
+    };
+    let mut sandbox = sandbox.hide(
+        args.record
+            .registry
+            .path()
+            .parent()
+            .map_or_else(PathBuf::new, |p| p.to_path_buf()),
+    );
+    if let Some(out) = &args.output_path {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        sandbox = sandbox.hide(out.canonicalize().unwrap_or_else(|_| out.clone()));
+    }
+    if let Some(cache) = args.backend.cache.as_ref().and_then(|c| c.parent()) {
+        sandbox = sandbox.hide(cache.to_path_buf());
+    }
+    Ok(Arc::new(sandbox))
+}
+
 /// Runs `assay run`; returns the exit code.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let limit = args.limit.as_deref().map(parse_limit).transpose()?;
@@ -131,6 +164,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         let pairs = parse_pairs(text)?;
         for task in &mut tasks {
             task.override_generation(&pairs)?;
+        }
+    }
+    if tasks.iter().any(PreparedTask::runs_code) {
+        let sandbox = code_sandbox(&args)?;
+        for task in tasks.iter_mut().filter(|t| t.runs_code()) {
+            task.set_sandbox(sandbox.clone());
         }
     }
     if args.backend.backend == BackendKind::Openai && args.backend.api == ApiArg::Chat {
