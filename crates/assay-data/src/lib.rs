@@ -3,9 +3,11 @@
 //!
 //! Formats are chosen by extension, with an optional trailing `.gz`:
 //! `.jsonl` (one object per line), `.json` (an array of objects), `.csv` / `.tsv` (a header row, or
-//! no header when column names are given), `.lst` / `.txt` (one value per line) and `.py` (data
-//! held as Python literals, e.g. few-shot exemplars; read, never run).
+//! no header when column names are given), `.lst` / `.txt` (one value per line), `.py` (data
+//! held as Python literals, e.g. few-shot exemplars; read, never run) and `.parquet` (one record
+//! per row, as Hugging Face datasets ship them).
 
+mod parquet;
 mod pyliteral;
 
 use std::fs::File;
@@ -38,8 +40,16 @@ pub enum DataError {
         /// What was wrong.
         message: String,
     },
+    /// A Parquet file that the Parquet reader rejects (not Parquet, truncated, unsupported).
+    #[error("{path}: cannot read it as Parquet: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What the reader reported.
+        message: String,
+    },
     /// The extension names no format this reader knows.
-    #[error("{path}: unknown dataset format (expected .jsonl, .json, .csv, .tsv, .lst, .txt or .py, optionally .gz)")]
+    #[error("{path}: unknown dataset format (expected .jsonl, .json, .csv, .tsv, .lst, .txt, .py or .parquet, optionally .gz)")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -61,7 +71,7 @@ pub struct ReadOptions {
     /// `.py` files: extra fields taken from list variables, aligned with the records by position.
     pub python_aligned: Vec<(String, String)>,
     /// A field to add to every record holding the 1-based line it starts on (JSONL, CSV, TSV
-    /// and line files), so that later checks can name the line.
+    /// and line files; the row for Parquet), so that later checks can name the line.
     pub line_number_field: Option<String>,
 }
 
@@ -80,6 +90,8 @@ pub enum Format {
     Lines,
     /// Python literals (`NAME = {...}`).
     PythonLiteral,
+    /// Apache Parquet.
+    Parquet,
 }
 
 impl Format {
@@ -95,6 +107,7 @@ impl Format {
             "tsv" => Format::Tsv,
             "lst" | "txt" => Format::Lines,
             "py" => Format::PythonLiteral,
+            "parquet" => Format::Parquet,
             _ => return None,
         })
     }
@@ -128,6 +141,7 @@ pub fn read_records(path: &Path, options: &ReadOptions) -> Result<Vec<Record>, D
         Format::Tsv => read_delimited(path, reader, b'\t', options),
         Format::Lines => read_lines(path, reader, options),
         Format::PythonLiteral => read_python(path, reader, options),
+        Format::Parquet => parquet::read(path, reader, options),
     }
 }
 

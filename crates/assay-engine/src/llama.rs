@@ -676,11 +676,18 @@ impl LlamaEngine {
             }
             return Ok(out);
         }
-        // One document at a time from a cache holding only the task's shared prefix: its samples
-        // run together, and depend on that document (and the prefix) alone.
+        // One document at a time, each in a fresh generation context whose cache holds only the
+        // task's shared prefix: its samples run together, and depend on that document (and the
+        // prefix) alone. A context reused from the document before carries state that changes
+        // near-tie tokens (found by the kill-and-resume test: a document computed after a cached
+        // one differed from the same document computed after a generated one); a fresh context
+        // costs the prefix's prefill, within noise beside generation (GSM8K: 50 s vs 53 s).
         let mut out = Vec::with_capacity(requests.len());
         for (request, prompt) in requests.iter().zip(prompts) {
             let slots = request.n.min(MAX_SAMPLE_SLOTS);
+            if let Some(used) = self.generator.take() {
+                self.tokens_processed += used.tokens_processed;
+            }
             let generator = self.pinned_generator(slots)?;
             let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
             let samples = one.pop().unwrap_or_default();

@@ -161,7 +161,7 @@ pub fn merge(
             }
         }
         let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
-        debug_assert_eq!(bytes.len(), tensor_bytes(F32, &t.dims));
+        debug_assert_eq!(Some(bytes.len()), tensor_bytes(F32, &t.dims));
         tensors.push((t.name.clone(), t.dims.clone(), F32, bytes));
         merged.push(t.name.clone());
     }

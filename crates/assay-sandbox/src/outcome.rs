@@ -51,32 +51,36 @@ impl Outcome {
         if code == Some(0) {
             return Outcome::Passed;
         }
-        let last = stderr
-            .lines()
+        // Python's last line names the exception, unindented (`Kind: message`). Processes the
+        // program started share its stderr, so their traceback lines can come after it: take
+        // the last line that reads as an exception, else the last line.
+        let lines = || {
+            stderr
+                .lines()
+                .map(str::trim_end)
+                .filter(|l| !l.trim().is_empty())
+        };
+        let last = lines()
             .rev()
-            .find(|l| !l.trim().is_empty())
+            .find(|l| exception_kind(l).is_some())
+            .or_else(|| lines().next_back())
             .unwrap_or("")
             .trim()
             .to_string();
-        let kind = last
-            .split_once(':')
-            .map_or(last.as_str(), |(k, _)| k)
-            .rsplit('.')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let is_identifier =
-            !kind.is_empty() && kind.chars().all(|c| c.is_alphanumeric() || c == '_');
+        // A fork bomb's children hit the process limit wherever their tracebacks land.
+        if lines().any(|l| {
+            l.starts_with("BlockingIOError") && l.contains("Resource temporarily unavailable")
+        }) {
+            return Outcome::Killed {
+                limit: "processes".into(),
+            };
+        }
+        let kind = exception_kind(&last).unwrap_or_default();
         match kind.as_str() {
             "MemoryError" => Outcome::Killed {
                 limit: "memory".into(),
             },
-            "BlockingIOError" if last.contains("Resource temporarily unavailable") => {
-                Outcome::Killed {
-                    limit: "processes".into(),
-                }
-            }
-            _ if is_identifier => Outcome::Failed {
+            _ if !kind.is_empty() => Outcome::Failed {
                 kind,
                 message: last,
             },
@@ -86,6 +90,21 @@ impl Outcome {
             },
         }
     }
+}
+
+/// The exception class a line of Python's error output names (`pkg.Error: message` gives
+/// `Error`), or `None` when the line is not such a line (indented, or prose).
+fn exception_kind(line: &str) -> Option<String> {
+    if line.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let name = line.split_once(':').map_or(line, |(name, _)| name);
+    let kind = name.rsplit('.').next()?;
+    let dotted_identifier = name
+        .split('.')
+        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    (dotted_identifier && kind.starts_with(|c: char| c.is_alphabetic() || c == '_'))
+        .then(|| kind.to_string())
 }
 
 /// A finished run.
@@ -127,6 +146,22 @@ mod tests {
             Outcome::Failed {
                 kind: "exit 3".into(),
                 message: String::new()
+            }
+        );
+        // Seen in a fork bomb: children's traceback lines after the main program's last line.
+        let interleaved = "Traceback (most recent call last):\n  File \"/tmp/program.py\", line 3, in <module>\nBlockingIOError: [Errno 11] Resource temporarily unavailable\nTraceback (most recent call last):\n  File \"/tmp/program.py\", line 3, in <module>\n";
+        assert_eq!(
+            Outcome::from_exit(Some(1), None, interleaved),
+            Outcome::Killed {
+                limit: "processes".into()
+            }
+        );
+        let child_after = "Traceback (most recent call last):\nValueError: x\n  File \"/tmp/program.py\", line 9\n";
+        assert_eq!(
+            Outcome::from_exit(Some(1), None, child_after),
+            Outcome::Failed {
+                kind: "ValueError".into(),
+                message: "ValueError: x".into()
             }
         );
         let e = Outcome::from_exit(Some(1), None, "urllib.error.URLError: <urlopen error>");

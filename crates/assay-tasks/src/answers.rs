@@ -1,6 +1,9 @@
 //! Answer extraction and comparison for generation tasks: exact match with lm-eval's options,
 //! and the final answer of a MATH solution compared after normalisation.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use fancy_regex::Regex;
 
 /// lm-eval's `exact_match` options.
@@ -113,11 +116,20 @@ const DROPPED_WORDS: [&str; 30] = [
     "m",
 ];
 
-fn replace_all(re: &str, text: &str, with: &str) -> String {
-    Regex::new(re)
-        .expect("a valid built-in pattern")
-        .replace_all(text, with)
-        .into_owned()
+/// A built-in pattern, compiled on first use and kept (scoring calls these once per answer).
+fn builtin(re: &'static str) -> Regex {
+    static COMPILED: LazyLock<Mutex<HashMap<&'static str, Regex>>> =
+        LazyLock::new(Default::default);
+    COMPILED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(re)
+        .or_insert_with(|| Regex::new(re).expect("a valid built-in pattern"))
+        .clone()
+}
+
+fn replace_all(re: &'static str, text: &str, with: &str) -> String {
+    builtin(re).replace_all(text, with).into_owned()
 }
 
 /// Normalises a final answer for comparison: the right side of an equation, no spaces, `$`,
@@ -155,8 +167,16 @@ pub fn normalize_math(answer: &str) -> String {
     s = replace_all(r"\\textbf\{([^{}]*)\}", &s, "$1");
     s = replace_all(r"\\mathrm\{([^{}]*)\}", &s, "$1");
     s = replace_all(r"\\boxed\{(.*)\}", &s, "$1");
-    for word in DROPPED_WORDS {
-        s = replace_all(&format!(r"(?<=[0-9}}\s]){word}\b"), &s, "");
+    static DROPPED: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+        DROPPED_WORDS
+            .iter()
+            .map(|word| {
+                Regex::new(&format!(r"(?<=[0-9}}\s]){word}\b")).expect("a valid built-in pattern")
+            })
+            .collect()
+    });
+    for word in DROPPED.iter() {
+        s = word.replace_all(&s, "").into_owned();
     }
     s.retain(|c| !c.is_whitespace());
     s = replace_all(r"frac([^{\\])([^{\\])", &s, "frac{$1}{$2}");
@@ -174,8 +194,7 @@ fn as_number(s: &str) -> Option<f64> {
     if let Ok(v) = s.parse::<f64>() {
         return Some(v);
     }
-    let caps = Regex::new(r"^(-?)\\frac\{(-?[0-9.]+)\}\{(-?[0-9.]+)\}$")
-        .expect("a valid built-in pattern")
+    let caps = builtin(r"^(-?)\\frac\{(-?[0-9.]+)\}\{(-?[0-9.]+)\}$")
         .captures(s)
         .ok()??;
     let num: f64 = caps.get(2)?.as_str().parse().ok()?;

@@ -33,7 +33,7 @@ impl DataDir {
         })
     }
 
-    fn resolve(&self, relative: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, relative: &str) -> PathBuf {
         let p = Path::new(relative);
         if p.is_absolute() {
             p.to_path_buf()
@@ -44,7 +44,11 @@ impl DataDir {
 }
 
 /// The file holding `split` for a task, or `None` when the task has no such split.
-fn split_file(task: &str, spec: &TaskSpec, split: &str) -> Result<Option<String>, TaskError> {
+pub(crate) fn split_file(
+    task: &str,
+    spec: &TaskSpec,
+    split: &str,
+) -> Result<Option<String>, TaskError> {
     let kwargs = spec.dataset_kwargs.clone().unwrap_or_default();
     let name = spec.dataset_name.clone().unwrap_or_default();
     let file = match (&kwargs.data_files, &spec.dataset_path) {
@@ -73,6 +77,15 @@ pub(crate) fn load_split(
         message: format!("split `{split}` has no entry in dataset_kwargs.data_files"),
     })?;
     let path = data_dir.resolve(&file);
+    if path.is_dir() {
+        return Err(TaskError::Invalid {
+            task: task.into(),
+            message: format!(
+                "{} is a folder, not a data file: dataset_path and data_files name files",
+                path.display()
+            ),
+        });
+    }
     if !path.is_file() {
         return Err(TaskError::DataMissing {
             task: task.into(),

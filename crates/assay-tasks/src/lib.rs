@@ -5,11 +5,11 @@
 //! typed into tasks, and [`PreparedTask`] turns a task's documents into request primitives and
 //! scores the answers.
 
-mod answers;
+pub mod answers;
 mod chat;
 mod dataset;
 mod error;
-mod filters;
+pub mod filters;
 mod prepared;
 mod registry;
 mod similarity;

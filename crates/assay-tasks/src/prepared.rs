@@ -156,7 +156,12 @@ impl PreparedTask {
             .ok_or_else(|| invalid("neither test_split nor validation_split is set".into()))?;
         let docs = dataset::load_split(name, spec, &eval_split, data_dir)?;
         if docs.is_empty() {
-            return Err(invalid(format!("split `{eval_split}` has no documents")));
+            let file = dataset::split_file(name, spec, &eval_split)?
+                .map(|f| format!(" ({} is empty)", data_dir.resolve(&f).display()))
+                .unwrap_or_default();
+            return Err(invalid(format!(
+                "split `{eval_split}` has no documents{file}"
+            )));
         }
         let num_fewshot = num_fewshot.or(spec.num_fewshot).unwrap_or(0);
         if num_fewshot > 0 && output_type == OutputType::LoglikelihoodRolling {

@@ -83,7 +83,7 @@ pub struct Selection {
 }
 
 /// All known tasks, tags and groups.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Registry {
     tasks: BTreeMap<String, (TaskSpec, TaskSource)>,
     groups: BTreeMap<String, (GroupSpec, TaskSource)>,
@@ -100,23 +100,30 @@ impl Registry {
             registry.add(TaskSource::Builtin(path))?;
         }
         for dir in include_paths {
-            if !dir.exists() {
-                return Err(TaskError::Spec {
-                    source_name: dir.display().to_string(),
-                    message: "include path does not exist".into(),
-                });
-            }
-            let mut files = Vec::new();
-            collect_disk(dir, &mut files).map_err(|e| TaskError::Spec {
-                source_name: dir.display().to_string(),
-                message: format!("cannot list: {e}"),
-            })?;
-            for file in files {
-                registry.add(TaskSource::File(file))?;
-            }
+            registry.include(dir)?;
         }
         registry.build_tags();
         Ok(registry)
+    }
+
+    /// Adds every `.yaml` file under `dir` (a user's task may replace a built-in one).
+    pub fn include(&mut self, dir: &Path) -> Result<(), TaskError> {
+        if !dir.exists() {
+            return Err(TaskError::Spec {
+                source_name: dir.display().to_string(),
+                message: "include path does not exist".into(),
+            });
+        }
+        let mut files = Vec::new();
+        collect_disk(dir, &mut files).map_err(|e| TaskError::Spec {
+            source_name: dir.display().to_string(),
+            message: format!("cannot list: {e}"),
+        })?;
+        for file in files {
+            self.add(TaskSource::File(file))?;
+        }
+        self.build_tags();
+        Ok(())
     }
 
     fn add(&mut self, source: TaskSource) -> Result<(), TaskError> {
@@ -145,6 +152,13 @@ impl Registry {
         let spec: TaskSpec = serde_yaml::from_value(Yaml::Mapping(merged))
             .map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
         let name = spec.task.clone().unwrap_or_default();
+        // A user's file may replace a built-in task, but two files of the user's with one task
+        // name leave no way to tell which is meant.
+        if let Some((_, earlier @ TaskSource::File(_))) = self.tasks.get(&name) {
+            return Err(source.error(&format!(
+                "task `{name}` is also defined in {earlier}: rename one of them"
+            )));
+        }
         self.tasks.insert(name, (spec, source));
         Ok(())
     }
@@ -359,6 +373,27 @@ mod tests {
         ] {
             assert!(r.task(t).is_some(), "{t}");
         }
+    }
+
+    #[test]
+    fn two_user_files_may_not_define_one_task() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.yaml", "b.yaml"] {
+            std::fs::write(dir.path().join(name), "task: twin\ndataset_path: x.jsonl\n").unwrap();
+        }
+        let err = Registry::load(&[dir.path().to_path_buf()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("task `twin` is also defined in"), "{err}");
+        assert!(err.contains("a.yaml") && err.contains("b.yaml"), "{err}");
+        // Replacing a built-in task stays allowed.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("arc.yaml"),
+            "task: arc_easy\ndataset_path: x.jsonl\n",
+        )
+        .unwrap();
+        assert!(Registry::load(&[dir.path().to_path_buf()]).is_ok());
     }
 
     #[test]

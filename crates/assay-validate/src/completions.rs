@@ -121,12 +121,40 @@ pub fn read_completions(path: &Path) -> Result<Vec<Completion>, ValidateError> {
     Ok(out)
 }
 
-/// Completions already in an output file: per prompt id, how many. A last line cut by a kill is
-/// removed from the file (everything before it is kept).
-pub fn resume(path: &Path) -> Result<HashMap<String, usize>, ValidateError> {
+/// Completions already in an output file: per prompt id, how many. What a kill can leave is
+/// removed from the file, everything before it kept: a cut last line, and a last prompt with
+/// fewer than `per_prompt` completions (its lines are written together, so a short group at the
+/// end is a write the kill cut between lines).
+pub fn resume(path: &Path, per_prompt: usize) -> Result<HashMap<String, usize>, ValidateError> {
+    let records = read_for_resume::<Completion>(path, "a completion line of `assay sample`")?;
     let mut done: HashMap<String, usize> = HashMap::new();
-    for c in read_for_resume::<Completion>(path, "a completion line of `assay sample`")? {
-        *done.entry(c.prompt_id).or_default() += 1;
+    for c in &records {
+        *done.entry(c.prompt_id.clone()).or_default() += 1;
+    }
+    if let Some(last) = records.last() {
+        let tail = records
+            .iter()
+            .rev()
+            .take_while(|c| c.prompt_id == last.prompt_id)
+            .count();
+        if tail < per_prompt && done[&last.prompt_id] == tail {
+            let io = |e: std::io::Error| ValidateError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            };
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            let keep: usize = text
+                .split_inclusive('\n')
+                .take(records.len() - tail)
+                .map(str::len)
+                .sum();
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io)?;
+            file.set_len(keep as u64).map_err(io)?;
+            done.remove(&last.prompt_id);
+        }
     }
     Ok(done)
 }
@@ -149,16 +177,16 @@ pub fn read_for_resume<T: serde::de::DeserializeOwned>(
     let text = std::fs::read_to_string(path).map_err(io)?;
     let mut good = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        let parsed: Option<T> = line
-            .ends_with('\n')
-            .then(|| serde_json::from_str(line).ok())
-            .flatten();
+        let complete = line.ends_with('\n');
+        let parsed: Option<T> = complete.then(|| serde_json::from_str(line).ok()).flatten();
         match parsed {
             Some(r) => {
                 records.push(r);
                 good += line.len();
             }
-            None if good + line.len() == text.len() => break,
+            // Only a last line without its newline is what a kill leaves; a complete line
+            // that is not a record means the file is something else, and is never cut.
+            None if !complete => break,
             None => {
                 return Err(ValidateError::BadItem {
                     path: path.to_path_buf(),
@@ -218,13 +246,24 @@ mod tests {
         f.write_all(b"{\"prompt_id\": \"b\", \"generation_i")
             .unwrap();
         drop(f);
-        let done = resume(&path).unwrap();
+        let done = resume(&path, 1).unwrap();
         assert_eq!(done["a"], 2);
         assert_eq!(done["b"], 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && text.lines().count() == 3);
+        // With two per prompt, "b" is a group the kill cut short: it goes, "a" stays.
+        let done = resume(&path, 2).unwrap();
+        assert_eq!((done["a"], done.get("b")), (2, None));
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        // A file of something else, even one line long, is refused and left as it was.
+        std::fs::write(&path, "garbage\n").unwrap();
+        assert!(resume(&path, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("out.jsonl:1: not a completion line"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "garbage\n");
         std::fs::write(&path, "garbage\n{}\n").unwrap();
-        assert!(resume(&path)
+        assert!(resume(&path, 1)
             .unwrap_err()
             .to_string()
             .contains("out.jsonl:1: not a completion line"));

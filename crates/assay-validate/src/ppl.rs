@@ -175,16 +175,21 @@ fn loss_of(index: usize, item: &Item, tokens: usize, logprob: f64, truncated: bo
     }
 }
 
-/// Scores `items` on `backend` in batches; `done` hears of each finished item.
+/// Scores `items` on `backend` in batches; `done` hears of each finished item. When `stop`
+/// turns true, the items scored so far are returned (fewer than `items`).
 pub fn score(
     backend: &mut dyn Backend,
     items: &[Item],
     rolling: bool,
     done: &mut dyn FnMut(),
+    stop: &dyn Fn() -> bool,
 ) -> Result<Vec<ItemLoss>, EngineError> {
     let chunk = backend.batch_documents(false).max(1);
     let mut out = Vec::with_capacity(items.len());
     for (c, batch) in items.chunks(chunk).enumerate() {
+        if stop() {
+            break;
+        }
         let first = c * chunk;
         if rolling {
             let texts: Vec<String> = batch

@@ -67,11 +67,11 @@ pub enum ValidateError {
         path: PathBuf,
     },
     /// An item lacks a field (fatal with --strict).
-    #[error("{path}:{line}: {message}")]
+    #[error("{}{}: {message}", path.display(), at_line(*line))]
     BadItem {
         /// The file.
         path: PathBuf,
-        /// 1-based line.
+        /// 1-based line (0: the file as a whole).
         line: usize,
         /// What is missing or wrong.
         message: String,
@@ -98,4 +98,13 @@ pub enum ValidateError {
     /// Unknown benchmark name.
     #[error("unknown benchmark `{0}`; known: {1}")]
     UnknownBenchmark(String, String),
+}
+
+/// `:N` for a 1-based line, nothing for 0 (an error about the whole file).
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
 }

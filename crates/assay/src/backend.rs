@@ -14,6 +14,8 @@ use assay_store::RequestCache;
 use assay_tasks::{builtin_template, template_for_architecture};
 use serde_json::{json, Value};
 
+use crate::guard::LimitArgs;
+
 /// Which backend answers the requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
@@ -152,6 +154,9 @@ pub struct BackendArgs {
     /// Neither read nor write the request cache.
     #[arg(long, conflicts_with = "cache", help_heading = "Cache")]
     pub no_cache: bool,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// The model file `--model` (or `--tokenizer`) names.
@@ -283,6 +288,7 @@ impl BackendArgs {
             bail!("{flag} is for a served model: add --backend openai");
         }
         let model_path = resolve_model(&self.model[0])?;
+        self.limits.check_model_file(&model_path)?;
         let settings = EngineSettings {
             threads: self.threads.unwrap_or(EngineSettings::default().threads),
             ctx_size: self.ctx_size,

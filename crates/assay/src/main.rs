@@ -2,6 +2,7 @@
 
 mod backend;
 mod commands;
+mod guard;
 mod progress;
 mod table;
 
@@ -97,8 +98,39 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             std::process::exit(1);
         }
+    }
+}
+
+/// An error and its causes on one line, each cause left out when the text before already says
+/// it (many errors repeat their source in their own message).
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn causes_already_said_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::IsADirectory, "Is a directory");
+        let err = anyhow::Error::new(io).context("out.jsonl: Is a directory");
+        assert_eq!(describe(&err), "out.jsonl: Is a directory");
+        let err = anyhow::anyhow!("disk full").context("writing results.json");
+        assert_eq!(describe(&err), "writing results.json: disk full");
     }
 }

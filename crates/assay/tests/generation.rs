@@ -113,6 +113,9 @@ fn gsm8k_reports_both_filters_with_timing() {
     }
 }
 
+/// GSM8K's first document with 40 tokens gave "Janet's" with one thread and "Janet’s" with two
+/// while the generation context used flash attention (its one-token decode splits the keys
+/// among the threads).
 #[test]
 fn generations_do_not_depend_on_limit_or_threads() {
     let a = tempfile::tempdir().unwrap();
@@ -120,18 +123,18 @@ fn generations_do_not_depend_on_limit_or_threads() {
     let args = |limit: &'static str, threads: &'static str| {
         vec![
             "--tasks",
-            "math500",
+            "gsm8k",
             "--limit",
             limit,
             "--threads",
             threads,
             "--gen-kwargs",
-            "max_gen_toks=12",
+            "max_gen_toks=40",
         ]
     };
     assert_eq!(run_to(a.path(), &args("1", "1")).0, 0);
     assert_eq!(run_to(b.path(), &args("2", "2")).0, 0);
-    let first = |dir: &Path| jsonl(&file(dir, "samples_math500"))[0]["resps"].clone();
+    let first = |dir: &Path| jsonl(&file(dir, "samples_gsm8k"))[0]["resps"].clone();
     assert_eq!(first(a.path()), first(b.path()));
 }
 

@@ -198,9 +198,14 @@ impl Gguf {
             if n_dims > 4 {
                 return Err(r.bad(format!("tensor {name} has {n_dims} dimensions")));
             }
-            let dims = (0..n_dims).map(|_| r.u64()).collect::<Result<_, _>>()?;
+            let dims: Vec<u64> = (0..n_dims).map(|_| r.u64()).collect::<Result<_, _>>()?;
             let ggml_type = r.u32()?;
             let offset = r.u64()?;
+            if tensor_bytes(ggml_type, &dims).is_none() {
+                return Err(r.bad(format!(
+                    "tensor {name} has ggml type {ggml_type} and shape {dims:?}: not a valid tensor"
+                )));
+            }
             tensors.push(TensorInfo {
                 name,
                 dims,
@@ -208,11 +213,19 @@ impl Gguf {
                 offset,
             });
         }
-        let alignment = metadata
-            .iter()
-            .find(|(k, _)| k == "general.alignment")
-            .and_then(|(_, v)| v.as_f64())
-            .map_or(32, |a| a as u64);
+        let alignment = match metadata.iter().find(|(k, _)| k == "general.alignment") {
+            None => 32,
+            Some((_, value)) => match value.as_f64() {
+                Some(a) if a >= 1.0 && a <= f64::from(u32::MAX) && (a as u64).is_power_of_two() => {
+                    a as u64
+                }
+                _ => {
+                    return Err(r.bad(format!(
+                        "general.alignment is {value:?}, expected a power of two"
+                    )))
+                }
+            },
+        };
         let position = r
             .inner
             .stream_position()
@@ -247,23 +260,61 @@ impl Gguf {
             source,
         };
         let mut file = File::open(&self.path).map_err(io)?;
-        file.seek(SeekFrom::Start(self.data_start + tensor.offset))
-            .map_err(io)?;
-        let mut data = vec![0u8; tensor_bytes(tensor.ggml_type, &tensor.dims)];
+        let file_len = file.metadata().map_err(io)?.len();
+        let size = tensor_bytes(tensor.ggml_type, &tensor.dims);
+        let start = self.data_start.checked_add(tensor.offset);
+        let end = start.zip(size).and_then(|(s, n)| s.checked_add(n as u64));
+        let (Some(start), Some(size), Some(end)) = (start, size, end) else {
+            return Err(self.bad_tensor(tensor, "its size or offset overflows"));
+        };
+        if end > file_len {
+            return Err(self.bad_tensor(
+                tensor,
+                &format!(
+                    "its data would end at byte {end}, past the end of the file ({file_len} bytes)"
+                ),
+            ));
+        }
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut data = vec![0u8; size];
         file.read_exact(&mut data).map_err(io)?;
         Ok(data)
     }
+
+    fn bad_tensor(&self, tensor: &TensorInfo, why: &str) -> EngineError {
+        EngineError::NotGguf {
+            path: self.path.clone(),
+            reason: format!("tensor {}: {why}", tensor.name),
+        }
+    }
 }
 
-/// Bytes of a tensor of `ggml_type` with `dims`.
-pub fn tensor_bytes(ggml_type: u32, dims: &[u64]) -> usize {
-    let ne0 = dims.first().copied().unwrap_or(1);
-    let rows: u64 = dims.iter().skip(1).product();
-    // SAFETY: ggml_row_size only reads its arguments (a type id and a count).
-    let row = unsafe {
-        llama_cpp_sys_2::ggml_row_size(ggml_type as llama_cpp_sys_2::ggml_type, ne0 as i64)
+/// Bytes of a tensor of `ggml_type` with `dims`; `None` for a type ggml does not know (or no
+/// longer supports), a first dimension that is not a whole number of blocks, or a size that
+/// overflows.
+pub fn tensor_bytes(ggml_type: u32, dims: &[u64]) -> Option<usize> {
+    if ggml_type >= llama_cpp_sys_2::GGML_TYPE_COUNT {
+        return None;
+    }
+    let t = ggml_type as llama_cpp_sys_2::ggml_type;
+    // SAFETY: `t` is below GGML_TYPE_COUNT, so both calls only read ggml's table of types.
+    let (block, type_size) = unsafe {
+        (
+            llama_cpp_sys_2::ggml_blck_size(t),
+            llama_cpp_sys_2::ggml_type_size(t),
+        )
     };
-    row * rows as usize
+    let ne0 = dims.first().copied().unwrap_or(1);
+    let block = u64::try_from(block).ok().filter(|b| *b > 0)?;
+    if ne0 % block != 0 {
+        return None;
+    }
+    let row = (ne0 / block).checked_mul(type_size as u64)?;
+    let total = dims
+        .iter()
+        .skip(1)
+        .try_fold(row, |n, d| n.checked_mul(*d))?;
+    usize::try_from(total).ok()
 }
 
 /// Writes a GGUF file: `metadata`, then each tensor (name, dims, ggml type, data), data aligned
@@ -323,7 +374,7 @@ pub fn write_gguf(
     }
     let mut offset = 0u64;
     for (name, dims, t, data) in tensors {
-        if data.len() != tensor_bytes(*t, dims) {
+        if Some(data.len()) != tensor_bytes(*t, dims) {
             return Err(EngineError::NotGguf {
                 path: path.to_path_buf(),
                 reason: format!(
@@ -360,6 +411,60 @@ pub fn write_gguf(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A GGUF header with `metadata` (already encoded key-type-value triples) and one tensor.
+    fn header(kv: &[u8], n_kv: u64, tensor: (&str, &[u64], u32)) -> Vec<u8> {
+        let mut out = b"GGUF".to_vec();
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&1u64.to_le_bytes());
+        out.extend_from_slice(&n_kv.to_le_bytes());
+        out.extend_from_slice(kv);
+        let (name, dims, ggml_type) = tensor;
+        out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        for d in dims {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.extend_from_slice(&ggml_type.to_le_bytes());
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn corrupt_headers_are_errors_not_panics() {
+        // Found by fuzzing: general.alignment 0 divided by zero; then unknown or deprecated
+        // types, shapes that are not whole blocks, sizes that overflow, data past the end.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.gguf");
+        let mut alignment_zero = Vec::new();
+        alignment_zero.extend_from_slice(&17u64.to_le_bytes());
+        alignment_zero.extend_from_slice(b"general.alignment");
+        alignment_zero.extend_from_slice(&4u32.to_le_bytes());
+        alignment_zero.extend_from_slice(&0u32.to_le_bytes());
+        let cases: [(Vec<u8>, &str); 5] = [
+            (
+                header(&alignment_zero, 1, ("t", &[4], 0)),
+                "general.alignment is U32(0)",
+            ),
+            (header(&[], 0, ("t", &[4], 999)), "ggml type 999"),
+            (header(&[], 0, ("t", &[4], 4)), "ggml type 4"),
+            (header(&[], 0, ("t", &[33, 1], 12)), "shape [33, 1]"),
+            (
+                header(&[], 0, ("t", &[u64::MAX, u64::MAX], 0)),
+                "not a valid tensor",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            std::fs::write(&path, &bytes).unwrap();
+            let err = Gguf::open(&path).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        std::fs::write(&path, header(&[], 0, ("t", &[1 << 20], 0))).unwrap();
+        let g = Gguf::open(&path).unwrap();
+        let err = g.read_tensor(&g.tensors[0]).unwrap_err().to_string();
+        assert!(err.contains("past the end of the file"), "{err}");
+    }
 
     #[test]
     fn round_trips_metadata_and_tensors() {

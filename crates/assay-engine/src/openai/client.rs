@@ -406,8 +406,14 @@ impl Client {
         };
         let status = reply.status();
         let retry_after = retry_after(reply.headers());
-        let body = match reply.bytes().await {
-            Ok(b) => b,
+        let body = match read_capped(reply, MAX_REPLY_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Attempt::Fatal(format!(
+                    "{url}: the reply ({status}) is longer than {} MiB, far beyond any completion; is this an OpenAI-compatible endpoint?",
+                    MAX_REPLY_BYTES >> 20
+                ))
+            }
             Err(e) => {
                 return Attempt::Retry {
                     reason: if e.is_timeout() {
@@ -463,6 +469,28 @@ impl Client {
             Err(Failure::Unsupported(m)) => Attempt::Fatal(format!("{url}: {m}")),
         }
     }
+}
+
+/// The longest reply body read; a longer one is an error, so that a broken server cannot make
+/// memory grow without bound.
+pub const MAX_REPLY_BYTES: usize = 64 << 20;
+
+/// The body of `reply`, or `None` once it passes `cap` bytes (the rest is not read).
+async fn read_capped(
+    mut reply: reqwest::Response,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if reply.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = reply.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// A request waiting to be sent.

@@ -158,7 +158,7 @@ pub fn run(args: DecontamArgs) -> anyhow::Result<i32> {
         stats.seconds,
         stats.mb_per_second(),
         args.ngram,
-        if stats.skipped_lines > 0 { format!("; {} lines had no text field and were skipped", stats.skipped_lines) } else { String::new() }
+        if stats.skipped_lines > 0 { format!("; {} lines were not JSON objects with text and were skipped", stats.skipped_lines) } else { String::new() }
     );
     if let Some(dir) = &args.output_clean {
         std::fs::create_dir_all(dir)?;

@@ -15,6 +15,7 @@ use assay_validate::reasoning::split_reasoning;
 use assay_validate::refusal::detect_refusal;
 
 use crate::backend::{chat_template_for, resolve_model, ApiArg, BackendArgs, BackendKind, Runner};
+use crate::guard::Guard;
 
 /// Arguments of `assay generate`.
 #[derive(clap::Args, Debug)]
@@ -321,8 +322,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<i32> {
         )
         .expect("a valid template"),
     );
+    let guard = Guard::install(&args.backend.limits, "response")?;
     let (mut written, mut refusals) = (0usize, 0usize);
-    for model in &models {
+    'models: for model in &models {
         let data = args
             .out
             .join("data")
@@ -366,6 +368,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<i32> {
                 .with_context(|| format!("opening {}", path.display()))?;
             let (mut n, mut chars, mut tokens, mut secs, mut refused) = (0, 0, 0, 0.0, 0);
             for prompt in &prompts {
+                if guard.should_stop() {
+                    written += n;
+                    refusals += refused;
+                    break 'models;
+                }
                 if done.contains(&prompt.seed_id) {
                     bar.inc(1);
                     continue;
@@ -458,5 +465,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<i32> {
     }
     print!("{}", assay_records::aligned_table(&rows));
     println!("folder indexed -> {}", md.display());
+    if let Some(stop) = guard.stopped() {
+        eprintln!(
+            "{}: finished responses are kept; run the same command again to generate the rest",
+            stop.describe()
+        );
+        return Ok(stop.exit_code());
+    }
     Ok(0)
 }

@@ -20,6 +20,7 @@ use assay_validate::hf::{write_dataset, Example};
 use assay_validate::rules::{grade, Verdict};
 
 use crate::backend::resolve_model;
+use crate::guard::{Guard, LimitArgs, Stop};
 
 /// Arguments of `assay grade`.
 #[derive(clap::Args, Debug)]
@@ -40,7 +41,22 @@ pub struct GradeArgs {
     /// The request cache for judge answers [default: ~/.cache/assay/requests.sqlite].
     #[arg(long, value_name = "PATH")]
     cache: Option<PathBuf>,
+    /// Seconds to wait for one judge answer before retrying it.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    timeout: f64,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!("{text:?}: expected a positive number of seconds")),
+    }
+}
+
+/// Judge requests sent between two looks at the stop flag (per unit of concurrency).
+const JUDGE_ROUND: usize = 4;
 
 /// Grades every unique completion with the config's LLM judge through its OpenAI-compatible
 /// chat endpoint (the served-model client: concurrency, retries) and the request cache, so a
@@ -49,7 +65,8 @@ fn llm_judge(
     config: &GraderConfig,
     completions: Vec<assay_validate::completions::Completion>,
     args: &GradeArgs,
-) -> anyhow::Result<(Vec<Graded>, GradeStats, String)> {
+    guard: &Guard,
+) -> anyhow::Result<JudgeOutcome> {
     let (model, url) = match (&config.grader_model, &config.base_url) {
         (Some(m), Some(u)) => (m.clone(), u.clone()),
         _ => bail!(
@@ -67,7 +84,7 @@ fn llm_judge(
         client: ClientSettings {
             base_urls: vec![url.clone()],
             concurrency: config.max_concurrency.unwrap_or(8).max(1),
-            timeout: std::time::Duration::from_secs(120),
+            timeout: std::time::Duration::from_secs_f64(args.timeout),
             max_retries: 8,
             api_key,
         },
@@ -97,15 +114,31 @@ fn llm_judge(
             n: 1,
         })
         .collect();
-    let answers = judge
-        .generate_until_many(&requests, &mut |_, _| {})
-        .with_context(|| {
-            format!(
-                "asking the judge at {url}; the answers received so far are kept in {}: \
-                 run the same command again to ask only the rest",
+    let concurrency = config.max_concurrency.unwrap_or(8).max(1);
+    let mut answers = Vec::with_capacity(requests.len());
+    for round in requests.chunks(JUDGE_ROUND * concurrency) {
+        if let Some(stop) = guard.stopped() {
+            eprintln!(
+                "{}: {} of {} judge answers are in {}; run the same command again to ask only the rest",
+                stop.describe(),
+                answers.len(),
+                requests.len(),
                 judge.cache_path().display()
-            )
-        })?;
+            );
+            return Ok(JudgeOutcome::Stopped(stop));
+        }
+        answers.extend(
+            judge
+                .generate_until_many(round, &mut |_, _| {})
+                .with_context(|| {
+                    format!(
+                        "asking the judge at {url}; the answers received so far are kept in {}: \
+                         run the same command again to ask only the rest",
+                        judge.cache_path().display()
+                    )
+                })?,
+        );
+    }
     let mut verdicts = vec![Verdict::Ungradable; unique.len()];
     for (i, a) in asked.iter().zip(answers) {
         verdicts[*i] = parse_verdict(&a[0].text);
@@ -117,7 +150,7 @@ fn llm_judge(
         .map_or("no price given".to_string(), |p| {
             format!("estimated cost ${:.4}", p * counts.misses as f64)
         });
-    Ok((
+    Ok(JudgeOutcome::Graded(
         unique,
         stats,
         format!(
@@ -125,6 +158,14 @@ fn llm_judge(
             counts.misses, counts.hits
         ),
     ))
+}
+
+/// What the LLM judge came back with.
+enum JudgeOutcome {
+    /// Every completion graded: grades, counts, and a line on calls and cost.
+    Graded(Vec<Graded>, GradeStats, String),
+    /// Stopped early; the answers so far are in the cache.
+    Stopped(Stop),
 }
 
 /// Runs `assay grade`; returns the exit code.
@@ -142,7 +183,13 @@ pub fn run(args: GradeArgs) -> anyhow::Result<i32> {
                 format!("{rule:?} rule; 0 judge calls, cost $0"),
             )
         }
-        None => llm_judge(&config, completions, &args)?,
+        None => {
+            let guard = Guard::install(&args.limits, "round of judge requests")?;
+            match llm_judge(&config, completions, &args, &guard)? {
+                JudgeOutcome::Graded(graded, stats, line) => (graded, stats, line),
+                JudgeOutcome::Stopped(stop) => return Ok(stop.exit_code()),
+            }
+        }
     };
     let tokenizer = Tokenizer::load(&resolve_model(&args.model)?)?;
     let kept: Vec<_> = graded

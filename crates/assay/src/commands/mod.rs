@@ -77,15 +77,24 @@ pub fn parse_meta(text: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place, so that a
-/// reader never sees a half-written file.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, then renames it into
+/// place, so that a reader never sees a half-written file and an older file at `path` stays
+/// whole until the new one is complete. On failure (a full disk, say) the temporary file is
+/// removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .with_context(|| format!("writing {}", path.display()));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }

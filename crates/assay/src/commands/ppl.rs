@@ -8,6 +8,7 @@ use assay_validate::ppl::{compare, read_items, score, Group, PplReport};
 
 use super::write_atomically;
 use crate::backend::BackendArgs;
+use crate::guard::Guard;
 
 /// Arguments of `assay ppl`.
 #[derive(clap::Args, Debug)]
@@ -119,6 +120,7 @@ pub fn run(args: PplArgs) -> anyhow::Result<i32> {
         items.truncate(n);
     }
     let mut runner = args.backend.open()?;
+    let guard = Guard::install(&args.backend.limits, "batch")?;
     let bar = indicatif::ProgressBar::new(items.len() as u64).with_style(
         indicatif::ProgressStyle::with_template(
             "{prefix} {bar:30} {pos}/{len} items [{elapsed_precise}<{eta_precise}]",
@@ -127,8 +129,23 @@ pub fn run(args: PplArgs) -> anyhow::Result<i32> {
     );
     bar.set_prefix("ppl");
     let start = std::time::Instant::now();
-    let losses = score(runner.backend(), &items, args.rolling, &mut || bar.inc(1))?;
+    let losses = score(
+        runner.backend(),
+        &items,
+        args.rolling,
+        &mut || bar.inc(1),
+        &|| guard.should_stop(),
+    )?;
     bar.finish_and_clear();
+    if let Some(stop) = guard.stopped() {
+        eprintln!(
+            "{}: {} of {} items scored, no report written; run the same command again: the request cache answers the scored items at once",
+            stop.describe(),
+            losses.len(),
+            items.len()
+        );
+        return Ok(stop.exit_code());
+    }
     let info = runner.info().clone();
     let setup = serde_json::json!({
         "model": info.model_path.display().to_string(),

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -15,6 +14,7 @@ use assay_tasks::{ChatFormat, PreparedTask};
 
 use super::{parse_meta, write_atomically, RegistryArgs, TaskSourceArgs};
 use crate::backend::{chat_template_for, ApiArg, BackendArgs, BackendKind};
+use crate::guard::{Guard, Stop};
 use crate::{progress::Bar, table};
 
 /// Arguments of `assay run`.
@@ -226,20 +226,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         None
     };
 
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupt.clone();
-        ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                eprintln!("\ninterrupted twice: exiting now");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupt: stopping after the current document (Ctrl-C again to quit now)"
-            );
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
+    let guard = Guard::install(&args.backend.limits, "document")?;
 
     let started = chrono::Utc::now();
     let stamp = started.format("%Y-%m-%dT%H-%M-%S%.6f").to_string();
@@ -272,7 +259,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             (_, _, Some(s)) => Some((s.path().to_path_buf(), stamp.clone())),
             _ => None,
         },
-        interrupt,
+        interrupt: guard.flag(),
     };
     let total: usize = tasks
         .iter()
@@ -337,11 +324,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     print_request_summary(&requests);
     if outcome.interrupted {
+        let stop = guard.stopped().unwrap_or(Stop::Interrupted);
         eprintln!(
-            "interrupted: {} documents finished; per-sample logs are complete up to the last finished document; no results file written",
+            "{}: {} documents finished; per-sample logs are complete up to the last finished document; no results file written. Run the same command again: the request cache answers the finished documents at once.",
+            stop.describe(),
             outcome.tasks.iter().map(|t| t.n_effective).sum::<usize>()
         );
-        return Ok(130);
+        return Ok(stop.exit_code());
     }
     let run_info = RunInfo {
         backend: info.clone(),

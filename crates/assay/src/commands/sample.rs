@@ -9,6 +9,7 @@ use assay_validate::completions::{append, read_prompts, resume, Completion, Prom
 
 use super::TaskSourceArgs;
 use crate::backend::BackendArgs;
+use crate::guard::Guard;
 
 /// Arguments of `assay sample`.
 #[derive(clap::Args, Debug)]
@@ -101,7 +102,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<i32> {
         bail!("--max-new-tokens 0: completions would be empty");
     }
     let prompts = prompts(&args)?;
-    let done = resume(&args.output)?;
+    let done = resume(&args.output, args.num_generations)?;
     let todo: Vec<&Prompt> = prompts
         .iter()
         .filter(|p| done.get(&p.id).copied().unwrap_or(0) < args.num_generations)
@@ -123,6 +124,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<i32> {
         );
     }
     let mut runner = args.backend.open()?;
+    let guard = Guard::install(&args.backend.limits, "prompt")?;
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -140,6 +142,9 @@ pub fn run(args: SampleArgs) -> anyhow::Result<i32> {
     let mut written = 0usize;
     let mut tokens = 0usize;
     for batch in todo.chunks(chunk) {
+        if guard.should_stop() {
+            break;
+        }
         let requests: Vec<GenerationRequest> = batch
             .iter()
             .map(|p| GenerationRequest {
@@ -198,5 +203,14 @@ pub fn run(args: SampleArgs) -> anyhow::Result<i32> {
         tokens as f64 / secs.max(1e-9),
         args.output.display()
     );
+    if let Some(stop) = guard.stopped() {
+        eprintln!(
+            "{}: the completions of {} prompts are in {}; run the same command again to sample the rest",
+            stop.describe(),
+            written / args.num_generations,
+            args.output.display()
+        );
+        return Ok(stop.exit_code());
+    }
     Ok(0)
 }
