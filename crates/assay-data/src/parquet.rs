@@ -121,6 +121,22 @@ mod tests {
 
     use crate::{read_records, ReadOptions};
 
+    /// `batch` as the bytes of a Parquet file.
+    fn parquet_bytes(batch: &RecordBatch) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+        bytes
+    }
+
+    /// The message of the error reading `path` gives.
+    fn error_reading(path: &Path) -> String {
+        read_records(path, &ReadOptions::default())
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn rows_become_records_with_lists_and_nulls() {
         let mut question = StringBuilder::new();
@@ -142,11 +158,7 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test-00000-of-00001.parquet");
-        let mut writer =
-            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
-                .unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
+        std::fs::write(&path, parquet_bytes(&batch)).unwrap();
         let options = ReadOptions {
             line_number_field: Some("_row".into()),
             ..ReadOptions::default()
@@ -172,10 +184,7 @@ mod tests {
         }
         let batch =
             RecordBatch::try_from_iter([("name", Arc::new(names.finish()) as ArrayRef)]).unwrap();
-        let mut bytes = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
+        let bytes = parquet_bytes(&batch);
         let footer_len =
             u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap())
                 as usize;
@@ -185,9 +194,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cut.parquet");
         std::fs::write(&path, cut).unwrap();
-        let err = read_records(&path, &ReadOptions::default())
-            .unwrap_err()
-            .to_string();
+        let err = error_reading(&path);
         assert!(err.contains("outside the file"), "{err}");
     }
 
@@ -196,9 +203,7 @@ mod tests {
         // The fuzzer's input (its first byte, which picked the extension, removed).
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/negative_column_offset.parquet");
-        let err = read_records(&path, &ReadOptions::default())
-            .unwrap_err()
-            .to_string();
+        let err = error_reading(&path);
         assert!(err.contains("outside the file"), "{err}");
     }
 
@@ -206,9 +211,7 @@ mod tests {
     fn a_page_naming_a_missing_dictionary_is_an_error_not_a_panic() {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/missing_dictionary.parquet");
-        let err = read_records(&path, &ReadOptions::default())
-            .unwrap_err()
-            .to_string();
+        let err = error_reading(&path);
         assert!(
             err.contains("missing_dictionary.parquet: cannot read it as Parquet"),
             "{err}"
@@ -221,9 +224,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train.parquet");
         std::fs::write(&path, b"{\"not\": \"parquet\"}\n").unwrap();
-        let err = read_records(&path, &ReadOptions::default())
-            .unwrap_err()
-            .to_string();
+        let err = error_reading(&path);
         assert!(
             err.contains("train.parquet: cannot read it as Parquet"),
             "{err}"

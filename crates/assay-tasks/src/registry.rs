@@ -99,10 +99,10 @@ impl Registry {
         for path in builtin {
             registry.add(TaskSource::Builtin(path))?;
         }
+        registry.build_tags();
         for dir in include_paths {
             registry.include(dir)?;
         }
-        registry.build_tags();
         Ok(registry)
     }
 
