@@ -235,7 +235,7 @@ pub fn evaluate(
                 }
             }
             for ((instance, answers), gen_time) in instances.iter().zip(&answers).zip(gen_times) {
-                let scored = task.score(instance, answers);
+                let scored = task.score(instance, answers)?;
                 for (slot, v) in values.iter_mut().zip(&scored) {
                     slot.push(*v);
                 }

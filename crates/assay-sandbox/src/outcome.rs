@@ -2,17 +2,19 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 /// How a program ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// It exited with status 0.
+    /// The harness ran every test to its end and none failed.
     Passed,
-    /// It raised (or exited non-zero): the exception's type (`AssertionError`, `SyntaxError`,
-    /// ...) or `exit N`, and its message.
+    /// A test failed or the solution raised: the exception's type (`AssertionError`,
+    /// `SyntaxError`, `SystemExit`, ...) or `exit` when its process ended early, and a message.
     Failed {
         /// The error kind.
         kind: String,
-        /// The last line of its error output.
+        /// What the harness says of it.
         message: String,
     },
     /// The wall-clock timeout ended it.
@@ -36,9 +38,27 @@ impl Outcome {
         }
     }
 
-    /// Reads a finished program: its exit code or signal, and its error output. Exceptions that
-    /// mean a limit was hit count as `Killed`.
-    pub(crate) fn from_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Outcome {
+    /// Reads the harness's verdict line (`{"outcome": "passed"}`, `{"outcome": "failed",
+    /// "kind", "message"}`, `{"outcome": "killed", "limit"}`); `None` for anything else.
+    pub(crate) fn from_verdict(line: &str) -> Option<Outcome> {
+        let v: Value = serde_json::from_str(line.trim()).ok()?;
+        let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        match v.get("outcome")?.as_str()? {
+            "passed" => Some(Outcome::Passed),
+            "failed" => Some(Outcome::Failed {
+                kind: text("kind")?,
+                message: text("message").unwrap_or_default(),
+            }),
+            "killed" => Some(Outcome::Killed {
+                limit: text("limit")?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A harness that ended without a verdict: by a signal (a limit), or otherwise, with the
+    /// last line of its error output.
+    pub(crate) fn without_verdict(signal: Option<i32>, code: Option<i32>, stderr: &str) -> Outcome {
         if let Some(sig) = signal {
             let limit = match sig {
                 libc::SIGXCPU => "cpu".to_string(),
@@ -48,63 +68,25 @@ impl Outcome {
             };
             return Outcome::Killed { limit };
         }
-        if code == Some(0) {
-            return Outcome::Passed;
-        }
-        // Python's last line names the exception, unindented (`Kind: message`). Processes the
-        // program started share its stderr, so their traceback lines can come after it: take
-        // the last line that reads as an exception, else the last line.
-        let lines = || {
-            stderr
-                .lines()
-                .map(str::trim_end)
-                .filter(|l| !l.trim().is_empty())
-        };
-        let last = lines()
+        let last = stderr
+            .lines()
             .rev()
-            .find(|l| exception_kind(l).is_some())
-            .or_else(|| lines().next_back())
+            .find(|l| !l.trim().is_empty())
             .unwrap_or("")
-            .trim()
-            .to_string();
-        // A fork bomb's children hit the process limit wherever their tracebacks land.
-        if lines().any(|l| {
-            l.starts_with("BlockingIOError") && l.contains("Resource temporarily unavailable")
-        }) {
+            .trim();
+        if last.starts_with("MemoryError") {
             return Outcome::Killed {
-                limit: "processes".into(),
+                limit: "memory".into(),
             };
         }
-        let kind = exception_kind(&last).unwrap_or_default();
-        match kind.as_str() {
-            "MemoryError" => Outcome::Killed {
-                limit: "memory".into(),
-            },
-            _ if !kind.is_empty() => Outcome::Failed {
-                kind,
-                message: last,
-            },
-            _ => Outcome::Failed {
-                kind: format!("exit {}", code.unwrap_or(-1)),
-                message: last,
-            },
+        Outcome::Failed {
+            kind: "no verdict".into(),
+            message: format!(
+                "the harness ended (status {}) without a verdict: {last}",
+                code.unwrap_or(-1)
+            ),
         }
     }
-}
-
-/// The exception class a line of Python's error output names (`pkg.Error: message` gives
-/// `Error`), or `None` when the line is not such a line (indented, or prose).
-fn exception_kind(line: &str) -> Option<String> {
-    if line.starts_with(char::is_whitespace) {
-        return None;
-    }
-    let name = line.split_once(':').map_or(line, |(name, _)| name);
-    let kind = name.rsplit('.').next()?;
-    let dotted_identifier = name
-        .split('.')
-        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
-    (dotted_identifier && kind.starts_with(|c: char| c.is_alphabetic() || c == '_'))
-        .then(|| kind.to_string())
 }
 
 /// A finished run.
@@ -121,56 +103,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exits_are_read() {
-        assert_eq!(Outcome::from_exit(Some(0), None, ""), Outcome::Passed);
-        let tb = "Traceback (most recent call last):\n  File \"program.py\", line 3\nAssertionError: bad\n";
+    fn verdicts_are_read_and_anything_else_is_not_a_pass() {
         assert_eq!(
-            Outcome::from_exit(Some(1), None, tb),
-            Outcome::Failed {
+            Outcome::from_verdict(r#"{"outcome": "passed"}"#),
+            Some(Outcome::Passed)
+        );
+        assert_eq!(
+            Outcome::from_verdict(
+                r#"{"outcome": "failed", "kind": "AssertionError", "message": "AssertionError: bad"}"#
+            ),
+            Some(Outcome::Failed {
                 kind: "AssertionError".into(),
                 message: "AssertionError: bad".into()
-            }
+            })
         );
         assert_eq!(
-            Outcome::from_exit(Some(1), None, "MemoryError\n").label(),
-            "killed"
+            Outcome::from_verdict(r#"{"outcome": "killed", "limit": "memory"}"#),
+            Some(Outcome::Killed {
+                limit: "memory".into()
+            })
         );
+        for bad in [
+            "",
+            "passed",
+            "{}",
+            r#"{"outcome": "PASSED"}"#,
+            r#"{"outcome": "failed"}"#,
+        ] {
+            assert_eq!(Outcome::from_verdict(bad), None, "{bad}");
+        }
         assert_eq!(
-            Outcome::from_exit(None, Some(libc::SIGXCPU), ""),
+            Outcome::without_verdict(Some(libc::SIGXCPU), None, ""),
             Outcome::Killed {
                 limit: "cpu".into()
             }
         );
         assert_eq!(
-            Outcome::from_exit(Some(3), None, ""),
-            Outcome::Failed {
-                kind: "exit 3".into(),
-                message: String::new()
-            }
+            Outcome::without_verdict(None, Some(0), "").label(),
+            "failed"
         );
-        // Seen in a fork bomb: children's traceback lines after the main program's last line.
-        let interleaved = "Traceback (most recent call last):\n  File \"/tmp/program.py\", line 3, in <module>\nBlockingIOError: [Errno 11] Resource temporarily unavailable\nTraceback (most recent call last):\n  File \"/tmp/program.py\", line 3, in <module>\n";
         assert_eq!(
-            Outcome::from_exit(Some(1), None, interleaved),
-            Outcome::Killed {
-                limit: "processes".into()
-            }
-        );
-        let child_after = "Traceback (most recent call last):\nValueError: x\n  File \"/tmp/program.py\", line 9\n";
-        assert_eq!(
-            Outcome::from_exit(Some(1), None, child_after),
-            Outcome::Failed {
-                kind: "ValueError".into(),
-                message: "ValueError: x".into()
-            }
-        );
-        let e = Outcome::from_exit(Some(1), None, "urllib.error.URLError: <urlopen error>");
-        assert_eq!(
-            e,
-            Outcome::Failed {
-                kind: "URLError".into(),
-                message: "urllib.error.URLError: <urlopen error>".into()
-            }
+            Outcome::without_verdict(None, Some(1), "Traceback\nMemoryError\n").label(),
+            "killed"
         );
     }
 }

@@ -328,55 +328,65 @@ impl PreparedTask {
             .remove(&doc_id)
     }
 
-    /// Runs each answer as `context + answer + "\n" + target` (HumanEval: the prompt, the
-    /// completion, the tests and `check(entry_point)`); returns how many passed and records
-    /// every outcome for the sample log.
-    fn run_programs(&self, instance: &DocInstance, filter: &str, answers: &[String]) -> usize {
+    /// Judges each answer in the sandbox (HumanEval: the prompt is trusted, the prompt and the
+    /// completion are the solution, the target holds the tests and `check(entry_point)`);
+    /// returns how many passed and records every outcome for the sample log. A sandbox that
+    /// fails to start is an error that stops the run: its items are never scored 0.
+    fn run_programs(
+        &self,
+        instance: &DocInstance,
+        filter: &str,
+        answers: &[String],
+    ) -> Result<usize, TaskError> {
         let context = match &instance.kind {
             DocKind::Generate { request } => request.context.as_str(),
             _ => "",
         };
         let tests = text_of(&instance.target);
-        let programs: Vec<String> = answers
+        let jobs: Vec<assay_sandbox::Job> = answers
             .iter()
-            .map(|a| format!("{context}{a}\n\n{tests}\n"))
+            .map(|a| assay_sandbox::Job {
+                prompt: context.to_string(),
+                solution: format!("{context}{a}\n"),
+                test: format!("{tests}\n"),
+            })
             .collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let runs = match &self.sandbox {
-            Some(sandbox) => sandbox.run_many(&programs, threads),
+            Some(sandbox) => sandbox.run_many(&jobs, threads),
             None => Vec::new(),
         };
+        let runs = runs
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TaskError::Invalid {
+                task: self.name.clone(),
+                message: format!("document {}: {e}", instance.doc_id),
+            })?;
         let mut passed = 0;
         let mut records = Vec::new();
-        for run in &runs {
-            records.push(match run {
-                Ok(e) => {
-                    passed += usize::from(e.outcome == assay_sandbox::Outcome::Passed);
-                    let mut r = serde_json::json!({
-                        "outcome": e.outcome.label(),
-                        "seconds": (e.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-                    });
-                    match &e.outcome {
-                        assay_sandbox::Outcome::Failed { kind, message } => {
-                            r["kind"] = kind.clone().into();
-                            r["message"] = message.clone().into();
-                        }
-                        assay_sandbox::Outcome::Killed { limit } => {
-                            r["limit"] = limit.clone().into()
-                        }
-                        _ => {}
-                    }
-                    r
-                }
-                Err(e) => serde_json::json!({"outcome": "not run", "message": e.to_string()}),
+        for e in &runs {
+            passed += usize::from(e.outcome == assay_sandbox::Outcome::Passed);
+            let mut r = serde_json::json!({
+                "outcome": e.outcome.label(),
+                "seconds": (e.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             });
+            match &e.outcome {
+                assay_sandbox::Outcome::Failed { kind, message } => {
+                    r["kind"] = kind.clone().into();
+                    r["message"] = message.clone().into();
+                }
+                assay_sandbox::Outcome::Killed { limit } => r["limit"] = limit.clone().into(),
+                _ => {}
+            }
+            records.push(r);
         }
         let mut executions = self.executions.lock().expect("not poisoned");
         let entry = executions
             .entry(instance.doc_id)
             .or_insert_with(|| Value::Object(Default::default()));
         entry[filter] = Value::Array(records);
-        passed
+        Ok(passed)
     }
 
     /// Overrides generation settings (`key=value` pairs as lm-eval's `--gen_kwargs`: until,
@@ -796,8 +806,12 @@ impl PreparedTask {
     }
 
     /// Per-document values, one per entry of `keys`.
-    pub fn score(&self, instance: &DocInstance, answers: &Answers) -> Vec<DocValue> {
-        match (&instance.kind, answers) {
+    pub fn score(
+        &self,
+        instance: &DocInstance,
+        answers: &Answers,
+    ) -> Result<Vec<DocValue>, TaskError> {
+        Ok(match (&instance.kind, answers) {
             (DocKind::MultipleChoice { choices, gold }, Answers::Loglikelihoods(lls)) => {
                 let logprobs: Vec<f64> = lls.iter().map(|l| l.logprob).collect();
                 let chars: Vec<usize> = choices.iter().map(|c| c.chars().count()).collect();
@@ -849,7 +863,7 @@ impl PreparedTask {
                 let mut values = Vec::with_capacity(self.keys.len());
                 for (filter, answers) in self.filtered(answers) {
                     if self.runs_code() {
-                        let passed = self.run_programs(instance, &filter, &answers);
+                        let passed = self.run_programs(instance, &filter, &answers)?;
                         for &m in &self.metrics {
                             let k = m.pass_k().unwrap_or(1);
                             values.push(DocValue::Scalar(
@@ -884,7 +898,7 @@ impl PreparedTask {
                 values
             }
             _ => Vec::new(),
-        }
+        })
     }
 
     /// SHA-256 of a document (for per-sample logs).
@@ -1353,7 +1367,7 @@ mod builtin_tests {
             stop: StopReason::Until,
             truncated: false,
         }]);
-        task.score(&instance, &answers)
+        task.score(&instance, &answers).unwrap()
     }
 
     #[test]
