@@ -555,11 +555,24 @@ fn backoff(attempt: u32) -> Duration {
     full.mul_f64(rand::random_range(0.5..=1.0))
 }
 
-/// `Retry-After` in seconds (an HTTP date is not honoured: backoff applies).
+/// `Retry-After`: seconds, or an HTTP date (the wait until then; none when it has passed);
+/// at most [`MAX_RETRY_AFTER`].
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    let secs: f64 = text.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER))
+    retry_after_at(headers, std::time::SystemTime::now())
+}
+
+/// [`retry_after`] as read at `now`.
+fn retry_after_at(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        Ok(_) => return None,
+        Err(_) => httpdate::parse_http_date(text)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// An error with its causes, `a: b: c`.
@@ -598,10 +611,30 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_millis(500)));
         h.insert(RETRY_AFTER, "100000".parse().unwrap());
         assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, "-3".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn retry_after_honours_an_http_date() {
+        let mut h = HeaderMap::new();
         h.insert(
             RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
-        assert_eq!(retry_after(&h), None);
+        let date = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let before = date - Duration::from_secs(7);
+        assert_eq!(retry_after_at(&h, before), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after_at(&h, date - Duration::from_secs(3600)),
+            Some(MAX_RETRY_AFTER)
+        );
+        // Already past: try again at once.
+        assert_eq!(
+            retry_after_at(&h, date + Duration::from_secs(1)),
+            Some(Duration::ZERO)
+        );
     }
 }
