@@ -1,15 +1,17 @@
 //! `assay view`: a local web server over the run registry. It answers only with the assets
 //! compiled into the binary and with JSON computed from the registry; no request path ever
-//! reaches the file system.
+//! reaches the file system. Requests whose `Host` is a name other than `localhost` get 403, so
+//! a page elsewhere cannot reach the view through DNS rebinding.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use assay_records::{compare, doc_rows, RecordsError, Registry};
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -39,9 +41,57 @@ pub enum ViewError {
 struct App {
     registry: Mutex<Registry>,
     path: PathBuf,
+    /// The port listened on: a `Host` must name it.
+    port: u16,
+}
+
+impl App {
+    /// The registry; a handler that panicked while holding it does not lock out the others.
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 type Shared = Arc<App>;
+
+/// Whether a request's `Host` header may reach the view: `localhost` or an IP address (a
+/// rebinding attack needs a domain name), with the port listened on (or none, for port 80).
+fn host_allowed(host: Option<&str>, port: u16) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    let (name, given_port) = match host.rsplit_once(':') {
+        Some((name, p))
+            if !name.ends_with(':') && (name.starts_with('[') || !name.contains(':')) =>
+        {
+            (name, p.parse::<u16>().ok())
+        }
+        _ => (host, None),
+    };
+    let port_ok = match given_port {
+        Some(p) => p == port,
+        None => port == 80 && !host.ends_with(':'),
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    port_ok && (name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok())
+}
+
+/// Answers 403 to a request whose `Host` is not allowed ([`host_allowed`]).
+async fn check_host(State(app): State<Shared>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if host_allowed(host, app.port) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            "forbidden: the web view answers only requests for localhost or an IP address\n",
+        )
+            .into_response()
+    }
+}
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -107,7 +157,7 @@ fn alpha(q: &HashMap<String, String>) -> Result<f64, ApiError> {
 }
 
 async fn runs(State(app): State<Shared>) -> Answer {
-    let registry = app.registry.lock().expect("registry lock");
+    let registry = app.registry();
     let list = registry
         .list()
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -136,7 +186,7 @@ async fn compare_runs(
     State(app): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer {
-    let registry = app.registry.lock().expect("registry lock");
+    let registry = app.registry();
     let (ids, baseline) = selection(&registry, &q)?;
     let c = compare(&registry, &ids, baseline, alpha(&q)?)?;
     let order: Vec<i64> = c.runs.iter().map(|r| r.id).collect();
@@ -153,7 +203,7 @@ async fn compare_runs(
 }
 
 async fn samples(State(app): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let registry = app.registry.lock().expect("registry lock");
+    let registry = app.registry();
     let (ids, _) = selection(&registry, &q)?;
     let Some(task) = q.get("task") else {
         return Err(ApiError(StatusCode::BAD_REQUEST, "missing `task`".into()));
@@ -163,7 +213,7 @@ async fn samples(State(app): State<Shared>, Query(q): Query<HashMap<String, Stri
 }
 
 async fn report(State(app): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let registry = app.registry.lock().expect("registry lock");
+    let registry = app.registry();
     let (ids, baseline) = selection(&registry, &q)?;
     let c = compare(&registry, &ids, baseline, alpha(&q)?)?;
     let html = build_report(&registry, &c, usize::MAX, &now())?.html;
@@ -207,6 +257,7 @@ fn router(app: Shared) -> Router {
         .route("/api/samples", get(samples))
         .route("/api/report", get(report))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(middleware::from_fn_with_state(app.clone(), check_host))
         .with_state(app)
 }
 
@@ -225,10 +276,12 @@ pub fn serve(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ViewError::Bind { addr, source })?;
-        ready(listener.local_addr()?);
+        let bound = listener.local_addr()?;
+        ready(bound);
         let app = Arc::new(App {
             path: registry.path().to_path_buf(),
             registry: Mutex::new(registry),
+            port: bound.port(),
         });
         axum::serve(listener, router(app))
             .with_graceful_shutdown(async {
@@ -237,4 +290,37 @@ pub fn serve(
             .await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_localhost_and_ip_hosts_on_our_port_are_served() {
+        for ok in [
+            "127.0.0.1:8711",
+            "localhost:8711",
+            "LOCALHOST:8711",
+            "[::1]:8711",
+            "192.168.1.5:8711",
+        ] {
+            assert!(host_allowed(Some(ok), 8711), "{ok}");
+        }
+        for bad in [
+            "evil.example:8711",
+            "evil.example",
+            "127.0.0.1.nip.io:8711",
+            "localhost.evil.example:8711",
+            "127.0.0.1:8712",
+            "127.0.0.1",
+            "localhost:",
+            "::1",
+            "",
+        ] {
+            assert!(!host_allowed(Some(bad), 8711), "{bad}");
+        }
+        assert!(!host_allowed(None, 8711));
+        assert!(host_allowed(Some("localhost"), 80));
+    }
 }

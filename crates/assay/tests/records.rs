@@ -554,10 +554,15 @@ fn start_view(registry: &Path) -> View {
 
 /// A raw GET (the path exactly as given, unnormalised): status and body.
 fn get(addr: &str, path: &str) -> (u16, String) {
+    get_as(addr, addr, path)
+}
+
+/// A raw GET with the `Host` header given.
+fn get_as(addr: &str, host: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut text = String::new();
@@ -594,6 +599,15 @@ fn view_serves_only_its_assets_and_the_registry() {
     let (status, body) = get(&view.addr, "/api/compare?runs=zero,nope");
     assert_eq!(status, 400);
     assert!(body.contains("no run `nope`"), "{body}");
+    // DNS rebinding: a page on another site reaches 127.0.0.1 under its own name.
+    let port = view.addr.rsplit(':').next().unwrap();
+    for host in [format!("evil.example:{port}"), "evil.example".into()] {
+        let (status, body) = get_as(&view.addr, &host, "/api/runs");
+        assert_eq!(status, 403, "{host}: {body}");
+        assert!(!body.contains("runs"), "{host}: {body}");
+    }
+    let (status, _) = get_as(&view.addr, &format!("localhost:{port}"), "/api/runs");
+    assert_eq!(status, 200);
 }
 
 #[test]
