@@ -44,10 +44,12 @@ impl ExactMatch {
 /// (up to "I hope it is correct"), else the content of the last `\boxed{}` / `\fbox{}`, else
 /// `[invalid]`.
 pub fn math_answer(solution: &str) -> String {
-    let lower = solution.to_lowercase();
+    // ASCII lower-casing keeps every byte offset (full lower-casing does not: 'İ' grows), so
+    // positions found in `lower` are positions in `solution`.
+    let lower = solution.to_ascii_lowercase();
     if let Some(at) = lower.rfind("final answer is") {
         let rest = &solution[at + "final answer is".len()..];
-        let rest = match rest.to_lowercase().find("i hope") {
+        let rest = match rest.to_ascii_lowercase().find("i hope") {
             Some(end) => &rest[..end],
             None => rest,
         };
@@ -279,6 +281,15 @@ pub fn drop_em_f1(prediction: &str, gold: &str) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn math_answer_survives_characters_that_grow_when_lower_cased() {
+        // 'İ' is 2 bytes and lower-cases to 3: offsets from a fully lower-cased copy were wrong.
+        let text = "İİİİİİİİ The Final Answer is $x=2$. I hope it is correct.";
+        assert_eq!(math_answer(text), "$x=2$");
+        let text = "ẞİ final answer is İ5İ. i hope";
+        assert_eq!(math_answer(text), "İ5İ");
+    }
 
     #[test]
     fn gsm8k_exact_match_options() {

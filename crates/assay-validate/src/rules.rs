@@ -95,7 +95,11 @@ fn month(word: &str) -> Option<u32> {
         .iter()
         .position(|m| {
             m.starts_with(word)
-                || (word.starts_with(&m[..3]) && m.starts_with(&word[..word.len().min(m.len())]))
+                || (word.starts_with(&m[..3])
+                    // `get`: a cut inside a multi-byte character ("Junín") is no month.
+                    && word
+                        .get(..word.len().min(m.len()))
+                        .is_some_and(|w| m.starts_with(w)))
         })
         .map(|i| i as u32 + 1)
 }
@@ -205,6 +209,15 @@ pub fn grade(rule: Rule, reference: &str, completion: &str) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_ascii_words_near_month_names_do_not_panic() {
+        // "junín" starts with "jun": the month check cut it at byte 4, inside 'í'.
+        assert_eq!(first_date("Junín, 1920"), None);
+        assert_eq!(month("junín"), None);
+        assert_eq!(first_date("5 Juné 1920"), None);
+        assert_eq!(first_date("January 5, 1920"), Some((1920, 1, 5)));
+    }
     use Verdict::*;
 
     #[test]
