@@ -38,6 +38,17 @@ pub enum EngineError {
         /// What failed.
         reason: String,
     },
+    /// A LoRA merge met a tensor whose shape it cannot merge (no dimension, more than two,
+    /// a zero dimension, or A and B that do not fit the weight).
+    #[error("cannot merge the LoRA adapter {path}: tensor {tensor} has {reason}")]
+    LoraShape {
+        /// The adapter file.
+        path: PathBuf,
+        /// The tensor (the model's weight, or the adapter's lora_a or lora_b).
+        tensor: String,
+        /// Its dimensions (fastest first, ggml's `ne`) and what does not fit.
+        reason: String,
+    },
     /// llama.cpp could not create an inference context with the requested settings.
     #[error(
         "llama.cpp could not create a context (ctx-size {ctx_size}, threads {threads}): {reason}"

@@ -33,6 +33,38 @@ fn bad(path: &Path, reason: String) -> EngineError {
     }
 }
 
+fn bad_shape(path: &Path, tensor: &TensorInfo, reason: impl Into<String>) -> EngineError {
+    EngineError::LoraShape {
+        path: path.to_path_buf(),
+        tensor: tensor.name.clone(),
+        reason: format!("shape {:?}: {}", tensor.dims, reason.into()),
+    }
+}
+
+/// A tensor's (fastest, slowest) dimensions as a matrix: one or two dimensions, none zero. A
+/// 0-d tensor, a stacked 3-d one (expert weights) or an empty one cannot be merged.
+fn matrix(path: &Path, tensor: &TensorInfo) -> Result<(u64, u64), EngineError> {
+    let (rows_of, rows) = match tensor.dims[..] {
+        [] => return Err(bad_shape(path, tensor, "a LoRA merge needs a matrix, this tensor has no dimension")),
+        [n] => (n, 1),
+        [n, m] => (n, m),
+        _ => {
+            return Err(bad_shape(
+                path,
+                tensor,
+                format!(
+                    "a LoRA merge needs a matrix, this tensor has {} dimensions (stacked expert weights are not supported)",
+                    tensor.dims.len()
+                ),
+            ))
+        }
+    };
+    if rows_of == 0 || rows == 0 {
+        return Err(bad_shape(path, tensor, "a dimension is 0"));
+    }
+    Ok((rows_of, rows))
+}
+
 /// Dequantizes a tensor's data to F32 with ggml's routine for its type.
 pub fn to_f32(tensor: &TensorInfo, data: &[u8]) -> Result<Vec<f32>, EngineError> {
     let n: u64 = tensor.dims.iter().product();
@@ -126,14 +158,16 @@ pub fn merge(
             ));
         };
         // ggml layout: W ne = [in, out]; A ne = [in, r]; B ne = [r, out].
-        let (n_in, n_out) = (t.dims[0], t.dims.get(1).copied().unwrap_or(1));
-        let r = a.dims.get(1).copied().unwrap_or(1);
-        if a.dims[0] != n_in || b.dims.get(1).copied().unwrap_or(1) != n_out || b.dims[0] != r {
-            return Err(bad(
+        let (n_in, n_out) = matrix(adapter, t)?;
+        let (a_in, r) = matrix(adapter, a)?;
+        let (b_r, b_out) = matrix(adapter, b)?;
+        if a_in != n_in || b_out != n_out || b_r != r {
+            return Err(bad_shape(
                 adapter,
+                t,
                 format!(
-                    "{}: shapes A {:?}, B {:?} do not fit W {:?}",
-                    t.name, a.dims, b.dims, t.dims
+                    "the adapter's {} {:?} and {} {:?} do not fit it (A must be [{n_in}, r], B [r, {n_out}])",
+                    a.name, a.dims, b.name, b.dims
                 ),
             ));
         }
@@ -147,6 +181,19 @@ pub fn merge(
         let av = to_f32(a, &lora.read_tensor(a)?)?;
         let bv = to_f32(b, &lora.read_tensor(b)?)?;
         let (n_in, r) = (n_in as usize, r as usize);
+        for (tensor, values, expected) in [
+            (t, &w, n_in as u64 * n_out),
+            (a, &av, n_in as u64 * r as u64),
+            (b, &bv, r as u64 * n_out),
+        ] {
+            if values.len() as u64 != expected {
+                return Err(bad_shape(
+                    adapter,
+                    tensor,
+                    format!("{} values, expected {expected}", values.len()),
+                ));
+            }
+        }
         for (o, row) in w.chunks_exact_mut(n_in).enumerate() {
             let brow = &bv[o * r..(o + 1) * r];
             for (k, bk) in brow.iter().enumerate() {
@@ -182,4 +229,121 @@ pub fn merge(
         alpha,
         factor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32s(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// A tensor of `dims` holding 1, 2, 3, ... in F32.
+    fn tensor(name: &str, dims: &[u64]) -> (String, Vec<u64>, u32, Vec<u8>) {
+        let n: u64 = dims.iter().product();
+        let values: Vec<f32> = (1..=n).map(|i| i as f32).collect();
+        (name.to_string(), dims.to_vec(), F32, f32s(&values))
+    }
+
+    /// Merges an adapter with A and B of the given shapes into a model with one weight `w`.
+    fn merge_shapes(w: &[u64], a: &[u64], b: &[u64]) -> Result<MergeSummary, EngineError> {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, adapter, out) = (
+            dir.path().join("base.gguf"),
+            dir.path().join("adapter.gguf"),
+            dir.path().join("out.gguf"),
+        );
+        write_gguf(&base, &[], &[tensor("w", w)]).unwrap();
+        let meta = [("general.type".to_string(), Value::String("adapter".into()))];
+        write_gguf(
+            &adapter,
+            &meta,
+            &[tensor("w.lora_a", a), tensor("w.lora_b", b)],
+        )
+        .unwrap();
+        let summary = merge(&base, &adapter, 1.0, &out)?;
+        let merged = Gguf::open(&out).unwrap();
+        let t = merged.tensor("w").unwrap();
+        assert_eq!(t.dims, w);
+        Ok(summary)
+    }
+
+    #[test]
+    fn merges_b_times_a_into_the_weight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, adapter, out) = (
+            dir.path().join("base.gguf"),
+            dir.path().join("adapter.gguf"),
+            dir.path().join("out.gguf"),
+        );
+        // W: 2 outputs of 3 inputs; A: rank 1 over the inputs; B: rank 1 to the outputs.
+        write_gguf(&base, &[], &[tensor("w", &[3, 2])]).unwrap();
+        let meta = [("general.type".to_string(), Value::String("adapter".into()))];
+        write_gguf(
+            &adapter,
+            &meta,
+            &[
+                ("w.lora_a".into(), vec![3, 1], F32, f32s(&[1.0, 0.0, -1.0])),
+                ("w.lora_b".into(), vec![1, 2], F32, f32s(&[2.0, 10.0])),
+            ],
+        )
+        .unwrap();
+        let summary = merge(&base, &adapter, 0.5, &out).unwrap();
+        assert_eq!((summary.merged, summary.rank), (vec!["w".to_string()], 1));
+        let g = Gguf::open(&out).unwrap();
+        let t = g.tensor("w").unwrap();
+        let w = to_f32(t, &g.read_tensor(t).unwrap()).unwrap();
+        assert_eq!(w, [2.0, 2.0, 2.0, 9.0, 5.0, 1.0]);
+    }
+
+    #[test]
+    fn shapes_that_cannot_be_merged_are_errors_naming_the_tensor() {
+        // Each of these indexed a missing dimension, chunked by 0 or ran past B's rows (a 3-d
+        // expert weight) before; the last two were merged wrong or reported without a shape.
+        for (w, a, b, tensor, shape, reason) in [
+            (&[][..], &[1, 1][..], &[1, 1][..], "w", "[]", "no dimension"),
+            (
+                &[3, 2, 4],
+                &[3, 1],
+                &[1, 2],
+                "w",
+                "[3, 2, 4]",
+                "3 dimensions",
+            ),
+            (&[3, 2], &[], &[1, 2], "w.lora_a", "[]", "no dimension"),
+            (&[3, 2], &[3, 1], &[], "w.lora_b", "[]", "no dimension"),
+            (&[0, 2], &[0, 1], &[1, 2], "w", "[0, 2]", "a dimension is 0"),
+            (
+                &[3, 2],
+                &[3, 0],
+                &[0, 2],
+                "w.lora_a",
+                "[3, 0]",
+                "a dimension is 0",
+            ),
+            (
+                &[3, 2],
+                &[3, 1, 2],
+                &[1, 2],
+                "w.lora_a",
+                "[3, 1, 2]",
+                "3 dimensions",
+            ),
+            (&[3, 2], &[3, 2], &[1, 2], "w", "[3, 2]", "do not fit"),
+        ] {
+            let err = merge_shapes(w, a, b).unwrap_err();
+            assert!(
+                matches!(&err, EngineError::LoraShape { tensor: t, .. } if t == tensor),
+                "{w:?} {a:?} {b:?}: {err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("tensor {tensor} has shape {shape}"))
+                    && text.contains(reason),
+                "{text}"
+            );
+        }
+        assert_eq!(merge_shapes(&[3], &[3, 2], &[2, 1]).unwrap().rank, 2);
+    }
 }

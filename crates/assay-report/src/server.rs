@@ -1,10 +1,11 @@
 //! `assay view`: a local web server over the run registry. It answers only with the assets
 //! compiled into the binary and with JSON computed from the registry; no request path ever
-//! reaches the file system. Requests whose `Host` is a name other than `localhost` get 403, so
-//! a page elsewhere cannot reach the view through DNS rebinding.
+//! reaches the file system. Requests whose `Host` is not the address listened on or a loopback
+//! name (`localhost`, `127.0.0.1`, `[::1]`) get 403, so a page elsewhere cannot reach the view
+//! through DNS rebinding.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -41,8 +42,8 @@ pub enum ViewError {
 struct App {
     registry: Mutex<Registry>,
     path: PathBuf,
-    /// The port listened on: a `Host` must name it.
-    port: u16,
+    /// The address listened on: a `Host` must name its port (and it, or a loopback name).
+    addr: SocketAddr,
 }
 
 impl App {
@@ -54,9 +55,12 @@ impl App {
 
 type Shared = Arc<App>;
 
-/// Whether a request's `Host` header may reach the view: `localhost` or an IP address (a
-/// rebinding attack needs a domain name), with the port listened on (or none, for port 80).
-fn host_allowed(host: Option<&str>, port: u16) -> bool {
+/// Whether a request's `Host` header may reach the view: the address listened on, or
+/// `localhost`, `127.0.0.1` or `[::1]`, with the port listened on (or none, for port 80). A
+/// server listening on every address (`0.0.0.0`, `::`) takes any IP address: a rebinding attack
+/// needs a domain name. A missing `Host` is refused.
+fn host_allowed(host: Option<&str>, listening: SocketAddr) -> bool {
+    let port = listening.port();
     let Some(host) = host else {
         return false;
     };
@@ -72,8 +76,21 @@ fn host_allowed(host: Option<&str>, port: u16) -> bool {
         Some(p) => p == port,
         None => port == 80 && !host.ends_with(':'),
     };
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    port_ok && (name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok())
+    // An IPv6 address is bracketed in a Host header; an IPv4 one or a name is not.
+    let ip = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
+        None => name.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
+    };
+    let name_ok = match ip {
+        Some(ip) => {
+            ip == IpAddr::from([127, 0, 0, 1])
+                || ip == IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                || ip == listening.ip()
+                || listening.ip().is_unspecified()
+        }
+        None => name.eq_ignore_ascii_case("localhost"),
+    };
+    port_ok && name_ok
 }
 
 /// Answers 403 to a request whose `Host` is not allowed ([`host_allowed`]).
@@ -82,12 +99,12 @@ async fn check_host(State(app): State<Shared>, request: Request, next: Next) -> 
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
-    if host_allowed(host, app.port) {
+    if host_allowed(host, app.addr) {
         next.run(request).await
     } else {
         (
             StatusCode::FORBIDDEN,
-            "forbidden: the web view answers only requests for localhost or an IP address\n",
+            "forbidden: the web view answers only requests for localhost or the address it listens on\n",
         )
             .into_response()
     }
@@ -281,7 +298,7 @@ pub fn serve(
         let app = Arc::new(App {
             path: registry.path().to_path_buf(),
             registry: Mutex::new(registry),
-            port: bound.port(),
+            addr: bound,
         });
         axum::serve(listener, router(app))
             .with_graceful_shutdown(async {
@@ -294,18 +311,25 @@ pub fn serve(
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
     use super::*;
 
+    fn at(addr: &str) -> SocketAddr {
+        addr.parse().unwrap()
+    }
+
     #[test]
-    fn only_localhost_and_ip_hosts_on_our_port_are_served() {
+    fn only_the_listening_address_and_loopback_names_on_our_port_are_served() {
+        let local = at("127.0.0.1:8711");
         for ok in [
             "127.0.0.1:8711",
             "localhost:8711",
             "LOCALHOST:8711",
             "[::1]:8711",
-            "192.168.1.5:8711",
         ] {
-            assert!(host_allowed(Some(ok), 8711), "{ok}");
+            assert!(host_allowed(Some(ok), local), "{ok}");
         }
         for bad in [
             "evil.example:8711",
@@ -316,11 +340,104 @@ mod tests {
             "127.0.0.1",
             "localhost:",
             "::1",
+            "[::1]",
+            "[127.0.0.1]:8711",
+            "::1:8711",
+            "192.168.1.5:8711",
+            "0.0.0.0:8711",
             "",
         ] {
-            assert!(!host_allowed(Some(bad), 8711), "{bad}");
+            assert!(!host_allowed(Some(bad), local), "{bad}");
         }
-        assert!(!host_allowed(None, 8711));
-        assert!(host_allowed(Some("localhost"), 80));
+        assert!(!host_allowed(None, local));
+        assert!(host_allowed(Some("localhost"), at("127.0.0.1:80")));
+        assert!(host_allowed(Some("[::1]"), at("[::1]:80")));
+        // Listening on one address of the network: that address, and loopback names.
+        let lan = at("192.168.1.5:8711");
+        assert!(host_allowed(Some("192.168.1.5:8711"), lan));
+        assert!(host_allowed(Some("localhost:8711"), lan));
+        assert!(!host_allowed(Some("192.168.1.6:8711"), lan));
+        assert!(!host_allowed(Some("evil.example:8711"), lan));
+        // Listening on every address: any address, still no names.
+        for every in [at("0.0.0.0:8711"), at("[::]:8711")] {
+            assert!(host_allowed(Some("192.168.1.5:8711"), every));
+            assert!(host_allowed(Some("[fe80::1]:8711"), every));
+            assert!(!host_allowed(Some("evil.example:8711"), every));
+            assert!(!host_allowed(Some("192.168.1.5:8712"), every));
+        }
+    }
+
+    /// A view of an empty registry on a free port, served until the runtime is dropped.
+    fn start(dir: &std::path::Path) -> (Shared, SocketAddr, tokio::runtime::Runtime) {
+        let registry = Registry::open(&dir.join("runs.sqlite")).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Arc::new(App {
+            path: registry.path().to_path_buf(),
+            registry: Mutex::new(registry),
+            addr,
+        });
+        let served = router(app.clone());
+        runtime.spawn(async move { axum::serve(listener, served).await });
+        (app, addr, runtime)
+    }
+
+    /// A raw GET with `host` as the `Host` header (none when `None`): status and body.
+    fn get(addr: SocketAddr, host: Option<&str>, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let host = host.map_or(String::new(), |h| format!("Host: {h}\r\n"));
+        write!(s, "GET {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, body)
+    }
+
+    #[test]
+    fn requests_for_another_host_get_403() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_app, addr, _runtime) = start(dir.path());
+        let port = addr.port();
+        let (status, body) = get(addr, Some(&format!("127.0.0.1:{port}")), "/api/runs");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\"runs\""), "{body}");
+        let (status, _) = get(addr, Some(&format!("localhost:{port}")), "/");
+        assert_eq!(status, 200);
+        for host in [
+            Some(format!("evil.example:{port}")),
+            Some("evil.example:8711".into()),
+            Some(format!("127.0.0.1:{}", port.wrapping_add(1))),
+            None,
+        ] {
+            let (status, body) = get(addr, host.as_deref(), "/api/runs");
+            assert_eq!(status, 403, "{host:?}: {body}");
+            assert!(body.starts_with("forbidden:"), "{host:?}: {body}");
+        }
+    }
+
+    #[test]
+    fn a_handler_that_panicked_holding_the_registry_does_not_lock_out_later_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, addr, _runtime) = start(dir.path());
+        let holder = app.clone();
+        let panicked = std::thread::spawn(move || {
+            let _registry = holder.registry.lock().unwrap();
+            panic!("a handler failed while holding the registry");
+        })
+        .join();
+        assert!(panicked.is_err() && app.registry.is_poisoned());
+        let host = format!("127.0.0.1:{}", addr.port());
+        for _ in 0..2 {
+            let (status, body) = get(addr, Some(&host), "/api/runs");
+            assert_eq!(status, 200, "{body}");
+        }
     }
 }

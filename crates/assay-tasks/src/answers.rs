@@ -21,7 +21,7 @@ impl ExactMatch {
     fn normalise(&self, text: &str) -> String {
         let mut s = text.to_string();
         for re in &self.regexes_to_ignore {
-            s = re.replace_all(&s, "").into_owned();
+            s = replace_or_keep(re, &s, "");
         }
         if self.ignore_case {
             s = s.to_lowercase();
@@ -130,8 +130,16 @@ fn builtin(re: &'static str) -> Regex {
         .clone()
 }
 
+/// `re.replace_all(text, with)`, except that a search that fails (a pattern past
+/// fancy-regex's backtracking limit) counts as no match and leaves `text` as it is:
+/// fancy-regex's own `replace_all` panics then.
+pub fn replace_or_keep(re: &Regex, text: &str, with: &str) -> String {
+    re.try_replacen(text, 0, with)
+        .map_or_else(|_| text.to_string(), |s| s.into_owned())
+}
+
 fn replace_all(re: &'static str, text: &str, with: &str) -> String {
-    builtin(re).replace_all(text, with).into_owned()
+    replace_or_keep(&builtin(re), text, with)
 }
 
 /// Normalises a final answer for comparison: the right side of an equation, no spaces, `$`,
@@ -178,7 +186,7 @@ pub fn normalize_math(answer: &str) -> String {
             .collect()
     });
     for word in DROPPED.iter() {
-        s = word.replace_all(&s, "").into_owned();
+        s = replace_or_keep(word, &s, "");
     }
     s.retain(|c| !c.is_whitespace());
     s = replace_all(r"frac([^{\\])([^{\\])", &s, "frac{$1}{$2}");
@@ -333,6 +341,45 @@ mod tests {
             "x^{2}"
         );
         assert_eq!(math_answer("no answer"), "[invalid]");
+    }
+
+    #[test]
+    fn final_answers_after_characters_that_change_length_when_lower_cased() {
+        // 'İ' lower-cases to 3 bytes (from 2), 'Ⱥ' to 3 (from 2), 'ẞ' to 2 (from 3), the Kelvin
+        // sign to 1 (from 3): positions found in the lower-cased text were cut in the original.
+        for (text, expected) in [
+            ("İİİ The final answer is $5$. I hope it is correct.", "$5$"),
+            ("ȺȺȺȺ Final answer is 12", "12"),
+            ("ẞẞ the final answer is 7. I hope so", "7"),
+            ("\u{212a}\u{212a} The final answer is €5", "€5"),
+            ("\u{212a} The final answer is €5", "€5"),
+            (
+                "The final answer is İİ5 İİ. I hope it is correct.",
+                "İİ5 İİ",
+            ),
+            ("The final answer is ΣﬁẞK. I HOPE it is", "ΣﬁẞK"),
+            ("FINAL ANSWER IS x İ hope", "x İ hope"),
+        ] {
+            assert_eq!(math_answer(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_past_the_backtracking_limit_removes_nothing() {
+        // Exponential backtracking inside the VM (the look-ahead keeps it from the regex crate).
+        let catastrophic = Regex::new("(a|b|ab)*(?=c)").unwrap();
+        let text = "ab".repeat(30);
+        assert!(
+            catastrophic.is_match(&text).is_err(),
+            "the pattern must hit the limit"
+        );
+        let em = ExactMatch {
+            ignore_case: false,
+            ignore_punctuation: false,
+            regexes_to_ignore: vec![catastrophic],
+        };
+        assert_eq!(em.score(&text, &text), 1.0);
+        assert_eq!(em.score(&text, "abc"), 0.0);
     }
 
     #[test]

@@ -157,12 +157,16 @@ fn majority(values: &[String]) -> Option<String> {
 }
 
 /// Python's `re.findall(pattern, text)[group_select]`, then the first non-empty group of a
-/// multi-group match, stripped; `fallback` when nothing matches.
+/// multi-group match, stripped; `fallback` when nothing matches, and when the search fails (a
+/// pattern past fancy-regex's backtracking limit): the matches found before the failure are not
+/// all of them, so none is taken.
 fn regex_extract(re: &Regex, group_select: i64, fallback: &str, text: &str) -> String {
     let groups = re.captures_len() - 1;
     let mut found: Vec<Vec<String>> = Vec::new();
     for caps in re.captures_iter(text) {
-        let Ok(caps) = caps else { break };
+        let Ok(caps) = caps else {
+            return fallback.to_string();
+        };
         let row = if groups == 0 {
             vec![caps.get(0).map_or("", |m| m.as_str()).to_string()]
         } else {
@@ -214,6 +218,16 @@ mod tests {
     fn lookbehind_patterns_work() {
         let p = pipeline("name: x\nfilter:\n  - function: regex\n    regex_pattern: \"(?<=The answer is )(.*)(?=.)\"\n").unwrap();
         assert_eq!(p.apply(&["So. The answer is (B).".into()]), vec!["(B)"]);
+    }
+
+    #[test]
+    fn a_pattern_past_the_backtracking_limit_is_no_match() {
+        // The matches before the search that hit the limit are not the answer (`-1` would
+        // have taken "2").
+        let p = pipeline("name: x\nfilter:\n  - function: regex\n    group_select: -1\n    regex_pattern: \"[0-9]|(?:a|b|ab)*(?=c)\"\n").unwrap();
+        let text = format!("1 2 {}", "ab".repeat(30));
+        assert_eq!(p.apply(&[text]), vec!["[invalid]"]);
+        assert_eq!(p.apply(&["1 2 b".into()]), vec!["2"]);
     }
 
     #[test]

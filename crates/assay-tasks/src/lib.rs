@@ -12,7 +12,7 @@ mod error;
 pub mod filters;
 mod prepared;
 mod registry;
-mod similarity;
+pub mod similarity;
 mod spec;
 mod template;
 

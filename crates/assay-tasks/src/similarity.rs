@@ -18,7 +18,7 @@ fn intl_tokens(text: &str) -> Vec<String> {
     let mut s = text.to_string();
     RULES.with(|rules| {
         for (re, with) in rules {
-            s = re.replace_all(&s, *with).into_owned();
+            s = crate::answers::replace_or_keep(re, &s, with);
         }
     });
     s.split_whitespace().map(str::to_string).collect()

@@ -246,6 +246,19 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_words_are_not_cut_inside_a_character() {
+        // `month` cut each word at the month name's byte length: inside 'í' of "junín".
+        assert_eq!(first_date("Junín, 5 June 1920"), Some((1920, 6, 5)));
+        assert_eq!(grade(Rule::Date, "1920-06-05", " Junín"), Ungradable);
+        for word in ["juní", "janvié", "marçal", "décembre", "maéo", "jañ"] {
+            assert_eq!(month(word), None, "{word}");
+        }
+        // A word that starts with a whole month name is that month.
+        assert_eq!(month("augusté"), Some(8));
+        assert_eq!(first_date("3 Sept. 1950"), Some((1950, 9, 3)));
+    }
+
+    #[test]
     fn names_match_on_first_or_last_name() {
         assert_eq!(
             grade(Rule::Name, "Grace Miller", " Grace Miller\nQ:"),
