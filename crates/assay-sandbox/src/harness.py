@@ -243,20 +243,25 @@ def main():
     requests = os.fdopen(req_w, "w", encoding="utf-8")
     replies = os.fdopen(rep_r, "r", encoding="utf-8", errors="replace")
 
+    # Set when the solution's process stopped answering, even if a test caught the exception.
+    broken = []
+
+    def broke(reason):
+        """A ProgramEnded for `reason` (None: the process is gone), remembered in `broken`."""
+        broken.append(reason)
+        return ProgramEnded(reason)
+
     def receive():
         line = replies.readline(REPLY_LIMIT)
         if not line:
-            raise ProgramEnded(None)
+            raise broke(None)
         try:
             reply = json.loads(line)
         except ValueError:
-            raise ProgramEnded("a garbled answer") from None
+            raise broke("a garbled answer") from None
         if type(reply) is not dict:
-            raise ProgramEnded("a garbled answer")
+            raise broke("a garbled answer")
         return reply
-
-    # Set when the solution's process stopped answering, even if a test caught the exception.
-    broken = []
 
     def proxy(name):
         def call(*args, **kwargs):
@@ -267,89 +272,76 @@ def main():
                 )
                 requests.flush()
             except BrokenPipeError:
-                broken.append(None)
-                raise ProgramEnded(None) from None
-            try:
-                reply = receive()
-            except ProgramEnded as e:
-                broken.append(e.args[0])
-                raise
+                raise broke(None) from None
+            reply = receive()
             if "error" in reply and type(reply["error"]) is dict:
                 kind = str(reply["error"].get("kind", "Exception"))
                 message = str(reply["error"].get("message", ""))
                 builtin = getattr(builtins, kind, None)
-                if (
-                    isinstance(builtin, type)
-                    and issubclass(builtin, Exception)
-                    and kind != "UnsupportedValue"
-                ):
+                if isinstance(builtin, type) and issubclass(builtin, Exception):
                     # A test may expect it (`except ValueError`), as it would in-process.
                     raise builtin(message)
                 raise CandidateRaised(kind, message)
             if "value" not in reply:
-                broken.append("a garbled answer")
-                raise ProgramEnded("a garbled answer")
+                raise broke("a garbled answer")
             try:
                 return decode(reply["value"])
             except (Unsupported, ValueError, TypeError, RecursionError):
-                broken.append("a garbled answer")
-                raise ProgramEnded("a garbled answer") from None
+                raise broke("a garbled answer") from None
 
         call.__name__ = name
         return call
 
+    # The child's wait status, once reaped.
+    reaped = []
+
+    def reap(kill):
+        if not reaped:
+            if kill:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            reaped.append(os.waitpid(pid, 0)[1])
+        return reaped[0]
+
     def finish(result):
+        """Ends the child, writes the verdict once and exits."""
+        reap(kill=True)
         os.write(VERDICT_FD, (json.dumps(result) + "\n").encode())
         os._exit(0)
 
-    def gone(e):
+    def gone(reason):
         """The verdict when the solution's process stopped answering: how it ended, or, when
         it answered garbage, a protocol failure."""
-        if e.args[0] is None:
-            _, status = os.waitpid(pid, 0)
-            return exit_reason(status)
-        ended()
-        return {"outcome": "failed", "kind": "protocol", "message": f"the program sent {e.args[0]}"}
-
-    def ended():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _, status = os.waitpid(pid, 0)
-        return status
+        if reason is None:
+            return exit_reason(reap(kill=False))
+        return {"outcome": "failed", "kind": "protocol", "message": f"the program sent {reason}"}
 
     try:
         hello = receive()
     except ProgramEnded as e:
-        finish(gone(e))
+        finish(gone(e.args[0]))
     if "error" in hello and type(hello["error"]) is dict:
-        ended()
         finish(from_error(hello["error"]))
     names = hello.get("ready")
     if type(names) is not list:
-        ended()
-        finish({"outcome": "failed", "kind": "protocol", "message": "a garbled answer"})
+        finish(gone("a garbled answer"))
     for name in names:
         if type(name) is str and (name not in trusted or name in stubs):
             trusted[name] = proxy(name)
     try:
         exec(test_code, trusted)
     except ProgramEnded as e:
-        finish(gone(e))
+        finish(gone(e.args[0]))
     except CandidateRaised as e:
-        ended()
         finish(from_error({"kind": e.kind, "message": e.message}))
     except Unsupported as e:
-        ended()
         finish({"outcome": "failed", "kind": "UnsupportedValue", "message": f"the tests passed {e}"})
     except BaseException as e:
-        ended()
         finish(from_error(describe(e)))
     if broken:
-        finish(gone(ProgramEnded(broken[0])))
-    ended()
+        finish(gone(broken[0]))
     finish({"outcome": "passed"})
-
 
 main()
