@@ -2,8 +2,9 @@
 
 Usage: python bench/vs_lm_eval_report.py WORK_DIR OUT.json LM_EVAL_VERSION
 
-WORK_DIR holds rows.tsv (task, round, tool, seconds, peak RSS KB, docs) and each run's output
-folder (<tool>-<task>-<round>), with per-sample logs in lm-eval's format from both tools.
+WORK_DIR holds rows.tsv (task, round, tool, seconds, peak RSS KB, docs; tool is lm-eval or
+assay-<precision>) and each run's output folder (<tool>-<task>-<round>), with per-sample logs in
+lm-eval's format from both tools.
 """
 
 import glob
@@ -38,9 +39,9 @@ def loglikelihoods(record):
     return [float(r[0][0]) if isinstance(r[0], list) else float(r[0]) for r in record["resps"]]
 
 
-def agreement(task, work):
-    """Per-item agreement between the tools' first-round answers."""
-    a = samples(f"{work}/assay-{task}-1")
+def agreement(task, work, tool):
+    """Per-item agreement between `tool`'s and lm-eval's first-round answers."""
+    a = samples(f"{work}/{tool}-{task}-1")
     l = samples(f"{work}/lm-eval-{task}-1")
     keys = sorted(k for k in a if k in l)
     if task == "gsm8k":
@@ -63,9 +64,9 @@ def agreement(task, work):
     return {"same_choice": sum(pick(a[k]) == pick(l[k]) for k in ks), "docs": len(ks)}
 
 
-def assay_tokens(work, task, rnd):
+def assay_tokens(work, tool, task, rnd):
     """Tokens assay ran through the model, and tokens it generated, from its results JSON."""
-    files = glob.glob(f"{work}/assay-{task}-{rnd}/**/results_*.json", recursive=True)
+    files = glob.glob(f"{work}/{tool}-{task}-{rnd}/**/results_*.json", recursive=True)
     res = json.load(open(files[0]))["assay"]
     generated = sum(t.get("generated_tokens", 0) for t in (res.get("generation_timing") or {}).values())
     return res.get("tokens_processed", 0), generated
@@ -91,42 +92,50 @@ def main():
     work, out_path, lm_eval_version = sys.argv[1], sys.argv[2], sys.argv[3]
     rows = [l.rstrip("\n").split("\t") for l in open(f"{work}/rows.tsv")]
     tasks = list(dict.fromkeys(r[0] for r in rows))
-    print("| task | docs | round | assay s | assay docs/s | assay tokens/s | assay peak MB "
-          "| lm-eval s | lm-eval docs/s | lm-eval peak MB | lm-eval / assay |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tools = [t for t in dict.fromkeys(r[2] for r in rows) if t != "lm-eval"]
+    print("| task | docs | round | run | precision | s | docs/s | tokens/s | peak MB | lm-eval / this |")
+    print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|")
     report = []
     for task in tasks:
         runs = {}
         for t, rnd, tool, secs, rss, docs in rows:
             if t == task:
                 runs.setdefault(int(rnd), {})[tool] = (float(secs), int(rss), int(docs))
-        ratios = []
+        ratios = {tool: [] for tool in tools}
         entries = []
         for rnd in sorted(runs):
-            (asec, arss, docs), (lsec, lrss, _) = runs[rnd]["assay"], runs[rnd]["lm-eval"]
-            processed, generated = assay_tokens(work, task, rnd)
-            tok = generated if generated else processed
-            ratios.append(lsec / asec)
-            print(f"| {task} | {docs} | {rnd} | {asec:.1f} | {docs / asec:.2f} | {tok / asec:.0f} "
-                  f"| {arss // 1024} | {lsec:.1f} | {docs / lsec:.2f} | {lrss // 1024} "
-                  f"| {lsec / asec:.2f}x |")
-            entries.append({
-                "round": rnd, "docs": docs,
-                "assay_seconds": asec, "assay_peak_rss_kb": arss,
-                "assay_tokens_processed": processed, "assay_generated_tokens": generated,
-                "lm_eval_seconds": lsec, "lm_eval_peak_rss_kb": lrss, "ratio": lsec / asec,
-            })
-        agree = agreement(task, work)
+            lsec, lrss, docs = runs[rnd]["lm-eval"]
+            entry = {"round": rnd, "docs": docs, "lm_eval_seconds": lsec,
+                     "lm_eval_peak_rss_kb": lrss, "assay": {}}
+            for tool in tools:
+                asec, arss, _ = runs[rnd][tool]
+                processed, generated = assay_tokens(work, tool, task, rnd)
+                tok = generated if generated else processed
+                ratios[tool].append(lsec / asec)
+                precision = tool.removeprefix("assay-").upper()
+                print(f"| {task} | {docs} | {rnd} | assay | {precision} | {asec:.1f} | {docs / asec:.2f} "
+                      f"| {tok / asec:.0f} | {arss // 1024} | {lsec / asec:.2f}x |")
+                entry["assay"][precision] = {
+                    "seconds": asec, "peak_rss_kb": arss, "tokens_processed": processed,
+                    "generated_tokens": generated, "ratio": lsec / asec,
+                }
+            print(f"| {task} | {docs} | {rnd} | lm-eval hf | FP32 | {lsec:.1f} | {docs / lsec:.2f} "
+                  f"| | {lrss // 1024} | |")
+            entries.append(entry)
         report.append({
-            "task": task, "rounds": entries, "median_ratio": statistics.median(ratios),
-            "agreement": agree,
+            "task": task, "rounds": entries,
+            "median_ratio": {t.removeprefix("assay-").upper(): statistics.median(r)
+                             for t, r in ratios.items()},
+            "agreement": {t.removeprefix("assay-").upper(): agreement(task, work, t) for t in tools},
         })
     print()
     for r in report:
-        print(f"{r['task']}: lm-eval / assay median {r['median_ratio']:.2f}x; agreement {r['agreement']}")
+        for precision, ratio in r["median_ratio"].items():
+            print(f"{r['task']}: lm-eval (hf fp32) / assay ({precision}) median {ratio:.2f}x; "
+                  f"agreement {r['agreement'][precision]}")
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     json.dump({
-        "benchmark": "assay vs lm-eval hf (fp32), same documents and prompts",
+        "benchmark": "assay (per precision) vs lm-eval hf (fp32), same documents and prompts",
         "machine": machine(),
         "lm_eval_version": lm_eval_version,
         "assay_git": git.stdout.strip(),

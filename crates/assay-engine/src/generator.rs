@@ -202,6 +202,11 @@ impl Generator {
         self.slots
     }
 
+    /// Tokens each sequence's stream holds (prompt and generation).
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     /// Fixes the prompt cache to `prefix` (decoding it unless it is there already), or with an
     /// empty `prefix` lets it follow the newest prompt. While a prefix is pinned, every prompt
     /// that starts with it is computed from it the same way.

@@ -41,8 +41,11 @@ const MAX_SAMPLE_SLOTS: usize = 8;
 pub struct EngineSettings {
     /// CPU threads for the forward pass.
     pub threads: usize,
-    /// Context window in tokens (longest scored sequence).
-    pub ctx_size: u32,
+    /// Context window in tokens (longest scored sequence); `None`: the model's trained
+    /// context, capped so that the KV caches fit in memory ([`default_ctx_size`]).
+    pub ctx_size: Option<u32>,
+    /// A limit on the process's memory (`--max-memory`), which the default window respects.
+    pub max_memory: Option<u64>,
     /// Layers to offload to a GPU (0 = CPU only).
     pub gpu_layers: u32,
     /// Sequences generated at once (continuous batching across documents).
@@ -64,12 +67,57 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            ctx_size: 2048,
+            ctx_size: None,
+            max_memory: None,
             gpu_layers: 0,
             parallel: DEFAULT_PARALLEL,
             lora: None,
         }
     }
+}
+
+/// The default window: the model's trained context, capped so that the KV caches the engine
+/// may hold at once fit in half the memory available now (or half of what `--max-memory`
+/// leaves beside the model): the scoring context's two windows, and a generation context of
+/// up to [`MAX_SAMPLE_SLOTS`] (or `--parallel`) streams plus its prompt cache. Counted at 16-bit
+/// keys and values in every layer, which over-counts models with sliding-window layers.
+pub fn default_ctx_size(model: &LlamaModel, settings: &EngineSettings, model_bytes: u64) -> u32 {
+    let meta = |key: &str| {
+        let arch = model.meta_val_str("general.architecture").ok()?;
+        model
+            .meta_val_str(&format!("{arch}.{key}"))
+            .ok()?
+            .parse::<u64>()
+            .ok()
+    };
+    let head_dim = (model.n_embd().max(1) as u64) / u64::from(model.n_head().max(1));
+    let per_token = u64::from(model.n_layer())
+        * u64::from(model.n_head_kv().max(1))
+        * (meta("attention.key_length").unwrap_or(head_dim)
+            + meta("attention.value_length").unwrap_or(head_dim))
+        * 2;
+    let streams = 2 + settings.parallel.max(MAX_SAMPLE_SLOTS) as u64 + 1;
+    let mut budget = available_memory().unwrap_or(4 << 30);
+    if let Some(limit) = settings.max_memory {
+        budget = budget.min(limit.saturating_sub(model_bytes));
+    }
+    window_for(model.n_ctx_train(), budget / 2, streams * per_token.max(1))
+}
+
+/// The largest window (a multiple of 256, at least 256) up to `trained` whose KV caches,
+/// `bytes_per_window_token` for each token of the window, fit in `budget` bytes.
+fn window_for(trained: u32, budget: u64, bytes_per_window_token: u64) -> u32 {
+    let fits = (budget / bytes_per_window_token).min(u64::from(u32::MAX)) as u32;
+    let trained = if trained == 0 { 2048 } else { trained };
+    (trained.min(fits) / 256 * 256).max(256)
+}
+
+/// Memory the system can give without swapping (`MemAvailable` of /proc/meminfo), in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// llama.cpp's process-wide backend, initialised once.
@@ -149,9 +197,13 @@ impl LlamaEngine {
         // loads one model (or a few) per run.
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let threads = settings.threads.max(1);
+        let model_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let ctx_size = settings
+            .ctx_size
+            .unwrap_or_else(|| default_ctx_size(model, settings, model_bytes));
         // llama.cpp rounds the context up to a multiple of 256; do it first so that the batch
         // size (a whole document per decode call) matches the window.
-        let ctx_size = settings.ctx_size.max(1).div_ceil(256) * 256;
+        let ctx_size = ctx_size.max(1).div_ceil(256) * 256;
         let context_error = |reason: String| EngineError::Context {
             ctx_size,
             threads,
@@ -184,7 +236,7 @@ impl LlamaEngine {
             model_path: path.to_path_buf(),
             model_name: model_name(path),
             model_sha256,
-            model_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            model_bytes,
             n_params: model.n_params(),
             quantization: meta("general.file_type")
                 .and_then(|v| v.parse::<u32>().ok())
@@ -267,18 +319,36 @@ impl LlamaEngine {
         Ok(())
     }
 
-    /// The generation context with its prompt cache pinned to the task prefix, for one
-    /// document at a time.
-    fn pinned_generator(&mut self, slots: usize) -> Result<&mut Generator, EngineError> {
-        self.generator(slots)?;
+    /// A fresh generation context for one document, `slots` streams of room for `tokens`
+    /// tokens each (rounded up to whole 512-token micro-batches, at most the window), with its
+    /// prompt cache pinned to the task prefix. Sized to the document: a stream copy copies the
+    /// whole stream, and a window of the model's full trained context would be mostly empty.
+    fn document_generator(
+        &mut self,
+        slots: usize,
+        tokens: usize,
+    ) -> Result<&mut Generator, EngineError> {
+        if let Some(used) = self.generator.take() {
+            self.tokens_processed += used.tokens_processed;
+        }
+        let len = tokens
+            .max(self.prefix.len())
+            .div_ceil(512)
+            .saturating_mul(512)
+            .min(self.limits.max_len);
+        self.generator(slots, len)?;
         let generator = self.generator.as_mut().expect("created above");
         generator.pin_cache(&self.prefix)?;
         Ok(generator)
     }
 
-    /// The generation context, with room for at least `slots` sequences at once.
-    fn generator(&mut self, slots: usize) -> Result<&mut Generator, EngineError> {
-        if self.generator.as_ref().is_none_or(|g| g.slots() < slots) {
+    /// The generation context, with room for at least `slots` sequences of `len` tokens at once.
+    fn generator(&mut self, slots: usize, len: usize) -> Result<&mut Generator, EngineError> {
+        if self
+            .generator
+            .as_ref()
+            .is_none_or(|g| g.slots() < slots || g.max_len() < len)
+        {
             // Drop the old context first: both would hold a KV cache.
             if let Some(old) = self.generator.take() {
                 self.tokens_processed += old.tokens_processed;
@@ -286,7 +356,7 @@ impl LlamaEngine {
             self.generator = Some(Generator::new(
                 self.model,
                 slots,
-                self.limits.max_len,
+                len,
                 self.info.threads,
                 self.lora.as_mut().map(|(a, info)| (&mut **a, &*info)),
             )?);
@@ -508,7 +578,8 @@ impl LlamaEngine {
         tokens: usize,
     ) -> Result<usize, EngineError> {
         let prompt = self.prompt(request)?;
-        self.pinned_generator(1)?.replay(&prompt.tokens, tokens)
+        self.document_generator(1, prompt.tokens.len() + tokens + 1)?
+            .replay(&prompt.tokens, tokens)
     }
 }
 
@@ -668,7 +739,8 @@ impl LlamaEngine {
             .map(|r| self.prompt(r))
             .collect::<Result<Vec<_>, _>>()?;
         if self.info.parallel > 1 {
-            let generator = self.generator(self.info.parallel)?;
+            let window = self.limits.max_len;
+            let generator = self.generator(self.info.parallel, window)?;
             generator.pin_cache(&[])?;
             let out = generator.generate(requests, &prompts, usize::MAX)?;
             for (i, samples) in out.iter().enumerate() {
@@ -685,10 +757,8 @@ impl LlamaEngine {
         let mut out = Vec::with_capacity(requests.len());
         for (request, prompt) in requests.iter().zip(prompts) {
             let slots = request.n.min(MAX_SAMPLE_SLOTS);
-            if let Some(used) = self.generator.take() {
-                self.tokens_processed += used.tokens_processed;
-            }
-            let generator = self.pinned_generator(slots)?;
+            let generator =
+                self.document_generator(slots, prompt.tokens.len() + request.max_gen_toks + 1)?;
             let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
             let samples = one.pop().unwrap_or_default();
             done(out.len(), &samples);
@@ -807,5 +877,36 @@ impl Backend for LlamaEngine {
 
     fn tokens_processed(&self) -> u64 {
         self.tokens_processed + self.generator.as_ref().map_or(0, |g| g.tokens_processed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_window_is_the_trained_context_unless_memory_is_short() {
+        // Gemma 3 270M counted at 18 layers x 512 key+value values x 2 bytes, 11 windows.
+        let per_token = 11 * 18 * 512 * 2;
+        assert_eq!(window_for(32_768, 11 << 30, per_token), 32_768);
+        assert_eq!(window_for(32_768, 1 << 30, per_token), 5_120);
+        assert_eq!(
+            window_for(32_768, 1, per_token),
+            256,
+            "never below one block"
+        );
+        assert_eq!(
+            window_for(0, 11 << 30, per_token),
+            2048,
+            "unknown: lm-eval's 2048"
+        );
+        assert_eq!(window_for(1000, 11 << 30, per_token), 768, "whole blocks");
+    }
+
+    #[test]
+    fn available_memory_reads_proc_meminfo() {
+        if std::path::Path::new("/proc/meminfo").exists() {
+            assert!(available_memory().unwrap() > 0);
+        }
     }
 }

@@ -93,7 +93,7 @@ fn rolling_scores_every_token_across_windows() {
     let mut small = LlamaEngine::load(
         &default_model_path(),
         &EngineSettings {
-            ctx_size: 128,
+            ctx_size: Some(128),
             ..EngineSettings::default()
         },
     )

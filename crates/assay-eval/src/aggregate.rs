@@ -6,6 +6,9 @@ use assay_tasks::GroupNode;
 
 use crate::TaskOutcome;
 
+/// Seed of the bootstrap resampling behind standard errors that have no closed form.
+pub const BOOTSTRAP_SEED: u64 = 1234;
+
 /// One metric of a task or group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricResult {
@@ -34,7 +37,7 @@ pub(crate) fn task_metrics(
                 metric: *metric,
                 filter: filter.clone(),
                 value: agg.apply(vals),
-                stderr: agg.stderr(vals, bootstrap_iters, 1234),
+                stderr: agg.stderr(vals, bootstrap_iters, BOOTSTRAP_SEED),
             }
         })
         .collect()

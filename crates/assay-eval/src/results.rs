@@ -28,6 +28,8 @@ pub struct RunInfo {
     pub chat: Option<ChatInfo>,
     /// How requests were answered: request-cache hits and misses, HTTP counters.
     pub requests: Value,
+    /// The `--gen-kwargs` overrides as given (key, value), applied to every generation task.
+    pub gen_kwargs: Vec<(String, String)>,
 }
 
 /// How prompts were wrapped in the model's chat format.
@@ -160,7 +162,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         "higher_is_better": higher,
         "n-samples": n_samples,
         "config": {
-            "model": "assay-llama.cpp",
+            "model": b.backend,
             "model_args": model_args,
             "model_num_parameters": b.n_params,
             "model_dtype": b.quantization,
@@ -172,11 +174,13 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             "use_cache": null,
             "limit": limit,
             "bootstrap_iters": info.bootstrap_iters,
-            "gen_kwargs": {},
-            "random_seed": 0,
-            "numpy_seed": 1234,
-            "torch_seed": 1234,
-            "fewshot_seed": 1234,
+            "gen_kwargs": typed_kwargs(&info.gen_kwargs),
+            // assay draws on no Python, NumPy or torch generator; its own seeds are below and
+            // under `assay.seeds`.
+            "random_seed": null,
+            "numpy_seed": null,
+            "torch_seed": null,
+            "fewshot_seed": assay_tasks::FEWSHOT_SEED,
         },
         "git_hash": info.git_hash,
         "date": info.date,
@@ -213,11 +217,36 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         },
     });
     doc["assay"]["requests"] = info.requests.clone();
+    doc["assay"]["seeds"] = json!({
+        "fewshot": assay_tasks::FEWSHOT_SEED,
+        "generation": assay_tasks::GENERATION_SEED,
+        "bootstrap": crate::aggregate::BOOTSTRAP_SEED,
+    });
     doc["assay"]["task_timing"] = Value::Object(task_timing);
     if outcome.groups.is_empty() {
         doc.as_object_mut().map(|o| o.remove("groups"));
     }
     doc
+}
+
+/// `key=value` overrides as lm-eval records them: numbers and booleans typed, `until` a list.
+fn typed_kwargs(pairs: &[(String, String)]) -> Value {
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        let typed = if key == "until" {
+            json!(value.split('|').collect::<Vec<_>>())
+        } else if let Ok(n) = value.parse::<i64>() {
+            json!(n)
+        } else if let Some(x) = value.parse::<f64>().ok().filter(|x| x.is_finite()) {
+            json!(x)
+        } else if let Ok(b) = value.to_lowercase().parse::<bool>() {
+            json!(b)
+        } else {
+            json!(value)
+        };
+        map.insert(key.clone(), typed);
+    }
+    Value::Object(map)
 }
 
 /// A model name safe as a folder name (as lm-eval sanitises it).

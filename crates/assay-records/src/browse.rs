@@ -125,7 +125,13 @@ fn read_line(line: &Value) -> (DocAnswer, String, String, Vec<String>) {
             }
         }
     } else if let Some(r) = resps.first() {
+        // A rolling log-likelihood has one argument (the text) and no generation settings;
+        // lm-eval writes its log-probability as a string, like every response.
+        let rolling = args.first().is_some_and(|(_, settings)| settings.is_null());
         match first_resp(r) {
+            Value::String(s) if rolling && s.trim().parse::<f64>().is_ok() => {
+                answer.logprobs.extend(s.trim().parse::<f64>().ok());
+            }
             Value::String(s) => answer.generation = Some(s),
             Value::Array(pair) => {
                 if let Some(lp) = pair.first().and_then(number) {
@@ -174,7 +180,14 @@ fn read_line(line: &Value) -> (DocAnswer, String, String, Vec<String>) {
             .and_then(|i| choices.get(i as usize).cloned())
             .unwrap_or_else(|| text(v))
     };
-    let target = match &line["target"] {
+    // lm-eval writes the target as Python's str(): a choice index 3 as "3", a list as "[0, 2]".
+    let target_value = match &line["target"] {
+        Value::String(s) if !choices.is_empty() => serde_json::from_str::<Value>(s.trim())
+            .ok()
+            .filter(|v| v.is_u64() || v.as_array().is_some_and(|a| a.iter().all(Value::is_u64))),
+        _ => None,
+    };
+    let target = match target_value.as_ref().unwrap_or(&line["target"]) {
         Value::Array(items) if !items.is_empty() => {
             items.iter().map(choice).collect::<Vec<_>>().join(" / ")
         }
@@ -277,6 +290,34 @@ mod tests {
         assert_eq!(a.generation.as_deref(), Some("The answer is 17."));
         assert_eq!(a.extracted.as_deref(), Some("17"));
         assert_eq!(a.correct, Some(false));
+    }
+
+    #[test]
+    fn lm_eval_string_targets_name_choices() {
+        let line = json!({
+            "doc_id": 0, "target": "1", "metrics": ["acc"], "acc": 1.0,
+            "arguments": {"gen_args_0": {"arg_0": "ctx", "arg_1": " a"},
+                          "gen_args_1": {"arg_0": "ctx", "arg_1": " b"}},
+            "resps": [[["-2.5", "False"]], [["-0.5", "True"]]],
+        });
+        let (a, _, target, _) = read_line(&line);
+        assert_eq!(target, " b");
+        assert_eq!(a.logprobs, vec![-2.5, -0.5]);
+        let mut two = line.clone();
+        two["target"] = json!("[0, 1]");
+        assert_eq!(read_line(&two).2, " a /  b");
+    }
+
+    #[test]
+    fn rolling_logprob_as_string() {
+        let line = json!({
+            "doc_id": 0, "target": "some text", "metrics": ["word_perplexity"],
+            "arguments": {"gen_args_0": {"arg_0": "some text"}},
+            "resps": [["-12.5"]], "filtered_resps": ["-12.5"],
+        });
+        let (a, _, _, _) = read_line(&line);
+        assert_eq!(a.logprobs, vec![-12.5]);
+        assert_eq!(a.generation, None);
     }
 
     #[test]

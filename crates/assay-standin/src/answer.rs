@@ -125,7 +125,8 @@ impl Model {
             Backing::Engine { model, threads } => {
                 let settings = EngineSettings {
                     threads: *threads,
-                    ctx_size: 2048,
+                    ctx_size: Some(2048),
+                    max_memory: None,
                     gpu_layers: 0,
                     parallel: DEFAULT_PARALLEL,
                     lora: None,

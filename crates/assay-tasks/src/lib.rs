@@ -19,6 +19,9 @@ mod template;
 pub use chat::{builtin_template, template_for_architecture, ChatFormat, Message};
 pub use dataset::DataDir;
 pub use error::TaskError;
-pub use prepared::{hash as hash_text, text_of, Answers, DocInstance, DocKind, PreparedTask};
+pub use prepared::{
+    hash as hash_text, text_of, Answers, DocInstance, DocKind, PreparedTask, FEWSHOT_SEED,
+    GENERATION_SEED,
+};
 pub use registry::{GroupNode, Registry, Selection, TaskSource};
 pub use spec::{GroupSpec, OutputType, TaskSpec};

@@ -20,8 +20,11 @@ use crate::spec::{OutputType, TaskSpec};
 use crate::template::{Field, Templates};
 use crate::TaskError;
 
-/// The default few-shot seed, as in lm-eval.
-const FEWSHOT_SEED: u64 = 1234;
+/// Seed of the few-shot sampler unless the task's `fewshot_config` names one (lm-eval's default).
+pub const FEWSHOT_SEED: u64 = 1234;
+/// Sampler seed of generation tasks unless the task or `--gen-kwargs seed=` names one; each
+/// document mixes its id into it.
+pub const GENERATION_SEED: u64 = 1234;
 
 /// How few-shot examples are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -753,7 +756,8 @@ impl PreparedTask {
                                     continuation: format!("{}{c}", self.target_delimiter),
                                 })
                                 .collect(),
-                            target: serde_json::json!(gold),
+                            // As lm-eval logs it: the doc_to_target value, not the index.
+                            target,
                             kind: DocKind::MultipleChoice { choices, gold },
                         })
                     }
@@ -781,7 +785,7 @@ impl PreparedTask {
                                     })
                                 })
                                 .collect::<Result<_, TaskError>>()?,
-                            target: serde_json::json!(gold),
+                            target,
                             kind: DocKind::MultipleChoice {
                                 choices,
                                 gold: vec![gold],
@@ -1159,7 +1163,7 @@ fn generation_template(
             temperature: if sampled { temperature } else { 0.0 },
             top_p,
             top_k: kw.top_k.unwrap_or(0),
-            seed: kw.seed.unwrap_or(FEWSHOT_SEED),
+            seed: kw.seed.unwrap_or(GENERATION_SEED),
         },
         n,
     })

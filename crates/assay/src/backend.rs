@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 
 use crate::guard::LimitArgs;
 
+/// The window of a served model unless --ctx-size is given: lm-eval's `max_length` default for
+/// API models (the server's own limit is not reported by every server).
+const OPENAI_CTX_SIZE: u32 = 2048;
+
 /// Which backend answers the requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
@@ -53,15 +57,14 @@ pub struct BackendArgs {
     /// CPU threads [default: all cores].
     #[arg(long, value_name = "N", help_heading = "Model")]
     pub threads: Option<usize>,
-    /// Context window in tokens; longer inputs are cut from the left, as lm-eval does (with the
-    /// openai backend: the longest token prompt sent when --tokenizer is given).
-    #[arg(
-        long,
-        default_value_t = 2048,
-        value_name = "TOKENS",
-        help_heading = "Model"
-    )]
-    pub ctx_size: u32,
+    /// Context window in tokens; longer inputs are cut from the left, as lm-eval does, and
+    /// counted in the results [default: the model's trained context (as lm-eval's hf model),
+    /// capped so that the KV caches fit in half the available memory; with the openai backend
+    /// 2048, lm-eval's default for served models: the longest token prompt sent when
+    /// --tokenizer is given].
+    #[arg(long, value_name = "TOKENS", help_heading = "Model",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ctx_size: Option<u32>,
     /// Model layers to offload to the GPU (needs a build with `--features cuda`).
     #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Model")]
     pub gpu_layers: u32,
@@ -292,6 +295,7 @@ impl BackendArgs {
         let settings = EngineSettings {
             threads: self.threads.unwrap_or(EngineSettings::default().threads),
             ctx_size: self.ctx_size,
+            max_memory: self.limits.max_memory,
             gpu_layers: self.gpu_layers,
             parallel: self.parallel as usize,
             lora: self.lora.clone().map(|path| LoraSettings {
@@ -304,8 +308,16 @@ impl BackendArgs {
                 "warning: --gpu-layers has no effect: this assay was built without `--features cuda`"
             );
         }
-        LlamaEngine::load(&model_path, &settings)
-            .with_context(|| format!("loading model {}", model_path.display()))
+        let engine = LlamaEngine::load(&model_path, &settings)
+            .with_context(|| format!("loading model {}", model_path.display()))?;
+        let info = engine.info();
+        if self.ctx_size.is_none() && info.ctx_size < info.n_ctx_train {
+            eprintln!(
+                "note: a window of {} tokens, below the {} the model was trained for, so that the KV caches fit in memory (--ctx-size sets it)",
+                info.ctx_size, info.n_ctx_train
+            );
+        }
+        Ok(engine)
     }
 
     fn connect(&self) -> anyhow::Result<OpenAiBackend> {
@@ -350,7 +362,7 @@ impl BackendArgs {
                 ApiArg::Chat => Api::Chat,
             },
             tokenizer,
-            ctx_size: self.ctx_size,
+            ctx_size: self.ctx_size.unwrap_or(OPENAI_CTX_SIZE),
         };
         let backend = OpenAiBackend::connect(settings).context("connecting to the served model")?;
         for warning in backend.warnings() {
@@ -361,4 +373,23 @@ impl BackendArgs {
         }
         Ok(backend)
     }
+}
+
+/// The warning for `count` inputs (`what`: "requests", "items") cut from the left to the
+/// window, saying whether a larger --ctx-size would keep them whole.
+pub fn truncation_warning(info: &BackendInfo, count: usize, what: &str) -> String {
+    let hint = if info.endpoint.is_some() {
+        "a larger --ctx-size keeps them whole if the server's context allows".to_string()
+    } else if info.ctx_size < info.n_ctx_train {
+        format!(
+            "the model was trained for {} tokens: a larger --ctx-size keeps them whole, memory permitting",
+            info.n_ctx_train
+        )
+    } else {
+        format!("the model was trained for {} tokens", info.n_ctx_train)
+    };
+    format!(
+        "warning: {count} {what} were longer than the window of {} tokens and were cut from the left, as lm-eval cuts them (counted in the results); {hint}",
+        info.ctx_size
+    )
 }

@@ -82,6 +82,9 @@ fn same_shape(reference: &Value, ours: &Value, path: &str) {
             }
         }
         (Value::Null, _) | (_, Value::Null) => {}
+        (Value::Array(r), Value::Array(o)) if !r.is_empty() && !o.is_empty() => {
+            same_shape(&r[0], &o[0], &format!("{path}[0]"))
+        }
         (r, o) => assert_eq!(
             std::mem::discriminant(r),
             std::mem::discriminant(o),
@@ -167,6 +170,34 @@ fn run_writes_lm_eval_results_and_samples() {
             .len(),
         64
     );
+
+    // Per-sample lines have the keys and value types of a real lm-eval 0.4.13 log of the same
+    // task on the same data (hf fp32), and the same documents, prompts, targets and hashes.
+    let reference = samples(&data_dir().join("../reference/lm_eval_samples_example.jsonl"));
+    let ours = samples(&only_file(&dir, "samples_hellaswag"));
+    assert_eq!(ours.len(), 4);
+    for (r, o) in reference.iter().zip(&ours) {
+        same_shape(r, o, "sample");
+        for key in [
+            "doc_id",
+            "doc",
+            "target",
+            "arguments",
+            "filter",
+            "metrics",
+            "doc_hash",
+            "prompt_hash",
+            "target_hash",
+        ] {
+            assert_eq!(r[key], o[key], "sample {}: {key}", r["doc_id"]);
+        }
+        let resps = o["resps"].as_array().unwrap();
+        assert_eq!(resps.len(), r["resps"].as_array().unwrap().len());
+        for pair in &o["filtered_resps"].as_array().unwrap()[..] {
+            assert!(pair[0].as_str().unwrap().parse::<f64>().unwrap() < 0.0);
+            assert!(["True", "False"].contains(&pair[1].as_str().unwrap()));
+        }
+    }
 
     // Per-sample lines agree with the aggregate.
     let lines = samples(&only_file(&dir, "samples_arc_easy"));
@@ -290,7 +321,55 @@ fn mmlu_groups_are_size_weighted_and_truncation_is_counted() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert!(truncated > 0);
-    assert!(r.stdout.contains("cut from the left"));
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("cut from the left"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_default_window_is_the_trained_context() {
+    // One document of ~3,000 tokens: lm-eval's hf model (max_length 32768 for this model)
+    // scores it whole; so does assay by default, while a 2048-token window cuts it.
+    let tasks = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tasks.path().join("long.yaml"),
+        "task: long_question\ndataset_path: gsm8k/test.jsonl\ntest_split: test\noutput_type: loglikelihood\ndoc_to_text: \"{% for i in range(60) %}{{question}} {% endfor %}Answer:\"\ndoc_to_target: \" yes\"\n",
+    )
+    .unwrap();
+    let truncated = |extra: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let r = run(assay()
+            .args(["--tasks", "long_question", "--limit", "1"])
+            .args(extra)
+            .arg("--include-path")
+            .arg(tasks.path())
+            .arg("--output-path")
+            .arg(out.path()));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let results: Value = serde_json::from_str(
+            &std::fs::read_to_string(only_file(&model_dir(out.path()), "results_")).unwrap(),
+        )
+        .unwrap();
+        let backend = &results["assay"]["backend"];
+        assert_eq!(results["max_length"], backend["ctx_size"]);
+        (
+            results["assay"]["truncated_requests"]["long_question"].clone(),
+            backend["ctx_size"].as_u64().unwrap(),
+            r.stderr,
+        )
+    };
+    let (cut, window, stderr) = truncated(&[]);
+    // The trained context (32768) where half the available memory holds its KV caches.
+    assert!(
+        (4096..=32_768).contains(&window) && window % 256 == 0,
+        "{window}"
+    );
+    assert_eq!(cut, 0, "{stderr}");
+    let (cut, window, stderr) = truncated(&["--ctx-size", "2048"]);
+    assert_eq!((cut, window), (Value::from(1), 2048));
+    assert!(stderr.contains("trained for 32768 tokens"), "{stderr}");
 }
 
 #[test]

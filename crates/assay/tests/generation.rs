@@ -72,6 +72,15 @@ fn gsm8k_reports_both_filters_with_timing() {
         assert!(r.get(key).is_some(), "missing {key}: {r}");
     }
     assert_eq!(results["n-shot"]["gsm8k"], 5);
+    // The backend used, the settings given (typed as lm-eval types them), the seeds in force.
+    assert_eq!(results["config"]["model"], "llama.cpp");
+    assert_eq!(
+        results["config"]["gen_kwargs"],
+        serde_json::json!({"max_gen_toks": 24})
+    );
+    assert_eq!(results["config"]["fewshot_seed"], 1234);
+    assert_eq!(results["config"]["torch_seed"], Value::Null);
+    assert_eq!(results["assay"]["seeds"]["generation"], 1234);
     let timing = &results["assay"]["generation_timing"]["gsm8k"];
     assert_eq!(timing["docs"], 2);
     assert!(timing["avg_time_per_doc"].as_f64().unwrap() > 0.0);

@@ -72,21 +72,19 @@ fn failed(output: Output) -> String {
 }
 
 /// The `resps` of every logged document of the newest run, in order.
-fn resps(out: &Path, model_dir: &str) -> Vec<Value> {
-    let dir = out.join(model_dir);
-    // Names end with the run's start time: the greatest is the newest run's.
-    let file = std::fs::read_dir(&dir)
+/// The newest file of `dir` whose name starts with `prefix` (names end with the run's start
+/// time: the greatest is the newest run's).
+fn newest(dir: &Path, prefix: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("samples_")
-        })
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
         .max()
-        .unwrap_or_else(|| panic!("no samples in {}", dir.display()));
+        .unwrap_or_else(|| panic!("no {prefix} in {}", dir.display()))
+}
+
+fn resps(out: &Path, model_dir: &str) -> Vec<Value> {
+    let file = newest(&out.join(model_dir), "samples_");
     std::fs::read_to_string(file)
         .unwrap()
         .lines()
@@ -98,7 +96,8 @@ fn logprobs(resps: &[Value]) -> Vec<f64> {
     resps
         .iter()
         .flat_map(|doc| doc.as_array().unwrap().clone())
-        .map(|r| r[0][0].as_f64().unwrap())
+        // lm-eval's layout: each log-likelihood as Python's str() of the float.
+        .map(|r| r[0][0].as_str().unwrap().parse::<f64>().unwrap())
         .collect()
 }
 
@@ -396,6 +395,14 @@ fn generation_runs_on_the_chat_endpoint() {
     assert_eq!(r.len(), 4);
     assert!(r[0][0][0].is_string(), "{r:?}");
     assert_eq!(server.stats().answered(), 2, "{}", server.stats().to_json());
+    // The results name the backend that answered and the settings given.
+    let results = newest(&dir.path().join(MODEL), "results_");
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(results).unwrap()).unwrap();
+    assert_eq!(results["config"]["model"], "openai-chat-completions");
+    assert_eq!(
+        results["config"]["gen_kwargs"],
+        serde_json::json!({"max_gen_toks": 8})
+    );
 }
 
 #[test]

@@ -391,20 +391,33 @@ fn perplexity_and_the_lora_merge_check() {
             .unwrap(),
         base_gguf.read_tensor(untouched).unwrap()
     );
-    // The merge check through llama.cpp. This model's per-token log-probabilities move by up
-    // to ~0.25 nats under rounding-level changes of the arithmetic (adapter scales 1e-6 and
-    // 2e-6 differ that much; docs/VALIDATION.md), so per-item agreement to 1e-4 is not
-    // reachable here; the overall loss of the merged model and the adapter agree to 1e-2.
+    // The merge check through llama.cpp, as the README writes it. This model's per-token
+    // log-probabilities move by up to ~0.25 nats under rounding-level changes of the arithmetic
+    // (adapter scales 1e-6 and 2e-6 differ that much; docs/VALIDATION.md), so the check is on
+    // the overall loss.
     ppl(&["--model", &p("m1.gguf")], "m1.json");
-    let r = assay(&[
-        "ppl",
-        "--compare",
-        &p("adapter.json"),
-        &p("m1.json"),
-        "--tolerance",
-        "1e-4",
-    ]);
-    assert_eq!(r.code, 1, "{}", r.stdout);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let documented = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("assay ppl --compare adapter.json merged.json "))
+        .expect("README.md shows the merge check");
+    let flags: Vec<&str> = documented
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let mut args = vec![
+        "ppl".to_string(),
+        "--compare".into(),
+        p("adapter.json"),
+        p("m1.json"),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let r = assay(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "the README's merge check: {}", r.stdout);
+    assert!(r.stdout.contains("IDENTICAL"), "{}", r.stdout);
     println!("adapter on the base vs merged: {}", r.stdout);
     let (ra, rm): (Json, Json) = (
         serde_json::from_str(&std::fs::read_to_string(p("adapter.json")).unwrap()).unwrap(),
@@ -527,6 +540,37 @@ fn sampling_streams_completions_and_resumes_after_a_cut() {
 }
 
 /// Completions of fictional people's death dates, as `assay sample` writes them.
+/// Opens `dataset` with Hugging Face `datasets.load_from_disk` (tests/hf_check.py, in the venv
+/// scripts/setup.sh makes; `ASSAY_TEST_PYTHON` names another interpreter) and checks that it
+/// has `rows` rows and every field reads back as `completions` holds it.
+fn read_back_with_hf_datasets(dataset: &Path, completions: &Path, rows: u64) {
+    let python = std::env::var_os("ASSAY_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| assay_engine::cache_dir().join("test-python/bin/python"));
+    assert!(
+        python.is_file(),
+        "{} is missing: run `bash scripts/setup.sh` (it installs Hugging Face datasets there) or set ASSAY_TEST_PYTHON",
+        python.display()
+    );
+    let out = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hf_check.py"))
+        .arg(dataset)
+        .arg(completions)
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "datasets could not read the dataset back: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Json = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["rows"], rows, "{stdout}");
+    assert_eq!(summary["problems"], serde_json::json!([]), "{stdout}");
+}
+
 fn death_date_completions(path: &Path) {
     let rows = [
         ("Ilse Varnholt", "1920-01-05", " January 5, 1920, at the"),
@@ -608,6 +652,7 @@ fn grading_dedupes_keeps_equivalents_and_writes_a_tokenized_dataset() {
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    read_back_with_hf_datasets(&out, &completions, 3);
     // A second run never overwrites; a config without instructions is refused.
     let again = assay(&[
         "grade",

@@ -16,7 +16,7 @@ use crate::guard::Guard;
     assay ppl --data validation.jsonl -o base.json\n  \
     assay ppl --model base.gguf --lora adapter.gguf --data validation.jsonl -o adapter.json\n  \
     assay ppl --model merged.gguf --data validation.jsonl -o merged.json\n  \
-    assay ppl --compare adapter.json merged.json --tolerance 1e-4   # exit 1 when they differ\n\n\
+    assay ppl --compare adapter.json merged.json --tolerance 1e-2   # exit 1 when they differ\n\n\
     Each item's response is scored as the continuation of its prompt (a space is put between \
     them when neither has whitespace at the join); --rolling scores every token of \
     prompt + response. Loss = negative log-likelihood per token (nats), perplexity = exp(loss), \
@@ -37,9 +37,15 @@ pub struct PplArgs {
     /// Compare two reports written with -o instead of scoring: per-item and overall deltas.
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "data")]
     compare: Vec<PathBuf>,
-    /// Largest difference of loss (per item and overall) that counts as identical.
-    #[arg(long, default_value_t = 1e-4, value_name = "X")]
+    /// Largest difference of the overall loss (nats per token) that counts as the same model.
+    /// An adapter and its merge agree to about 1e-3 on Gemma 3 270M: the model's per-token
+    /// log-probabilities move that much under rounding-level changes (docs/VALIDATION.md).
+    #[arg(long, default_value_t = 1e-2, value_name = "X")]
     tolerance: f64,
+    /// Also require every item's loss within X (per-item agreement needs bitwise-identical
+    /// arithmetic: items move by up to ~0.25 nats when only the rounding changes).
+    #[arg(long, value_name = "X")]
+    item_tolerance: Option<f64>,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -75,7 +81,15 @@ fn read_report(path: &PathBuf) -> anyhow::Result<PplReport> {
 pub fn run(args: PplArgs) -> anyhow::Result<i32> {
     if let [a, b] = args.compare.as_slice() {
         let (ra, rb) = (read_report(a)?, read_report(b)?);
-        let c = compare(&ra, &rb, args.tolerance)
+        for (flag, value) in [
+            ("--tolerance", Some(args.tolerance)),
+            ("--item-tolerance", args.item_tolerance),
+        ] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                bail!("{flag} {v}: expected a number of nats, 0 or more");
+            }
+        }
+        let c = compare(&ra, &rb, args.tolerance, args.item_tolerance)
             .map_err(|e| anyhow::anyhow!("{} vs {}: {e}", a.display(), b.display()))?;
         println!(
             "A: {} (loss {:.6}, perplexity {:.4})",
@@ -89,13 +103,17 @@ pub fn run(args: PplArgs) -> anyhow::Result<i32> {
             rb.overall.loss,
             rb.overall.perplexity
         );
+        let over = match c.item_tolerance {
+            Some(t) => format!("; {} over the item tolerance {t:e}", c.items_over_tolerance),
+            None => String::new(),
+        };
         println!(
-            "items: {}; largest per-item loss difference {:.3e} (item {}); {} over the tolerance {:e}",
-            c.items, c.max_item_delta, c.max_item_index, c.items_over_tolerance, c.tolerance
+            "items: {}; largest per-item loss difference {:.3e} (item {}){over}",
+            c.items, c.max_item_delta, c.max_item_index
         );
         println!(
-            "overall: loss Δ {:+.3e}, perplexity Δ {:+.3e}",
-            c.loss_delta, c.perplexity_delta
+            "overall: loss Δ {:+.3e} (tolerance {:e}), perplexity Δ {:+.3e}",
+            c.loss_delta, c.tolerance, c.perplexity_delta
         );
         if let Some(path) = &args.output {
             write_atomically(path, serde_json::to_string_pretty(&c)?.as_bytes())?;
@@ -179,9 +197,9 @@ pub fn run(args: PplArgs) -> anyhow::Result<i32> {
         print!("{}", group_rows(title, groups));
     }
     if truncated > 0 {
-        println!(
-            "\nnote: {truncated} items were longer than --ctx-size {} and were cut from the left",
-            info.ctx_size
+        eprintln!(
+            "\n{}",
+            crate::backend::truncation_warning(&info, truncated, "items")
         );
     }
     if let Some(path) = &args.output {

@@ -307,9 +307,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let truncated: usize = outcome.tasks.iter().map(|t| t.truncated_requests).sum();
     if truncated > 0 {
-        println!(
-            "\nnote: {truncated} requests were longer than --ctx-size {} and were cut from the left",
-            info.ctx_size
+        eprintln!(
+            "\n{}",
+            crate::backend::truncation_warning(info, truncated, "requests")
         );
     }
     for t in &outcome.tasks {
@@ -342,6 +342,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         date: started.timestamp_micros() as f64 / 1e6,
         chat,
         requests,
+        gen_kwargs: match &args.gen_kwargs {
+            Some(text) => parse_pairs(text)?,
+            None => Vec::new(),
+        },
     };
     let mut doc = results_json(&outcome, &run_info);
     if staging.is_some() {

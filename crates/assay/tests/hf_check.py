@@ -1,9 +1,11 @@
 """Checks that a dataset written by `assay grade` loads with Hugging Face `datasets` and that
 every field reads back unchanged.
 
-    python bench/hf_check.py DATASET_DIR COMPLETIONS.jsonl [results.json]
+    python crates/assay/tests/hf_check.py DATASET_DIR COMPLETIONS.jsonl [results.json]
 
-Needs `datasets` (e.g. /work/venv-ref/bin/python, with HF_DATASETS_OFFLINE=1).
+Needs `datasets` (scripts/setup.sh installs it in a venv under the model cache:
+~/.cache/assay/test-python); tests/validation.rs runs it on every `assay grade` dataset it
+writes. Prints a JSON summary; exits 1 when any field does not read back.
 """
 import json
 import sys
