@@ -36,7 +36,7 @@ for t in "${targets[@]}"; do
     result="CRASH (see $log and artifacts/$t)"
     status=1
   fi
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
+  execs=$(grep -a -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo 0)
   corpus=$(find ".work/$t" "corpus/$t" -type f | wc -l)
   rate=$(( execs / seconds ))
   printf '%-10s %8s %12s %10s %8s %s\n' "$t" "$seconds" "$execs" "$rate" "$corpus" "$result"

@@ -331,15 +331,20 @@ impl LlamaEngine {
         if let Some(used) = self.generator.take() {
             self.tokens_processed += used.tokens_processed;
         }
-        let len = tokens
-            .max(self.prefix.len())
-            .div_ceil(512)
-            .saturating_mul(512)
-            .min(self.limits.max_len);
+        let len = self.stream_len(tokens.max(self.prefix.len()));
         self.generator(slots, len)?;
         let generator = self.generator.as_mut().expect("created above");
         generator.pin_cache(&self.prefix)?;
         Ok(generator)
+    }
+
+    /// A generation stream's length for `tokens` tokens: whole 512-token micro-batches (so the
+    /// prompt splits as it always did), at most the window.
+    fn stream_len(&self, tokens: usize) -> usize {
+        tokens
+            .div_ceil(512)
+            .saturating_mul(512)
+            .min(self.limits.max_len)
     }
 
     /// The generation context, with room for at least `slots` sequences of `len` tokens at once.
@@ -739,8 +744,16 @@ impl LlamaEngine {
             .map(|r| self.prompt(r))
             .collect::<Result<Vec<_>, _>>()?;
         if self.info.parallel > 1 {
-            let window = self.limits.max_len;
-            let generator = self.generator(self.info.parallel, window)?;
+            // Streams as long as this batch's longest prompt and generation need (whole
+            // micro-batches, at most the window): `--parallel 16` with 32k-token streams held
+            // 11.6 GB for a 270M model.
+            let need = requests
+                .iter()
+                .zip(&prompts)
+                .map(|(r, p)| p.tokens.len() + r.max_gen_toks + 1)
+                .max()
+                .unwrap_or(1);
+            let generator = self.generator(self.info.parallel, self.stream_len(need))?;
             generator.pin_cache(&[])?;
             let out = generator.generate(requests, &prompts, usize::MAX)?;
             for (i, samples) in out.iter().enumerate() {

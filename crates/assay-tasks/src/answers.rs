@@ -58,7 +58,10 @@ pub fn math_answer(solution: &str) -> String {
             return answer.to_string();
         }
     }
-    last_boxed(solution).unwrap_or_else(|| "[invalid]".to_string())
+    // An empty box is no answer (found by fuzzing: `\boxed{}` gave an empty answer).
+    last_boxed(solution)
+        .filter(|boxed| !boxed.trim().is_empty())
+        .unwrap_or_else(|| "[invalid]".to_string())
 }
 
 /// The content of the last `\boxed{...}` or `\fbox{...}` (braces balanced).
@@ -297,6 +300,18 @@ mod tests {
         assert_eq!(math_answer(text), "$x=2$");
         let text = "ẞİ final answer is İ5İ. i hope";
         assert_eq!(math_answer(text), "İ5İ");
+    }
+
+    #[test]
+    fn an_empty_box_is_no_answer() {
+        // Found by the `extract` fuzz target: both gave an empty answer.
+        assert_eq!(
+            math_answer("The \\frac{3}{w \\boxed{3}{4}} {3}{w \\boxed{} c)"),
+            "[invalid]"
+        );
+        assert_eq!(math_answer("Thus \\boxed{}} and \\fb`ox{x"), "[invalid]");
+        assert_eq!(math_answer("so \\boxed{ } then"), "[invalid]");
+        assert_eq!(math_answer("so \\boxed{7}"), "7");
     }
 
     #[test]
