@@ -129,10 +129,10 @@ fn read_line(line: &Value) -> (DocAnswer, String, String, Vec<String>) {
         // lm-eval writes its log-probability as a string, like every response.
         let rolling = args.first().is_some_and(|(_, settings)| settings.is_null());
         match first_resp(r) {
-            Value::String(s) if rolling && s.trim().parse::<f64>().is_ok() => {
-                answer.logprobs.extend(s.trim().parse::<f64>().ok());
-            }
-            Value::String(s) => answer.generation = Some(s),
+            Value::String(s) => match s.trim().parse::<f64>() {
+                Ok(lp) if rolling => answer.logprobs.push(lp),
+                _ => answer.generation = Some(s),
+            },
             Value::Array(pair) => {
                 if let Some(lp) = pair.first().and_then(number) {
                     answer.logprobs.push(lp);
