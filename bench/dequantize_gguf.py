@@ -2,11 +2,13 @@
 
 Usage: python bench/dequantize_gguf.py IN.gguf OUT.gguf [--tensor NAME] [--type f32|f16]
 
-Without --tensor every tensor becomes F32: the reference check uses that copy to separate the
+Without --tensor every tensor becomes --type (F32 by default): the reference check uses that copy to separate the
 engine's own error from quantisation (it should match transformers, which dequantises the same
 way, far more closely than the quantised model does). With --tensor only that tensor is
 converted (to --type) and the others are copied as they are: bench/engine_choices.sh measures the
-output projection (`token_embd.weight`, tied) in other formats.
+output projection (`token_embd.weight`, tied) in other formats. An F16 copy keeps one-dimensional
+tensors (the norms) in F32, as llama.cpp's own converter does: ggml's CPU kernels multiply F32
+activations by F32 norm weights only, and abort on F16 ones.
 """
 
 import argparse
@@ -33,7 +35,7 @@ def main():
             continue
         value = field.contents()
         if field.name == "general.file_type" and not args.tensor:
-            value = 0  # all F32
+            value = 0 if args.type == "f32" else 1  # LLAMA_FTYPE_ALL_F32 / MOSTLY_F16
         vtype = field.types[0]
         if vtype == GGUFValueType.ARRAY:
             writer.add_key_value(field.name, value, vtype, sub_type=field.types[-1])
@@ -44,7 +46,9 @@ def main():
             writer.add_tensor(t.name, t.data, raw_shape=t.data.shape, raw_dtype=t.tensor_type)
             continue
         shape = tuple(reversed([int(x) for x in t.shape]))
-        data = dequantize(t.data, t.tensor_type).reshape(shape).astype(dtype)
+        one_dim = len(shape) == 1
+        data = dequantize(t.data, t.tensor_type).reshape(shape)
+        data = data.astype(np.float32 if one_dim and not args.tensor else dtype)
         writer.add_tensor(t.name, data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
