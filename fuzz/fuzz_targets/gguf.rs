@@ -2,7 +2,7 @@
 //! then read by the GGUF container reader (metadata and tensor table, as the LoRA merge does).
 #![no_main]
 
-use assay_engine::gguf::{check_header, container::Gguf};
+use assay_gguf::{check_header, container::Gguf};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

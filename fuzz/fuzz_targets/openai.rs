@@ -2,8 +2,8 @@
 //! log-probability or model-list reply, and as an error body.
 #![no_main]
 
-use assay_engine::openai::protocol::{error_message, model_ids, parse_completion, parse_logprobs, Span};
-use assay_engine::openai::Api;
+use assay_openai::protocol::{error_message, model_ids, parse_completion, parse_logprobs, Span};
+use assay_openai::Api;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

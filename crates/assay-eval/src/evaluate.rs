@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use assay_backend::{Backend, BackendError};
 use assay_core::metrics::DocValue;
 use assay_core::MetricKind;
 use assay_core::{GenerationRequest, LoglikelihoodRequest};
-use assay_engine::{Backend, EngineError};
 use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, PreparedTask, TaskError};
 use serde_json::Value;
 
@@ -71,7 +71,7 @@ pub enum EvalError {
         /// The documents of the batch.
         docs: std::ops::Range<usize>,
         /// The backend's error.
-        source: EngineError,
+        source: BackendError,
     },
     /// A per-sample log could not be written.
     #[error("cannot write {path}: {source}")]
@@ -333,7 +333,7 @@ fn answer_batch(
     backend: &mut dyn Backend,
     instances: &[DocInstance],
     progress: &mut dyn Progress,
-) -> Result<Batch, EngineError> {
+) -> Result<Batch, BackendError> {
     let mut answers: Vec<Option<Answers>> = vec![None; instances.len()];
     let mut gen_times = vec![None; instances.len()];
     let mut requests = 0;

@@ -1,7 +1,7 @@
 //! The results document, in lm-eval's schema (DESIGN.md section 5) so that lm-eval's readers
 //! accept it, with assay's provenance under the extra key `assay`.
 
-use assay_engine::BackendInfo;
+use assay_backend::BackendInfo;
 use serde_json::{json, Map, Value};
 
 use crate::aggregate::MetricResult;

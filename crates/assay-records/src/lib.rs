@@ -20,22 +20,3 @@ pub use render::{
     summary_lines, text_table, verdict_mark,
 };
 pub use results::{parse_results, MetricValue, Provenance, TaskResult};
-
-use std::path::PathBuf;
-
-/// assay's data folder: `$XDG_DATA_HOME/assay`, else `~/.local/share/assay`.
-pub fn data_home() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from(".local/share"));
-    base.join("assay")
-}
-
-/// The default registry file: `$ASSAY_REGISTRY`, else `registry.sqlite` in [`data_home`].
-pub fn default_registry_path() -> PathBuf {
-    match std::env::var_os("ASSAY_REGISTRY") {
-        Some(p) => PathBuf::from(p),
-        None => data_home().join("registry.sqlite"),
-    }
-}

@@ -3,8 +3,9 @@
 
 use std::sync::mpsc;
 
+use assay_backend::{Backend, TextTokenizer};
 use assay_core::{GenerationRequest, Sampling, StopReason};
-use assay_engine::{Backend, EngineSettings, LlamaEngine, TokenScore, Tokenizer, DEFAULT_PARALLEL};
+use assay_llama::{EngineSettings, LlamaEngine, TokenScore, Tokenizer, DEFAULT_PARALLEL};
 use assay_tasks::{ChatFormat, Message};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;

@@ -75,7 +75,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let model = if args.model == "default" {
-        assay_engine::default_model_path()
+        assay_dirs::default_model_path()
     } else {
         PathBuf::from(&args.model)
     };

@@ -18,19 +18,11 @@ pub struct DataDir(pub PathBuf);
 impl DataDir {
     /// `explicit` if given, else `$ASSAY_DATA_DIR`, else `../shared/data` when it exists.
     pub fn locate(explicit: Option<&Path>) -> Result<DataDir, TaskError> {
-        if let Some(dir) = explicit {
-            return Ok(DataDir(dir.to_path_buf()));
-        }
-        if let Some(dir) = std::env::var_os("ASSAY_DATA_DIR") {
-            return Ok(DataDir(PathBuf::from(dir)));
-        }
-        let fallback = PathBuf::from("../shared/data");
-        if fallback.is_dir() {
-            return Ok(DataDir(fallback));
-        }
-        Err(TaskError::NoDataDir {
-            looked: "--data-dir, $ASSAY_DATA_DIR, ../shared/data".into(),
-        })
+        assay_dirs::data_dir(explicit)
+            .map(DataDir)
+            .ok_or_else(|| TaskError::NoDataDir {
+                looked: assay_dirs::DATA_DIR_SEARCH.into(),
+            })
     }
 
     pub(crate) fn resolve(&self, relative: &str) -> PathBuf {

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use assay_backend::{Backend, BackendError};
 use assay_core::request::LoglikelihoodRequest;
-use assay_engine::{Backend, EngineError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -183,7 +183,7 @@ pub fn score(
     rolling: bool,
     done: &mut dyn FnMut(),
     stop: &dyn Fn() -> bool,
-) -> Result<Vec<ItemLoss>, EngineError> {
+) -> Result<Vec<ItemLoss>, BackendError> {
     let chunk = backend.batch_documents(false).max(1);
     let mut out = Vec::with_capacity(items.len());
     for (c, batch) in items.chunks(chunk).enumerate() {

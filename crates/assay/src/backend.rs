@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use assay_engine::openai::{Api, ClientSettings};
-use assay_engine::{
-    default_cache_path, default_model_path, Backend, BackendInfo, CachedBackend, EngineSettings,
-    LlamaEngine, LoraSettings, OpenAiBackend, OpenAiSettings,
-};
-use assay_store::RequestCache;
+use assay_backend::{Backend, BackendInfo};
+use assay_dirs::{default_cache_path, default_model_path};
+use assay_llama::{EngineSettings, LlamaEngine, LoraSettings, Tokenizer};
+use assay_openai::{Api, ClientSettings, OpenAiBackend, OpenAiSettings, TokenIds};
+use assay_request_cache::{CachedBackend, RequestCache};
 use assay_tasks::{builtin_template, template_for_architecture};
 use serde_json::{json, Value};
 
@@ -86,7 +85,7 @@ pub struct BackendArgs {
     /// where two tokens nearly tie (llama.cpp rounds differently for different batch shapes);
     /// 1 keeps every document a function of itself alone. Each sequence holds a KV cache of
     /// --ctx-size tokens.
-    #[arg(long, default_value_t = assay_engine::DEFAULT_PARALLEL as u32, value_name = "N",
+    #[arg(long, default_value_t = assay_llama::DEFAULT_PARALLEL as u32, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Model")]
     pub parallel: u32,
 
@@ -160,6 +159,14 @@ pub struct BackendArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The tokenizer of the GGUF file at `path`, for token-id prompts to a served model.
+fn token_ids(path: &std::path::Path) -> Result<TokenIds, assay_llama::LlamaError> {
+    Ok(TokenIds {
+        tokenizer: std::sync::Arc::new(Tokenizer::load(path)?),
+        sha256: assay_gguf::sha256_file(path)?,
+    })
 }
 
 /// The model file `--model` (or `--tokenizer`) names.
@@ -346,7 +353,10 @@ impl BackendArgs {
             },
             None => None,
         };
-        let tokenizer = self.tokenizer.as_deref().map(resolve_model).transpose()?;
+        let tokenizer = match self.tokenizer.as_deref().map(resolve_model).transpose()? {
+            Some(path) => Some(token_ids(&path).context("connecting to the served model")?),
+            None => None,
+        };
         let wants_token_ids = tokenizer.is_some();
         let settings = OpenAiSettings {
             client: ClientSettings {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assay_engine::RequestStats;
+use assay_backend::RequestStats;
 use assay_eval::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -80,7 +80,7 @@ fn fixtures(d: &Path) {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(DOC.repeat(200).as_bytes()).unwrap();
     let gz = gz.finish().unwrap();
-    let model = assay_engine::default_model_path();
+    let model = assay_dirs::default_model_path();
     let mut head = vec![0u8; 4096];
     std::fs::File::open(&model)
         .unwrap()

@@ -18,7 +18,7 @@ fn assay() -> Command {
 }
 
 fn assay_on(data: &Path) -> Command {
-    let model = assay_engine::default_model_path();
+    let model = assay_dirs::default_model_path();
     assert!(
         model.exists(),
         "{} missing: run scripts/setup.sh",
@@ -449,7 +449,7 @@ fn bad_input_gets_clear_errors_and_nonzero_exit() {
     assert!(r.stderr.contains("is not a GGUF model"), "{}", r.stderr);
 
     let truncated = files.path().join("truncated.gguf");
-    let bytes = std::fs::read(assay_engine::default_model_path()).unwrap();
+    let bytes = std::fs::read(assay_dirs::default_model_path()).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
     let r = run(assay()
         .args(["--tasks", "hellaswag", "--limit", "1"])

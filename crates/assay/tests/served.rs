@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use assay_request_cache::RequestCache;
 use assay_standin::{Backing, Fault, Faults, Options, StandIn};
-use assay_store::RequestCache;
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ fn standin(configure: impl FnOnce(&mut Options)) -> StandIn {
     let mut options = Options {
         model_name: MODEL.into(),
         backing: Backing::Engine {
-            model: assay_engine::default_model_path(),
+            model: assay_dirs::default_model_path(),
             threads: 1,
         },
         faults: Faults::default(),

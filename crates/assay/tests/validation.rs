@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use assay_engine::gguf::container::{write_gguf, Gguf, Value};
+use assay_gguf::container::{write_gguf, Gguf, Value};
 use serde_json::Value as Json;
 
 mod common;
@@ -246,7 +246,7 @@ fn decontam_finds_the_sampled_trap_and_real_overlap() {
 /// A rank-4 LoRA adapter for the default model on the attention queries and FFN up-projections
 /// of the first two layers, with seeded values.
 fn write_adapter(path: &Path) {
-    let base = Gguf::open(&assay_engine::default_model_path()).unwrap();
+    let base = Gguf::open(&assay_dirs::default_model_path()).unwrap();
     let rank = 4u64;
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
@@ -361,13 +361,13 @@ fn perplexity_and_the_lora_merge_check() {
         m.stdout
     );
     let (base_gguf, merged, adapter) = (
-        Gguf::open(&assay_engine::default_model_path()).unwrap(),
+        Gguf::open(&assay_dirs::default_model_path()).unwrap(),
         Gguf::open(&dir.join("m1.gguf")).unwrap(),
         Gguf::open(&dir.join("adapter.gguf")).unwrap(),
     );
     let floats = |g: &Gguf, name: &str| {
         let t = g.tensor(name).unwrap();
-        assay_engine::lora::to_f32(t, &g.read_tensor(t).unwrap()).unwrap()
+        assay_llama::lora::to_f32(t, &g.read_tensor(t).unwrap()).unwrap()
     };
     let name = "blk.1.ffn_up.weight";
     let (w, w1) = (floats(&base_gguf, name), floats(&merged, name));
@@ -546,7 +546,7 @@ fn sampling_streams_completions_and_resumes_after_a_cut() {
 fn read_back_with_hf_datasets(dataset: &Path, completions: &Path, rows: u64) {
     let python = std::env::var_os("ASSAY_TEST_PYTHON")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| assay_engine::cache_dir().join("test-python/bin/python"));
+        .unwrap_or_else(|| assay_dirs::cache_dir().join("test-python/bin/python"));
     assert!(
         python.is_file(),
         "{} is missing: run `bash scripts/setup.sh` (it installs Hugging Face datasets there) or set ASSAY_TEST_PYTHON",

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
-use assay_engine::default_cache_path;
-use assay_store::{PruneRule, RequestCache};
+use assay_dirs::default_cache_path;
+use assay_request_cache::{PruneRule, RequestCache};
 
 /// Arguments of `assay cache`.
 #[derive(clap::Args, Debug)]

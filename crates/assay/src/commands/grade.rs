@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use assay_backend::{Backend, TextTokenizer};
 use assay_core::{GenerationRequest, LoglikelihoodRequest, Sampling};
-use assay_engine::openai::{Api, ClientSettings};
-use assay_engine::{
-    default_cache_path, Backend, CachedBackend, OpenAiBackend, OpenAiSettings, Tokenizer,
-};
+use assay_dirs::default_cache_path;
+use assay_llama::Tokenizer;
+use assay_openai::{Api, ClientSettings, OpenAiBackend, OpenAiSettings};
 use assay_records::aligned_table;
-use assay_store::RequestCache;
+use assay_request_cache::{CachedBackend, RequestCache};
 use assay_validate::completions::read_completions;
 use assay_validate::grade::{
     dedupe, grade_all, judge_prompt, parse_verdict, reference_of, tally, GradeStats, Graded,

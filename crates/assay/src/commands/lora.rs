@@ -41,7 +41,7 @@ pub fn run(args: LoraArgs) -> anyhow::Result<i32> {
             output,
         } => {
             let base = resolve_model(&model)?;
-            let summary = assay_engine::lora::merge(&base, &lora, scale, &output)?;
+            let summary = assay_llama::lora::merge(&base, &lora, scale, &output)?;
             println!(
                 "merged {} tensors (rank {}, alpha {}, factor {}) into {}",
                 summary.merged.len(),

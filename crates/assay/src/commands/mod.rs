@@ -60,7 +60,7 @@ impl RegistryArgs {
     pub fn path(&self) -> PathBuf {
         self.registry
             .clone()
-            .unwrap_or_else(assay_records::default_registry_path)
+            .unwrap_or_else(assay_dirs::default_registry_path)
     }
 
     /// Opens (or creates) the registry.

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use assay_engine::openai::CHAT_CANNOT_SCORE;
 use assay_eval::{
     evaluate, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit, RunInfo,
 };
+use assay_openai::CHAT_CANNOT_SCORE;
 use assay_sandbox::{Limits, Sandbox};
 use assay_tasks::{ChatFormat, PreparedTask};
 

@@ -1,0 +1,64 @@
+//! Every default path of assay, in one place: the cache (the request cache and the models),
+//! the data home (the run registry) and the benchmark data folder. Each honours its
+//! environment variable first, then the XDG variable, then the home folder.
+
+use std::path::{Path, PathBuf};
+
+/// File name of the default model (Gemma 3 270M, Q4_K_M), installed by `scripts/setup.sh`.
+pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// Where benchmark data is looked for, in order, when no `--data-dir` is given (for messages).
+pub const DATA_DIR_SEARCH: &str = "--data-dir, $ASSAY_DATA_DIR, ../shared/data";
+
+/// assay's cache directory: `$ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`, else
+/// `~/.cache/assay`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ASSAY_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    base.join("assay")
+}
+
+/// The default request cache file.
+pub fn default_cache_path() -> PathBuf {
+    cache_dir().join("requests.sqlite")
+}
+
+/// Where the default model lives once `scripts/setup.sh` has fetched it.
+pub fn default_model_path() -> PathBuf {
+    cache_dir().join("models").join(DEFAULT_MODEL_FILE)
+}
+
+/// assay's data folder: `$XDG_DATA_HOME/assay`, else `~/.local/share/assay`.
+pub fn data_home() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from(".local/share"));
+    base.join("assay")
+}
+
+/// The default run registry file: `$ASSAY_REGISTRY`, else `registry.sqlite` in [`data_home`].
+pub fn default_registry_path() -> PathBuf {
+    match std::env::var_os("ASSAY_REGISTRY") {
+        Some(p) => PathBuf::from(p),
+        None => data_home().join("registry.sqlite"),
+    }
+}
+
+/// The benchmark data folder: `explicit` if given, else `$ASSAY_DATA_DIR`, else
+/// `../shared/data` when it exists; `None` when none is found (see [`DATA_DIR_SEARCH`]).
+pub fn data_dir(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = explicit {
+        return Some(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("ASSAY_DATA_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let fallback = PathBuf::from("../shared/data");
+    fallback.is_dir().then_some(fallback)
+}

@@ -1,0 +1,383 @@
+//! Merging a LoRA adapter into a model file: every tensor the adapter touches becomes
+//! W + scale · (alpha / rank) · B·A in F32 (dequantized first with ggml's own routines), the
+//! rest is copied byte for byte. This is the same sum llama.cpp adds at run time, so the merged
+//! model and the base model with the adapter applied give the same losses up to float rounding
+//! (and up to the quantization of the touched tensors' activations on a quantized base).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use assay_gguf::container::{write_gguf, Gguf, TensorInfo, Value};
+use assay_gguf::types::tensor_bytes;
+use assay_gguf::GgufError;
+
+use crate::LlamaError;
+
+/// ggml's type id of F32.
+const F32: u32 = 0;
+
+/// What a merge did.
+#[derive(Debug, Clone)]
+pub struct MergeSummary {
+    /// Tensors changed.
+    pub merged: Vec<String>,
+    /// Rank of the adapter.
+    pub rank: u64,
+    /// `adapter.lora.alpha` (0 when absent).
+    pub alpha: f32,
+    /// The factor applied to B·A: scale · alpha / rank (or scale without alpha).
+    pub factor: f32,
+}
+
+fn bad(path: &Path, reason: String) -> LlamaError {
+    LlamaError::Adapter {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+fn bad_shape(path: &Path, tensor: &TensorInfo, reason: impl Into<String>) -> LlamaError {
+    LlamaError::LoraShape {
+        path: path.to_path_buf(),
+        tensor: tensor.name.clone(),
+        reason: format!("shape {:?}: {}", tensor.dims, reason.into()),
+    }
+}
+
+/// A tensor's (fastest, slowest) dimensions as a matrix: one or two dimensions, none zero. A
+/// 0-d tensor, a stacked 3-d one (expert weights) or an empty one cannot be merged.
+fn matrix(path: &Path, tensor: &TensorInfo) -> Result<(u64, u64), LlamaError> {
+    let (rows_of, rows) = match tensor.dims[..] {
+        [] => return Err(bad_shape(path, tensor, "a LoRA merge needs a matrix, this tensor has no dimension")),
+        [n] => (n, 1),
+        [n, m] => (n, m),
+        _ => {
+            return Err(bad_shape(
+                path,
+                tensor,
+                format!(
+                    "a LoRA merge needs a matrix, this tensor has {} dimensions (stacked expert weights are not supported)",
+                    tensor.dims.len()
+                ),
+            ))
+        }
+    };
+    if rows_of == 0 || rows == 0 {
+        return Err(bad_shape(path, tensor, "a dimension is 0"));
+    }
+    Ok((rows_of, rows))
+}
+
+/// Dequantizes a tensor's data to F32 with ggml's routine for its type.
+pub fn to_f32(tensor: &TensorInfo, data: &[u8]) -> Result<Vec<f32>, LlamaError> {
+    let n: u64 = tensor.dims.iter().product();
+    if tensor.ggml_type == F32 {
+        return Ok(data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect());
+    }
+    // SAFETY: ggml returns a static table entry for every type id; `to_float` reads exactly
+    // `n` elements' worth of blocks from `data`, whose length was checked against ggml's own
+    // row size when the tensor was read.
+    unsafe {
+        let traits =
+            llama_cpp_sys_2::ggml_get_type_traits(tensor.ggml_type as llama_cpp_sys_2::ggml_type);
+        let Some(convert) = traits.as_ref().and_then(|t| t.to_float) else {
+            return Err(GgufError::NotGguf {
+                path: Default::default(),
+                reason: format!(
+                    "tensor {}: ggml cannot dequantize type {}",
+                    tensor.name, tensor.ggml_type
+                ),
+            }
+            .into());
+        };
+        let mut out = vec![0f32; n as usize];
+        convert(data.as_ptr().cast(), out.as_mut_ptr(), n as i64);
+        Ok(out)
+    }
+}
+
+/// Writes `out`: the model at `base` with the LoRA adapter at `adapter` merged in at `scale`.
+pub fn merge(
+    base: &Path,
+    adapter: &Path,
+    scale: f32,
+    out: &Path,
+) -> Result<MergeSummary, LlamaError> {
+    let model = Gguf::open(base)?;
+    let lora = Gguf::open(adapter)?;
+    match lora.get("general.type") {
+        Some(Value::String(t)) if t == "adapter" => {}
+        _ => {
+            return Err(bad(
+                adapter,
+                "not an adapter: `general.type` is not \"adapter\"".into(),
+            ))
+        }
+    }
+    if let (Some(a), Some(b)) = (
+        lora.get("general.architecture"),
+        model.get("general.architecture"),
+    ) {
+        if a != b {
+            return Err(bad(
+                adapter,
+                format!("made for architecture {a:?}, the model is {b:?}"),
+            ));
+        }
+    }
+    let alpha = lora
+        .get("adapter.lora.alpha")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0) as f32;
+    let mut pairs: HashMap<&str, (Option<&TensorInfo>, Option<&TensorInfo>)> = HashMap::new();
+    for t in &lora.tensors {
+        if let Some(target) = t.name.strip_suffix(".lora_a") {
+            pairs.entry(target).or_default().0 = Some(t);
+        } else if let Some(target) = t.name.strip_suffix(".lora_b") {
+            pairs.entry(target).or_default().1 = Some(t);
+        } else {
+            return Err(bad(
+                adapter,
+                format!("tensor {} is neither a .lora_a nor a .lora_b", t.name),
+            ));
+        }
+    }
+    let mut rank = 0;
+    let mut tensors = Vec::with_capacity(model.tensors.len());
+    let mut merged = Vec::new();
+    let mut factor = scale;
+    for t in &model.tensors {
+        let data = model.read_tensor(t)?;
+        let Some(&(a, b)) = pairs.get(t.name.as_str()) else {
+            tensors.push((t.name.clone(), t.dims.clone(), t.ggml_type, data));
+            continue;
+        };
+        let (Some(a), Some(b)) = (a, b) else {
+            return Err(bad(
+                adapter,
+                format!("{} has only one of lora_a and lora_b", t.name),
+            ));
+        };
+        // ggml layout: W ne = [in, out]; A ne = [in, r]; B ne = [r, out].
+        let (n_in, n_out) = matrix(adapter, t)?;
+        let (a_in, r) = matrix(adapter, a)?;
+        let (b_r, b_out) = matrix(adapter, b)?;
+        if a_in != n_in || b_out != n_out || b_r != r {
+            return Err(bad_shape(
+                adapter,
+                t,
+                format!(
+                    "the adapter's {} {:?} and {} {:?} do not fit it (A must be [{n_in}, r], B [r, {n_out}])",
+                    a.name, a.dims, b.name, b.dims
+                ),
+            ));
+        }
+        rank = r;
+        factor = if alpha != 0.0 {
+            scale * alpha / r as f32
+        } else {
+            scale
+        };
+        let mut w = to_f32(t, &data)?;
+        let av = to_f32(a, &lora.read_tensor(a)?)?;
+        let bv = to_f32(b, &lora.read_tensor(b)?)?;
+        let (n_in, r) = (n_in as usize, r as usize);
+        for (tensor, values, expected) in [
+            (t, &w, n_in as u64 * n_out),
+            (a, &av, n_in as u64 * r as u64),
+            (b, &bv, r as u64 * n_out),
+        ] {
+            if values.len() as u64 != expected {
+                return Err(bad_shape(
+                    adapter,
+                    tensor,
+                    format!("{} values, expected {expected}", values.len()),
+                ));
+            }
+        }
+        for (o, row) in w.chunks_exact_mut(n_in).enumerate() {
+            let brow = &bv[o * r..(o + 1) * r];
+            for (k, bk) in brow.iter().enumerate() {
+                let coef = factor * bk;
+                if coef == 0.0 {
+                    continue;
+                }
+                let arow = &av[k * n_in..(k + 1) * n_in];
+                for (x, a) in row.iter_mut().zip(arow) {
+                    *x += coef * a;
+                }
+            }
+        }
+        let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+        debug_assert_eq!(Some(bytes.len()), tensor_bytes(F32, &t.dims));
+        tensors.push((t.name.clone(), t.dims.clone(), F32, bytes));
+        merged.push(t.name.clone());
+    }
+    if merged.len() != pairs.len() {
+        let missing: Vec<&&str> = pairs
+            .keys()
+            .filter(|k| !merged.iter().any(|m| m == **k))
+            .collect();
+        return Err(bad(
+            adapter,
+            format!("targets tensors the model does not have: {missing:?}"),
+        ));
+    }
+    write_gguf(out, &model.metadata, &tensors)?;
+    Ok(MergeSummary {
+        merged,
+        rank,
+        alpha,
+        factor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assay_gguf_knows_the_tensor_types_of_the_linked_ggml() {
+        assert_eq!(
+            assay_gguf::types::TYPE_COUNT,
+            llama_cpp_sys_2::GGML_TYPE_COUNT
+        );
+        for id in 0..llama_cpp_sys_2::GGML_TYPE_COUNT {
+            let t = id as llama_cpp_sys_2::ggml_type;
+            // SAFETY: `t` is below GGML_TYPE_COUNT: both calls only read ggml's table of types.
+            let (block, bytes) = unsafe {
+                (
+                    llama_cpp_sys_2::ggml_blck_size(t),
+                    llama_cpp_sys_2::ggml_type_size(t),
+                )
+            };
+            let known = assay_gguf::types::ggml_type(id);
+            if block == 0 {
+                assert_eq!(known, None, "type {id} was removed from ggml");
+                continue;
+            }
+            let known = known.unwrap_or_else(|| panic!("type {id} is missing"));
+            assert_eq!(
+                (known.block_size, known.block_bytes),
+                (block as u64, bytes as u64),
+                "type {id} ({})",
+                known.name
+            );
+        }
+    }
+
+    fn f32s(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// A tensor of `dims` holding 1, 2, 3, ... in F32.
+    fn tensor(name: &str, dims: &[u64]) -> (String, Vec<u64>, u32, Vec<u8>) {
+        let n: u64 = dims.iter().product();
+        let values: Vec<f32> = (1..=n).map(|i| i as f32).collect();
+        (name.to_string(), dims.to_vec(), F32, f32s(&values))
+    }
+
+    /// Merges an adapter with A and B of the given shapes into a model with one weight `w`.
+    fn merge_shapes(w: &[u64], a: &[u64], b: &[u64]) -> Result<MergeSummary, LlamaError> {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, adapter, out) = (
+            dir.path().join("base.gguf"),
+            dir.path().join("adapter.gguf"),
+            dir.path().join("out.gguf"),
+        );
+        write_gguf(&base, &[], &[tensor("w", w)]).unwrap();
+        let meta = [("general.type".to_string(), Value::String("adapter".into()))];
+        write_gguf(
+            &adapter,
+            &meta,
+            &[tensor("w.lora_a", a), tensor("w.lora_b", b)],
+        )
+        .unwrap();
+        let summary = merge(&base, &adapter, 1.0, &out)?;
+        let merged = Gguf::open(&out).unwrap();
+        let t = merged.tensor("w").unwrap();
+        assert_eq!(t.dims, w);
+        Ok(summary)
+    }
+
+    #[test]
+    fn merges_b_times_a_into_the_weight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, adapter, out) = (
+            dir.path().join("base.gguf"),
+            dir.path().join("adapter.gguf"),
+            dir.path().join("out.gguf"),
+        );
+        // W: 2 outputs of 3 inputs; A: rank 1 over the inputs; B: rank 1 to the outputs.
+        write_gguf(&base, &[], &[tensor("w", &[3, 2])]).unwrap();
+        let meta = [("general.type".to_string(), Value::String("adapter".into()))];
+        write_gguf(
+            &adapter,
+            &meta,
+            &[
+                ("w.lora_a".into(), vec![3, 1], F32, f32s(&[1.0, 0.0, -1.0])),
+                ("w.lora_b".into(), vec![1, 2], F32, f32s(&[2.0, 10.0])),
+            ],
+        )
+        .unwrap();
+        let summary = merge(&base, &adapter, 0.5, &out).unwrap();
+        assert_eq!((summary.merged, summary.rank), (vec!["w".to_string()], 1));
+        let g = Gguf::open(&out).unwrap();
+        let t = g.tensor("w").unwrap();
+        let w = to_f32(t, &g.read_tensor(t).unwrap()).unwrap();
+        assert_eq!(w, [2.0, 2.0, 2.0, 9.0, 5.0, 1.0]);
+    }
+
+    #[test]
+    fn shapes_that_cannot_be_merged_are_errors_naming_the_tensor() {
+        // Each of these indexed a missing dimension, chunked by 0 or ran past B's rows (a 3-d
+        // expert weight) before; the last two were merged wrong or reported without a shape.
+        for (w, a, b, tensor, shape, reason) in [
+            (&[][..], &[1, 1][..], &[1, 1][..], "w", "[]", "no dimension"),
+            (
+                &[3, 2, 4],
+                &[3, 1],
+                &[1, 2],
+                "w",
+                "[3, 2, 4]",
+                "3 dimensions",
+            ),
+            (&[3, 2], &[], &[1, 2], "w.lora_a", "[]", "no dimension"),
+            (&[3, 2], &[3, 1], &[], "w.lora_b", "[]", "no dimension"),
+            (&[0, 2], &[0, 1], &[1, 2], "w", "[0, 2]", "a dimension is 0"),
+            (
+                &[3, 2],
+                &[3, 0],
+                &[0, 2],
+                "w.lora_a",
+                "[3, 0]",
+                "a dimension is 0",
+            ),
+            (
+                &[3, 2],
+                &[3, 1, 2],
+                &[1, 2],
+                "w.lora_a",
+                "[3, 1, 2]",
+                "3 dimensions",
+            ),
+            (&[3, 2], &[3, 2], &[1, 2], "w", "[3, 2]", "do not fit"),
+        ] {
+            let err = merge_shapes(w, a, b).unwrap_err();
+            assert!(
+                matches!(&err, LlamaError::LoraShape { tensor: t, .. } if t == tensor),
+                "{w:?} {a:?} {b:?}: {err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("tensor {tensor} has shape {shape}"))
+                    && text.contains(reason),
+                "{text}"
+            );
+        }
+        assert_eq!(merge_shapes(&[3], &[3, 2], &[2, 1]).unwrap().rank, 2);
+    }
+}
