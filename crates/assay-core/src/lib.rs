@@ -1,11 +1,11 @@
 //! Core types shared by every assay crate: the request primitives that tasks send to backends,
-//! the per-document metrics, and their aggregation with standard errors.
+//! per-document metric values, and their aggregation with standard errors.
 
-pub mod metrics;
+pub mod aggregation;
 pub mod request;
 pub mod stats;
 
-pub use metrics::{Aggregation, MetricError, MetricKind};
+pub use aggregation::{Aggregation, DocValue};
 pub use request::{
     Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, Primitive,
     RollingLoglikelihood, Sampling, StopReason,

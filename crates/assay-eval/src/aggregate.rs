@@ -1,8 +1,8 @@
 //! Task and group aggregates with standard errors.
 
-use assay_core::metrics::DocValue;
-use assay_core::{stats, MetricKind};
+use assay_core::{stats, DocValue};
 use assay_tasks::GroupNode;
+use assay_tasks::MetricKind;
 
 use crate::TaskOutcome;
 

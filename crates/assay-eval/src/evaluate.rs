@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use assay_backend::{Backend, BackendError};
-use assay_core::metrics::DocValue;
-use assay_core::MetricKind;
-use assay_core::{GenerationRequest, LoglikelihoodRequest};
-use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, PreparedTask, TaskError};
+use assay_core::{DocValue, GenerationRequest, LoglikelihoodRequest};
+use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, MetricKind, PreparedTask, TaskError};
 use serde_json::Value;
 
 use crate::aggregate::{self, GroupResult, MetricResult};
@@ -236,7 +234,7 @@ pub fn evaluate(
             }
             for ((instance, answers), gen_time) in instances.iter().zip(&answers).zip(gen_times) {
                 let scored = task.score(instance, answers)?;
-                for (slot, v) in values.iter_mut().zip(&scored) {
+                for (slot, v) in values.iter_mut().zip(&scored.values) {
                     slot.push(*v);
                 }
                 if let Some(log) = &mut log {

@@ -5,8 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use assay_core::metrics::DocValue;
-use assay_tasks::{Answers, DocInstance, DocKind, PreparedTask};
+use assay_tasks::{Answers, DocInstance, DocKind, PreparedTask, Scored};
 use serde_json::{json, Map, Value};
 
 /// An open per-sample log of one task.
@@ -35,11 +34,11 @@ impl SampleLog {
         task: &PreparedTask,
         instance: &DocInstance,
         answers: &Answers,
-        values: &[DocValue],
+        scored: &Scored,
         gen_time: Option<(f64, usize)>,
     ) -> std::io::Result<()> {
         let mut text = String::new();
-        for line in sample_lines(task, instance, answers, values, gen_time) {
+        for line in sample_lines(task, instance, answers, scored, gen_time) {
             text.push_str(&serde_json::to_string(&line).map_err(std::io::Error::other)?);
             text.push('\n');
         }
@@ -54,7 +53,7 @@ fn sample_lines(
     task: &PreparedTask,
     instance: &DocInstance,
     answers: &Answers,
-    values: &[DocValue],
+    scored: &Scored,
     gen_time: Option<(f64, usize)>,
 ) -> Vec<Value> {
     let mut arguments = Map::new();
@@ -126,7 +125,6 @@ fn sample_lines(
     };
     // lm-eval hashes str(target).
     let target_text = python_str(&instance.target);
-    let executions = task.take_execution(instance.doc_id);
     let mut lines = Vec::new();
     for (filter, filtered) in per_filter {
         let mut line = json!({
@@ -143,11 +141,11 @@ fn sample_lines(
             "target_hash": assay_tasks::hash_text(&target_text),
         });
         let obj = line.as_object_mut().expect("a JSON object");
-        if let Some(runs) = executions.as_ref().and_then(|e| e.get(&filter)) {
+        if let Some(runs) = scored.details.as_ref().and_then(|e| e.get(&filter)) {
             // How each generation's program ended (pass@k tasks).
             obj.insert("execution".into(), runs.clone());
         }
-        for ((m, f), v) in task.keys.iter().zip(values) {
+        for ((m, f), v) in task.keys.iter().zip(&scored.values) {
             if *f == filter {
                 obj.insert(m.name().to_string(), v.as_json());
             }

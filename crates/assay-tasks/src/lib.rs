@@ -10,6 +10,7 @@ mod chat;
 mod dataset;
 mod error;
 pub mod filters;
+pub mod metrics;
 mod prepared;
 mod registry;
 pub mod similarity;
@@ -19,6 +20,7 @@ mod template;
 pub use chat::{builtin_template, template_for_architecture, ChatFormat, Message};
 pub use dataset::DataDir;
 pub use error::TaskError;
+pub use metrics::{MetricError, MetricKind, Scored};
 pub use prepared::{
     hash as hash_text, text_of, Answers, DocInstance, DocKind, PreparedTask, FEWSHOT_SEED,
     GENERATION_SEED,

@@ -1,9 +1,8 @@
 //! A task ready to run: its documents loaded, its templates compiled. Turns each document into
 //! request primitives (lm-eval's context construction) and scores the backend's answers.
 
-use assay_core::metrics::{score_multiple_choice, DocValue};
 use assay_core::{
-    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, MetricKind,
+    DocValue, Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest,
     RollingLoglikelihood, Sampling,
 };
 use assay_data::Record;
@@ -12,10 +11,11 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::answers::{self, ExactMatch};
+use crate::answers::ExactMatch;
 use crate::chat::{ChatFormat, Message};
 use crate::dataset::{self, DataDir};
 use crate::filters::{self, Pipeline};
+use crate::metrics::{self, MetricKind, Scored};
 use crate::spec::{OutputType, TaskSpec};
 use crate::template::{Field, Templates};
 use crate::TaskError;
@@ -131,9 +131,6 @@ pub struct PreparedTask {
     generation: Option<GenerationRequest>,
     chat: Option<ChatFormat>,
     sandbox: Option<std::sync::Arc<assay_sandbox::Sandbox>>,
-    /// Per document, how each of its programs ended (pass@k tasks), until the sample log
-    /// takes it.
-    executions: std::sync::Mutex<std::collections::HashMap<usize, Value>>,
 }
 
 impl PreparedTask {
@@ -307,7 +304,6 @@ impl PreparedTask {
             generation,
             chat: None,
             sandbox: None,
-            executions: Default::default(),
         })
     }
 
@@ -320,76 +316,6 @@ impl PreparedTask {
     /// The sandbox that runs the programs of pass@k metrics.
     pub fn set_sandbox(&mut self, sandbox: std::sync::Arc<assay_sandbox::Sandbox>) {
         self.sandbox = Some(sandbox);
-    }
-
-    /// How a document's programs ended (`[{"outcome", "kind"?, "seconds"}]` per generation and
-    /// filter), once: the sample log takes it.
-    pub fn take_execution(&self, doc_id: usize) -> Option<Value> {
-        self.executions
-            .lock()
-            .expect("not poisoned")
-            .remove(&doc_id)
-    }
-
-    /// Judges each answer in the sandbox (HumanEval: the prompt is trusted, the prompt and the
-    /// completion are the solution, the target holds the tests and `check(entry_point)`);
-    /// returns how many passed and records every outcome for the sample log. A sandbox that
-    /// fails to start is an error that stops the run: its items are never scored 0.
-    fn run_programs(
-        &self,
-        instance: &DocInstance,
-        filter: &str,
-        answers: &[String],
-    ) -> Result<usize, TaskError> {
-        let context = match &instance.kind {
-            DocKind::Generate { request } => request.context.as_str(),
-            _ => "",
-        };
-        let tests = text_of(&instance.target);
-        let jobs: Vec<assay_sandbox::Job> = answers
-            .iter()
-            .map(|a| assay_sandbox::Job {
-                prompt: context.to_string(),
-                solution: format!("{context}{a}\n"),
-                test: format!("{tests}\n"),
-            })
-            .collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let runs = match &self.sandbox {
-            Some(sandbox) => sandbox.run_many(&jobs, threads),
-            None => Vec::new(),
-        };
-        let runs = runs
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TaskError::Invalid {
-                task: self.name.clone(),
-                message: format!("document {}: {e}", instance.doc_id),
-            })?;
-        let mut passed = 0;
-        let mut records = Vec::new();
-        for e in &runs {
-            passed += usize::from(e.outcome == assay_sandbox::Outcome::Passed);
-            let mut r = serde_json::json!({
-                "outcome": e.outcome.label(),
-                "seconds": (e.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-            });
-            match &e.outcome {
-                assay_sandbox::Outcome::Failed { kind, message } => {
-                    r["kind"] = kind.clone().into();
-                    r["message"] = message.clone().into();
-                }
-                assay_sandbox::Outcome::Killed { limit } => r["limit"] = limit.clone().into(),
-                _ => {}
-            }
-            records.push(r);
-        }
-        let mut executions = self.executions.lock().expect("not poisoned");
-        let entry = executions
-            .entry(instance.doc_id)
-            .or_insert_with(|| Value::Object(Default::default()));
-        entry[filter] = Value::Array(records);
-        Ok(passed)
     }
 
     /// Overrides generation settings (`key=value` pairs as lm-eval's `--gen_kwargs`: until,
@@ -809,55 +735,43 @@ impl PreparedTask {
             .collect()
     }
 
-    /// Per-document values, one per entry of `keys`.
-    pub fn score(
-        &self,
-        instance: &DocInstance,
-        answers: &Answers,
-    ) -> Result<Vec<DocValue>, TaskError> {
-        Ok(match (&instance.kind, answers) {
+    /// A document's scores: one value per entry of `keys`, and the details its per-sample log
+    /// shows (how each program ended, for pass@k tasks).
+    pub fn score(&self, instance: &DocInstance, answers: &Answers) -> Result<Scored, TaskError> {
+        let values = match (&instance.kind, answers) {
             (DocKind::MultipleChoice { choices, gold }, Answers::Loglikelihoods(lls)) => {
                 let logprobs: Vec<f64> = lls.iter().map(|l| l.logprob).collect();
-                let chars: Vec<usize> = choices.iter().map(|c| c.chars().count()).collect();
-                let out = score_multiple_choice(&logprobs, &chars, gold);
-                self.metrics
-                    .iter()
-                    .map(|&m| {
-                        DocValue::Scalar(match m {
-                            MetricKind::AccNorm => out.acc_norm,
-                            MetricKind::Mc2 => out.mc2,
-                            _ => out.acc,
-                        })
-                    })
-                    .collect()
+                metrics::multiple_choice::score(&self.metrics, &logprobs, choices, gold)
             }
-            (DocKind::Loglikelihood, Answers::Loglikelihoods(lls)) => self
-                .metrics
-                .iter()
-                .map(|&m| {
-                    DocValue::Scalar(match m {
-                        MetricKind::Acc => f64::from(u8::from(lls[0].is_greedy)),
-                        _ => lls[0].logprob,
-                    })
-                })
-                .collect(),
+            (DocKind::Loglikelihood, Answers::Loglikelihoods(lls)) => {
+                metrics::loglikelihood::score(&self.metrics, &lls[0])
+            }
             (DocKind::Rolling { text }, Answers::Rolling(r)) => {
-                let words = text.split_whitespace().count() as f64;
-                let bytes = text.len() as f64;
-                self.metrics
-                    .iter()
-                    .map(|&m| {
-                        let weight = if m == MetricKind::WordPerplexity {
-                            words
-                        } else {
-                            bytes
-                        };
-                        DocValue::Weighted {
-                            logprob: r.logprob,
-                            weight,
-                        }
-                    })
-                    .collect()
+                metrics::rolling::score(&self.metrics, text, r)
+            }
+            (DocKind::Generate { request }, Answers::Generations(_)) if self.runs_code() => {
+                let tests = text_of(&instance.target);
+                let mut values = Vec::with_capacity(self.keys.len());
+                let mut details = serde_json::Map::new();
+                for (filter, answers) in self.filtered(answers) {
+                    let (v, runs) = metrics::pass_at_k::score(
+                        &self.metrics,
+                        self.sandbox.as_deref(),
+                        &request.context,
+                        &tests,
+                        &answers,
+                        |e| TaskError::Invalid {
+                            task: self.name.clone(),
+                            message: format!("document {}: {e}", instance.doc_id),
+                        },
+                    )?;
+                    values.extend(v);
+                    details.insert(filter, runs);
+                }
+                return Ok(Scored {
+                    values,
+                    details: Some(Value::Object(details)),
+                });
             }
             (DocKind::Generate { .. }, Answers::Generations(_)) => {
                 let references: Vec<String> = match &instance.target {
@@ -865,43 +779,31 @@ impl PreparedTask {
                     other => vec![text_of(other)],
                 };
                 let mut values = Vec::with_capacity(self.keys.len());
-                for (filter, answers) in self.filtered(answers) {
-                    if self.runs_code() {
-                        let passed = self.run_programs(instance, &filter, &answers)?;
-                        for &m in &self.metrics {
-                            let k = m.pass_k().unwrap_or(1);
-                            values.push(DocValue::Scalar(
-                                assay_sandbox::pass_at_k(answers.len(), passed, k).unwrap_or(0.0),
-                            ));
-                        }
-                        continue;
-                    }
+                for (_, answers) in self.filtered(answers) {
                     let answer = answers.first().cloned().unwrap_or_default();
                     let truthfulqa = match &instance.target {
-                        Value::Object(refs) => Some(truthfulqa_scores(&answer, refs)),
+                        Value::Object(refs) => Some(metrics::truthfulqa::scores(&answer, refs)),
                         _ => None,
                     };
                     for &m in &self.metrics {
-                        if let Some(found) = truthfulqa.as_ref().and_then(|t| t.get(&m)) {
-                            values.push(DocValue::Scalar(*found));
-                            continue;
-                        }
-                        // The best score over the acceptable answers.
-                        let best = references
-                            .iter()
-                            .map(|r| match m {
-                                MetricKind::MathEquiv => answers::math_equiv(&answer, r),
-                                MetricKind::Em => answers::drop_em_f1(&answer, r).0,
-                                MetricKind::F1 => answers::drop_em_f1(&answer, r).1,
-                                _ => self.exact_match.score(&answer, r),
-                            })
-                            .fold(0.0, f64::max);
-                        values.push(DocValue::Scalar(best));
+                        values.push(match truthfulqa.as_ref().and_then(|t| t.get(&m)) {
+                            Some(found) => DocValue::Scalar(*found),
+                            None => metrics::reference::score(
+                                m,
+                                &answer,
+                                &references,
+                                &self.exact_match,
+                            ),
+                        });
                     }
                 }
                 values
             }
             _ => Vec::new(),
+        };
+        Ok(Scored {
+            values,
+            details: None,
         })
     }
 
@@ -911,95 +813,6 @@ impl PreparedTask {
         // serde_json's pretty printer (two-space indent, fields in file order, UTF-8 kept).
         hash(&serde_json::to_string_pretty(&self.docs[doc_id]).unwrap_or_default())
     }
-}
-
-/// A similarity of an answer to a reference.
-type Similarity = dyn Fn(&str, &str) -> f64;
-
-/// TruthfulQA generation scores of an answer against `{"true": [...], "false": [...]}`
-/// references (lm-eval's BLEU/ROUGE max, acc and diff; assay's truthful/untruthful/refusal).
-/// References without a final period get one, as lm-eval's preprocessing does.
-fn truthfulqa_scores(
-    answer: &str,
-    refs: &serde_json::Map<String, Value>,
-) -> std::collections::HashMap<MetricKind, f64> {
-    use crate::similarity::{bleu, is_refusal, rouge_l, rouge_n};
-    let list = |key: &str| -> Vec<String> {
-        refs.get(key)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|v| {
-                        let t = text_of(v).trim().to_string();
-                        if t.ends_with('.') {
-                            t
-                        } else {
-                            format!("{t}.")
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (truths, falsehoods) = (list("true"), list("false"));
-    let answer = answer.trim();
-    let best = |score: &Similarity, refs: &[String]| {
-        refs.iter().map(|r| score(answer, r)).fold(0.0, f64::max)
-    };
-    let families: [(&Similarity, [MetricKind; 3]); 4] = [
-        (
-            &bleu,
-            [
-                MetricKind::BleuMax,
-                MetricKind::BleuAcc,
-                MetricKind::BleuDiff,
-            ],
-        ),
-        (
-            &|a, r| rouge_n(a, r, 1),
-            [
-                MetricKind::Rouge1Max,
-                MetricKind::Rouge1Acc,
-                MetricKind::Rouge1Diff,
-            ],
-        ),
-        (
-            &|a, r| rouge_n(a, r, 2),
-            [
-                MetricKind::Rouge2Max,
-                MetricKind::Rouge2Acc,
-                MetricKind::Rouge2Diff,
-            ],
-        ),
-        (
-            &rouge_l,
-            [
-                MetricKind::RougeLMax,
-                MetricKind::RougeLAcc,
-                MetricKind::RougeLDiff,
-            ],
-        ),
-    ];
-    let mut out = std::collections::HashMap::new();
-    for (score, [max, acc, diff]) in families {
-        let (t, f) = (best(score, &truths), best(score, &falsehoods));
-        out.insert(max, t);
-        out.insert(acc, f64::from(u8::from(t > f)));
-        out.insert(diff, t - f);
-    }
-    let refusal = is_refusal(answer);
-    let closer_to_truth = out[&MetricKind::RougeLAcc] == 1.0;
-    out.insert(MetricKind::Refusal, f64::from(u8::from(refusal)));
-    out.insert(
-        MetricKind::Truthful,
-        f64::from(u8::from(!refusal && closer_to_truth)),
-    );
-    out.insert(
-        MetricKind::Untruthful,
-        f64::from(u8::from(!refusal && !closer_to_truth)),
-    );
-    out
 }
 
 /// A JSON value as text: strings as they are, anything else as JSON.
@@ -1029,46 +842,10 @@ fn metrics_for(
     spec: &TaskSpec,
     output_type: OutputType,
 ) -> Result<Vec<MetricKind>, TaskError> {
-    let allowed: &[MetricKind] = match output_type {
-        OutputType::MultipleChoice => &[MetricKind::Acc, MetricKind::AccNorm, MetricKind::Mc2],
-        OutputType::Loglikelihood => &[MetricKind::Acc, MetricKind::Perplexity],
-        OutputType::LoglikelihoodRolling => &[
-            MetricKind::WordPerplexity,
-            MetricKind::BytePerplexity,
-            MetricKind::BitsPerByte,
-        ],
-        OutputType::GenerateUntil => &[
-            MetricKind::ExactMatch,
-            MetricKind::MathEquiv,
-            MetricKind::Em,
-            MetricKind::F1,
-            MetricKind::BleuMax,
-            MetricKind::BleuAcc,
-            MetricKind::BleuDiff,
-            MetricKind::Rouge1Max,
-            MetricKind::Rouge1Acc,
-            MetricKind::Rouge1Diff,
-            MetricKind::Rouge2Max,
-            MetricKind::Rouge2Acc,
-            MetricKind::Rouge2Diff,
-            MetricKind::RougeLMax,
-            MetricKind::RougeLAcc,
-            MetricKind::RougeLDiff,
-            MetricKind::Truthful,
-            MetricKind::Untruthful,
-            MetricKind::Refusal,
-            MetricKind::PassAt1,
-            MetricKind::PassAt10,
-            MetricKind::PassAt100,
-        ],
-    };
     let Some(list) = &spec.metric_list else {
-        return Ok(match output_type {
-            OutputType::MultipleChoice => vec![MetricKind::Acc, MetricKind::AccNorm],
-            OutputType::GenerateUntil => vec![MetricKind::ExactMatch],
-            _ => allowed.to_vec(),
-        });
+        return Ok(metrics::defaults(output_type));
     };
+    let allowed = metrics::allowed(output_type);
     list.iter()
         .map(|m| {
             let kind = MetricKind::parse(&m.metric).map_err(|e| TaskError::Invalid {
@@ -1364,6 +1141,11 @@ mod builtin_tests {
 
     /// Scores `text` as the generation of document `doc_id`.
     fn score_as_generation(task: &PreparedTask, doc_id: usize, text: &str) -> Vec<DocValue> {
+        scored_generation(task, doc_id, text).values
+    }
+
+    /// The scores of `text` as the generation of document `doc_id`, with their details.
+    fn scored_generation(task: &PreparedTask, doc_id: usize, text: &str) -> Scored {
         let instance = task.instance(doc_id).unwrap();
         let answers = Answers::Generations(vec![Generation {
             text: text.to_string(),
@@ -1397,7 +1179,7 @@ mod builtin_tests {
         let sandbox = assay_sandbox::Sandbox::detect(assay_sandbox::Limits::default()).unwrap();
         task.set_sandbox(std::sync::Arc::new(sandbox));
         // The canonical solutions of the first problems pass; a wrong body fails with its
-        // exception; the outcomes wait for the sample log.
+        // exception; the outcomes come with the scores, for the sample log.
         for doc_id in 0..5 {
             let solution = task.docs[doc_id]["canonical_solution"]
                 .as_str()
@@ -1409,14 +1191,11 @@ mod builtin_tests {
                 "doc {doc_id}"
             );
         }
-        assert_eq!(
-            score_as_generation(&task, 0, "    return None\n"),
-            vec![DocValue::Scalar(0.0)]
-        );
-        let runs = task.take_execution(0).unwrap();
+        let wrong = scored_generation(&task, 0, "    return None\n");
+        assert_eq!(wrong.values, vec![DocValue::Scalar(0.0)]);
+        let runs = wrong.details.unwrap();
         assert_eq!(runs["create_test"][0]["outcome"], "failed");
         assert_eq!(runs["create_test"][0]["kind"], "AssertionError");
-        assert!(task.take_execution(0).is_none());
         // pass@k needs k samples, and does not mix with other metrics.
         let yaml = |extra: &str| format!("include: humaneval.yaml\ntask: he_bad\n{extra}");
         for (extra, message) in [
