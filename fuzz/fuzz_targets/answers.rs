@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use assay_tasks::answers::{drop_em_f1, last_boxed, math_answer, math_equiv, normalize_math};
 use assay_tasks::filters::{FilterSpec, FilterStep, Pipeline};
-use assay_validate::rules::{grade, Rule};
+use assay_validate::grading::rules::{grade, Rule};
 use libfuzzer_sys::fuzz_target;
 
 fn step(function: &str, pattern: Option<&str>, group: Option<i64>) -> FilterStep {

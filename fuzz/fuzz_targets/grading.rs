@@ -3,10 +3,10 @@
 //! first date of each, the refusal detector, the reasoning split and the LLM judge's verdict.
 #![no_main]
 
-use assay_validate::grade::parse_verdict;
-use assay_validate::reasoning::split_reasoning;
-use assay_validate::refusal::detect_refusal;
-use assay_validate::rules::{first_date, grade, Rule, Verdict};
+use assay_validate::grading::grade::parse_verdict;
+use assay_validate::prompts::reasoning::split_reasoning;
+use assay_validate::prompts::refusal::detect_refusal;
+use assay_validate::grading::rules::{first_date, grade, Rule, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

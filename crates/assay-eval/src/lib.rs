@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod evaluate;
+mod prepare;
 mod results;
 mod samples;
 
@@ -11,5 +12,6 @@ pub use aggregate::{GroupResult, MetricResult};
 pub use evaluate::{
     evaluate, EvalError, EvalOptions, Limit, Outcome, Progress, TaskOutcome, Timing,
 };
+pub use prepare::prepare_tasks;
 pub use results::{results_json, sanitize_model_name, ChatInfo, RunInfo};
 pub use samples::SampleLog;

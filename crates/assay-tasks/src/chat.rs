@@ -71,7 +71,7 @@ impl ChatFormat {
             .map_err(|e| format!("the model's chat template does not compile: {e}"))?;
         Ok(ChatFormat {
             env,
-            template_sha: crate::prepared::hash(template),
+            template_sha: crate::text::hash(template),
             template: template.to_string(),
             system_instruction,
             fewshot_as_multiturn,

@@ -14,16 +14,17 @@ pub mod metrics;
 mod prepared;
 mod registry;
 pub mod similarity;
+mod source;
 mod spec;
 mod template;
+mod text;
 
 pub use chat::{builtin_template, template_for_architecture, ChatFormat, Message};
 pub use dataset::DataDir;
 pub use error::TaskError;
 pub use metrics::{MetricError, MetricKind, Scored};
-pub use prepared::{
-    hash as hash_text, text_of, Answers, DocInstance, DocKind, PreparedTask, FEWSHOT_SEED,
-    GENERATION_SEED,
-};
+pub use prepared::{Answers, DocInstance, DocKind, PreparedTask, FEWSHOT_SEED, GENERATION_SEED};
 pub use registry::{GroupNode, Registry, Selection, TaskSource};
+pub use source::DataSource;
 pub use spec::{GroupSpec, OutputType, TaskSpec};
+pub use text::{hash as hash_text, text_of};

@@ -586,7 +586,7 @@ fn death_date_completions(path: &Path) {
         .map(|(i, (who, date, text))| {
             let prompt = format!("Q: When did {who} die?\nA:");
             serde_json::json!({
-                "prompt_id": assay_validate::completions::prompt_id(&prompt),
+                "prompt_id": assay_validate::grading::completions::prompt_id(&prompt),
                 "generation_idx": i,
                 "prompt": prompt,
                 "completion": text,

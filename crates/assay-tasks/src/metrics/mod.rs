@@ -24,7 +24,6 @@ use crate::spec::OutputType;
 use Aggregation::{BitsPerByte, Mean, WeightedPerplexity};
 use MetricKind as M;
 
-
 /// The metrics assay computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::MetricKind;
-use crate::prepared::text_of;
 use crate::similarity::{bleu, is_refusal, rouge_l, rouge_n};
+use crate::text::text_of;
 
 /// A similarity of an answer to a reference.
 type Similarity = dyn Fn(&str, &str) -> f64;

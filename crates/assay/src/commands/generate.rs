@@ -9,10 +9,12 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use assay_core::{GenerationRequest, Sampling};
 use assay_tasks::{ChatFormat, Message};
-use assay_validate::formats::{choose_formats, read_format_file, PromptFormat};
-use assay_validate::promptset::{answered_ids, read_prompt_set, ResponseRecord, Role, SeedPrompt};
-use assay_validate::reasoning::split_reasoning;
-use assay_validate::refusal::detect_refusal;
+use assay_validate::prompts::formats::{choose_formats, read_format_file, PromptFormat};
+use assay_validate::prompts::promptset::{
+    answered_ids, read_prompt_set, ResponseRecord, Role, SeedPrompt,
+};
+use assay_validate::prompts::reasoning::split_reasoning;
+use assay_validate::prompts::refusal::detect_refusal;
 
 use crate::backend::{chat_template_for, resolve_model, ApiArg, BackendArgs, BackendKind, Runner};
 use crate::guard::Guard;

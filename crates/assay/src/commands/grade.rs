@@ -11,13 +11,13 @@ use assay_llama::Tokenizer;
 use assay_openai::{Api, ClientSettings, OpenAiBackend, OpenAiSettings};
 use assay_records::aligned_table;
 use assay_request_cache::{CachedBackend, RequestCache};
-use assay_validate::completions::read_completions;
-use assay_validate::grade::{
+use assay_validate::grading::completions::read_completions;
+use assay_validate::grading::grade::{
     dedupe, grade_all, judge_prompt, parse_verdict, reference_of, tally, GradeStats, Graded,
     GraderConfig,
 };
-use assay_validate::hf::{write_dataset, Example};
-use assay_validate::rules::{grade, Verdict};
+use assay_validate::grading::hf::{write_dataset, Example};
+use assay_validate::grading::rules::{grade, Verdict};
 
 use crate::backend::resolve_model;
 use crate::guard::{Guard, LimitArgs, Stop};
@@ -63,7 +63,7 @@ const JUDGE_ROUND: usize = 4;
 /// re-run asks nothing again. Returns the grades, counts, and a line on calls and cost.
 fn llm_judge(
     config: &GraderConfig,
-    completions: Vec<assay_validate::completions::Completion>,
+    completions: Vec<assay_validate::grading::completions::Completion>,
     args: &GradeArgs,
     guard: &Guard,
 ) -> anyhow::Result<JudgeOutcome> {

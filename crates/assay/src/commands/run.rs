@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use assay_eval::{
-    evaluate, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit, RunInfo,
+    evaluate, prepare_tasks, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit,
+    RunInfo,
 };
 use assay_openai::CHAT_CANNOT_SCORE;
 use assay_sandbox::{Limits, Sandbox};
@@ -150,22 +151,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let registry = args.source.registry()?;
     let selection = registry.resolve(&args.tasks)?;
     let data_dir = args.source.data_dir()?;
-    let mut tasks = Vec::new();
-    for name in &selection.tasks {
-        let (spec, _) = registry.task(name).expect("resolved tasks exist");
-        tasks.push(PreparedTask::prepare(
-            name,
-            spec,
-            &data_dir,
-            args.num_fewshot,
-        )?);
-    }
-    if let Some(text) = &args.gen_kwargs {
-        let pairs = parse_pairs(text)?;
-        for task in &mut tasks {
-            task.override_generation(&pairs)?;
-        }
-    }
+    let gen_kwargs = match &args.gen_kwargs {
+        Some(text) => parse_pairs(text)?,
+        None => Vec::new(),
+    };
+    let mut tasks = prepare_tasks(
+        &registry,
+        &selection,
+        &data_dir,
+        args.num_fewshot,
+        &gen_kwargs,
+    )?;
     if tasks.iter().any(PreparedTask::runs_code) {
         let sandbox = code_sandbox(&args)?;
         for task in tasks.iter_mut().filter(|t| t.runs_code()) {
@@ -342,10 +338,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         date: started.timestamp_micros() as f64 / 1e6,
         chat,
         requests,
-        gen_kwargs: match &args.gen_kwargs {
-            Some(text) => parse_pairs(text)?,
-            None => Vec::new(),
-        },
+        gen_kwargs,
     };
     let mut doc = results_json(&outcome, &run_info);
     if staging.is_some() {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use assay_core::{GenerationRequest, Sampling};
 use assay_tasks::PreparedTask;
-use assay_validate::completions::{append, read_prompts, resume, Completion, Prompt};
+use assay_validate::grading::completions::{append, read_prompts, resume, Completion, Prompt};
 
 use super::TaskSourceArgs;
 use crate::backend::BackendArgs;

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::completions::{prompt_id, prompt_of, read_for_resume};
+use crate::grading::completions::{prompt_id, prompt_of, read_for_resume};
 use crate::unified::for_each_json_line;
 use crate::ValidateError;
 

@@ -233,7 +233,7 @@ mod tests {
     fn confusion_matrix_on_the_labelled_set() {
         let (mut tp, mut fp, mut tn, mut fn_) = (0, 0, 0, 0);
         let mut wrong = Vec::new();
-        for (i, line) in include_str!("../testdata/refusals.jsonl")
+        for (i, line) in include_str!("../../testdata/refusals.jsonl")
             .lines()
             .enumerate()
         {

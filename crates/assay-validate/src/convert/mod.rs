@@ -2,13 +2,15 @@
 //! customer's Phase 1D document for DROP, GPQA, HumanEval, MATH and MMLU, and assay's own for
 //! the other benchmarks in the data folder (documented in docs/VALIDATION.md).
 
+pub(crate) mod sample;
+
 use std::path::{Path, PathBuf};
 
 use assay_data::{read_records, ReadOptions, Record};
 use serde_json::{json, Map, Value};
 
-use crate::sample::{difficulties, source_seed, stratified_sample};
 use crate::{Item, ValidateError};
+use sample::{difficulties, source_seed, stratified_sample};
 
 /// The field holding each record's line number.
 const LINE: &str = "_line";

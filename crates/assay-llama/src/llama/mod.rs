@@ -25,6 +25,13 @@ use crate::runtime::{apply_adapter, llama_backend};
 use crate::tokenizer::Tokenizer;
 use crate::LlamaError;
 
+mod generate;
+mod score;
+mod window;
+
+pub use score::TokenScore;
+use window::default_ctx_size;
+
 /// Most sequences one decode call may hold; the last id holds a task's shared prefix.
 const MAX_SEQS: usize = 32;
 /// The sequence id of the shared prefix (never used by a document's requests).
@@ -77,50 +84,6 @@ impl Default for EngineSettings {
             lora: None,
         }
     }
-}
-
-/// The default window: the model's trained context, capped so that the KV caches the engine
-/// may hold at once fit in half the memory available now (or half of what `--max-memory`
-/// leaves beside the model): the scoring context's two windows, and a generation context of
-/// up to [`MAX_SAMPLE_SLOTS`] (or `--parallel`) streams plus its prompt cache. Counted at 16-bit
-/// keys and values in every layer, which over-counts models with sliding-window layers.
-pub fn default_ctx_size(model: &LlamaModel, settings: &EngineSettings, model_bytes: u64) -> u32 {
-    let meta = |key: &str| {
-        let arch = model.meta_val_str("general.architecture").ok()?;
-        model
-            .meta_val_str(&format!("{arch}.{key}"))
-            .ok()?
-            .parse::<u64>()
-            .ok()
-    };
-    let head_dim = (model.n_embd().max(1) as u64) / u64::from(model.n_head().max(1));
-    let per_token = u64::from(model.n_layer())
-        * u64::from(model.n_head_kv().max(1))
-        * (meta("attention.key_length").unwrap_or(head_dim)
-            + meta("attention.value_length").unwrap_or(head_dim))
-        * 2;
-    let streams = 2 + settings.parallel.max(MAX_SAMPLE_SLOTS) as u64 + 1;
-    let mut budget = available_memory().unwrap_or(4 << 30);
-    if let Some(limit) = settings.max_memory {
-        budget = budget.min(limit.saturating_sub(model_bytes));
-    }
-    window_for(model.n_ctx_train(), budget / 2, streams * per_token.max(1))
-}
-
-/// The largest window (a multiple of 256, at least 256) up to `trained` whose KV caches,
-/// `bytes_per_window_token` for each token of the window, fit in `budget` bytes.
-fn window_for(trained: u32, budget: u64, bytes_per_window_token: u64) -> u32 {
-    let fits = (budget / bytes_per_window_token).min(u64::from(u32::MAX)) as u32;
-    let trained = if trained == 0 { 2048 } else { trained };
-    (trained.min(fits) / 256 * 256).max(256)
-}
-
-/// Memory the system can give without swapping (`MemAvailable` of /proc/meminfo), in bytes.
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// A GGUF model loaded in llama.cpp with one inference context.
@@ -299,82 +262,6 @@ impl LlamaEngine {
         Ok(())
     }
 
-    /// A fresh generation context for one document, `slots` streams of room for `tokens`
-    /// tokens each (rounded up to whole 512-token micro-batches, at most the window), with its
-    /// prompt cache pinned to the task prefix. Sized to the document: a stream copy copies the
-    /// whole stream, and a window of the model's full trained context would be mostly empty.
-    fn document_generator(
-        &mut self,
-        slots: usize,
-        tokens: usize,
-    ) -> Result<&mut Generator, LlamaError> {
-        if let Some(used) = self.generator.take() {
-            self.tokens_processed += used.tokens_processed;
-        }
-        let len = self.stream_len(tokens.max(self.prefix.len()));
-        self.generator(slots, len)?;
-        let generator = self.generator.as_mut().expect("created above");
-        generator.pin_cache(&self.prefix)?;
-        Ok(generator)
-    }
-
-    /// A generation stream's length for `tokens` tokens: whole 512-token micro-batches (so the
-    /// prompt splits as it always did), at most the window.
-    fn stream_len(&self, tokens: usize) -> usize {
-        tokens
-            .div_ceil(512)
-            .saturating_mul(512)
-            .min(self.limits.max_len)
-    }
-
-    /// The generation context, with room for at least `slots` sequences of `len` tokens at once.
-    fn generator(&mut self, slots: usize, len: usize) -> Result<&mut Generator, LlamaError> {
-        if self
-            .generator
-            .as_ref()
-            .is_none_or(|g| g.slots() < slots || g.max_len() < len)
-        {
-            // Drop the old context first: both would hold a KV cache.
-            if let Some(old) = self.generator.take() {
-                self.tokens_processed += old.tokens_processed;
-            }
-            self.generator = Some(Generator::new(
-                self.model,
-                slots,
-                len,
-                self.info.threads,
-                self.lora.as_mut().map(|(a, info)| (&mut **a, &*info)),
-            )?);
-        }
-        Ok(self.generator.as_mut().expect("created above"))
-    }
-
-    /// The prompt of a generation request: tokenised, cut from the left (as lm-eval does) to
-    /// leave room for `max_gen_toks` in the window.
-    fn prompt(&self, request: &GenerationRequest) -> Result<Prompt, LlamaError> {
-        if request.max_gen_toks == 0 {
-            return Err(LlamaError::BadRequest(
-                "max_gen_toks must be at least 1".into(),
-            ));
-        }
-        if request.max_gen_toks >= self.limits.max_len {
-            return Err(LlamaError::BadRequest(format!(
-                "max_gen_toks {} leaves no room for the prompt in the context window of {}",
-                request.max_gen_toks, self.limits.max_len
-            )));
-        }
-        let mut tokens = self.tokenizer.tokenize(&request.context, true);
-        if tokens.is_empty() {
-            tokens.push(self.tokenizer.empty_context_token());
-        }
-        let budget = self.limits.max_len - request.max_gen_toks;
-        let truncated = tokens.len() > budget;
-        if truncated {
-            tokens.drain(..tokens.len() - budget);
-        }
-        Ok(Prompt { tokens, truncated })
-    }
-
     /// Runs one round of a document's plan on a cleared cache and returns how many of its
     /// leading tokens were taken from the shared prefix instead of computed (batch indices of
     /// the round's targets are that much lower).
@@ -459,115 +346,6 @@ impl LlamaEngine {
     }
 }
 
-impl LlamaEngine {
-    /// Runs a document's decode calls exactly as [`Backend::loglikelihood`] lays them out, but
-    /// reads no logits; with `all_logits` false, llama.cpp computes logits only for the last
-    /// token of each call. For benchmarks: the engine's own cost of a document (the floor).
-    /// Returns the number of tokens decoded.
-    pub fn forward_only(
-        &mut self,
-        requests: &[LoglikelihoodRequest],
-        all_logits: bool,
-    ) -> Result<usize, LlamaError> {
-        let tokenized = self
-            .tokenizer
-            .encode_pairs(&requests.iter().collect::<Vec<_>>());
-        let plan = plan::plan_document(&tokenized, self.limits)
-            .map_err(|e| LlamaError::BadRequest(e.to_string()))?;
-        let mut decoded = 0;
-        for round in &plan.rounds {
-            let mut tokens = round.tokens.clone();
-            if !all_logits {
-                let last = tokens.len() - 1;
-                for (i, t) in tokens.iter_mut().enumerate() {
-                    t.logits = i == last;
-                }
-            }
-            decoded += tokens.len() - self.run_round(&tokens)?;
-        }
-        Ok(decoded)
-    }
-}
-
-/// One echoed prompt token's score, as an OpenAI-compatible server reports it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TokenScore {
-    /// Log-probability of the token given the tokens before it.
-    pub logprob: f64,
-    /// The most likely token at its position.
-    pub top_token: Token,
-    /// That token's log-probability.
-    pub top_logprob: f64,
-}
-
-impl LlamaEngine {
-    /// Scores every token of `tokens` after the first given those before it, and the most
-    /// likely token after the last one (the `next` entry): what a server echoes for
-    /// `echo: true, logprobs: 1, max_tokens: 1`. For the stand-in server of the tests.
-    pub fn prompt_logprobs(
-        &mut self,
-        tokens: &[Token],
-    ) -> Result<(Vec<TokenScore>, TokenScore), LlamaError> {
-        if tokens.is_empty() || tokens.len() >= self.limits.max_len {
-            return Err(LlamaError::BadRequest(format!(
-                "a prompt of {} tokens does not fit the context window of {}",
-                tokens.len(),
-                self.limits.max_len
-            )));
-        }
-        // A placeholder token after the prompt makes the plan compute the last position's
-        // logits, from which the next token is read.
-        let mut continuation = tokens[1..].to_vec();
-        continuation.push(0);
-        let request = TokenizedRequest {
-            context: tokens[..1].to_vec(),
-            continuation,
-        };
-        let plan = plan::plan_document(&[request], self.limits)
-            .map_err(|e| LlamaError::BadRequest(e.to_string()))?;
-        let mut scores = Vec::with_capacity(tokens.len());
-        for round in &plan.rounds {
-            let reused = self.run_round(&round.tokens)?;
-            let targets: Vec<_> = round.targets.iter().flat_map(|(_, t)| t).collect();
-            let rows = self.row_stats(targets.iter().map(|t| t.batch_index - reused));
-            for target in targets {
-                let index = target.batch_index - reused;
-                let (logprob, _) = self.score(index, target.token, &rows);
-                let stats = rows[index].expect("statistics computed for every scored row");
-                let logits = self.ctx.get_logits_ith(index as i32);
-                scores.push(TokenScore {
-                    logprob,
-                    top_token: stats.argmax as Token,
-                    top_logprob: f64::from(logits[stats.argmax]) - stats.log_sum_exp,
-                });
-            }
-        }
-        let next = scores.pop().expect("the placeholder is scored");
-        Ok((
-            scores,
-            TokenScore {
-                logprob: next.top_logprob,
-                top_token: next.top_token,
-                top_logprob: next.top_logprob,
-            },
-        ))
-    }
-
-    /// The engine's own cost of generating `tokens` tokens after `context` (the floor of a
-    /// generation task): the prompt decoded with logits at its last token, then one decode per
-    /// token with its logit row, in the generation context, with nothing sampled or detokenised.
-    /// Returns the number of tokens decoded.
-    pub fn generation_floor(
-        &mut self,
-        request: &GenerationRequest,
-        tokens: usize,
-    ) -> Result<usize, LlamaError> {
-        let prompt = self.prompt(request)?;
-        self.document_generator(1, prompt.tokens.len() + tokens + 1)?
-            .replay(&prompt.tokens, tokens)
-    }
-}
-
 /// Per logit row: log-sum-exp (for log-softmax) and the argmax.
 #[derive(Debug, Clone, Copy)]
 struct RowStats {
@@ -632,133 +410,6 @@ fn model_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| PathBuf::from(path).display().to_string())
-}
-
-impl LlamaEngine {
-    /// Scores the requests of one document together: their shared context computed once.
-    fn score_document(
-        &mut self,
-        requests: &[LoglikelihoodRequest],
-    ) -> Result<Vec<Loglikelihood>, LlamaError> {
-        let tokenized = self
-            .tokenizer
-            .encode_pairs(&requests.iter().collect::<Vec<_>>());
-        let plan = plan::plan_document(&tokenized, self.limits)
-            .map_err(|e| LlamaError::BadRequest(e.to_string()))?;
-        let mut answers: Vec<Option<Loglikelihood>> = vec![None; requests.len()];
-        for round in &plan.rounds {
-            let reused = self.run_round(&round.tokens)?;
-            let rows = self.row_stats(
-                round
-                    .targets
-                    .iter()
-                    .flat_map(|(_, targets)| targets.iter().map(|t| t.batch_index - reused)),
-            );
-            for (request, targets) in &round.targets {
-                let mut logprob = 0.0;
-                let mut is_greedy = true;
-                for target in targets {
-                    let (lp, greedy) = self.score(target.batch_index - reused, target.token, &rows);
-                    logprob += lp;
-                    is_greedy &= greedy;
-                }
-                answers[*request] = Some(Loglikelihood {
-                    logprob,
-                    is_greedy,
-                    continuation_tokens: targets.len(),
-                    truncated: plan.truncated[*request],
-                });
-            }
-        }
-        Ok(answers
-            .into_iter()
-            .map(|a| a.expect("every request is served by one round"))
-            .collect())
-    }
-
-    /// Scores every token of `text`, window by window.
-    fn score_rolling(&mut self, text: &str) -> Result<RollingLoglikelihood, LlamaError> {
-        let tokens = self.tokenizer.tokenize(text, false);
-        let prefix = self.tokenizer.empty_context_token();
-        let windows = plan::rolling_windows(prefix, &tokens, self.limits.max_len);
-        let mut logprob = 0.0;
-        for (input, first, predicted) in &windows {
-            // Decode the window in chunks so that at most MAX_OUTPUTS logit rows exist at once.
-            let mut start = 0;
-            while start < input.len() {
-                let end = (start + MAX_OUTPUTS).min(input.len());
-                let chunk: Vec<BatchToken> = (start..end)
-                    .map(|pos| BatchToken {
-                        token: input[pos],
-                        pos: pos as i32,
-                        seq_ids: vec![0],
-                        logits: pos >= *first,
-                    })
-                    .collect();
-                self.decode(&chunk, start == 0)?;
-                let from = start.max(*first);
-                let rows = self.row_stats((from..end).map(|pos| pos - start));
-                for pos in from..end {
-                    let (lp, _) = self.score(pos - start, predicted[pos - first], &rows);
-                    logprob += lp;
-                }
-                start = end;
-            }
-        }
-        Ok(RollingLoglikelihood {
-            logprob,
-            tokens: tokens.len(),
-            windows: windows.len(),
-        })
-    }
-
-    /// Generates for `requests`; with `parallel` 1 one document at a time, each reported to
-    /// `done` as it finishes.
-    fn generate_documents(
-        &mut self,
-        requests: &[GenerationRequest],
-        done: &mut GenerationSink<'_>,
-    ) -> Result<Vec<Vec<Generation>>, LlamaError> {
-        let prompts = requests
-            .iter()
-            .map(|r| self.prompt(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        if self.info.parallel > 1 {
-            // Streams as long as this batch's longest prompt and generation need (whole
-            // micro-batches, at most the window): `--parallel 16` with 32k-token streams held
-            // 11.6 GB for a 270M model.
-            let need = requests
-                .iter()
-                .zip(&prompts)
-                .map(|(r, p)| p.tokens.len() + r.max_gen_toks + 1)
-                .max()
-                .unwrap_or(1);
-            let generator = self.generator(self.info.parallel, self.stream_len(need))?;
-            generator.pin_cache(&[])?;
-            let out = generator.generate(requests, &prompts, usize::MAX)?;
-            for (i, samples) in out.iter().enumerate() {
-                done(i, samples);
-            }
-            return Ok(out);
-        }
-        // One document at a time, each in a fresh generation context whose cache holds only the
-        // task's shared prefix: its samples run together, and depend on that document (and the
-        // prefix) alone. A context reused from the document before carries state that changes
-        // near-tie tokens (found by the kill-and-resume test: a document computed after a cached
-        // one differed from the same document computed after a generated one); a fresh context
-        // costs the prefix's prefill, within noise beside generation (GSM8K: 50 s vs 53 s).
-        let mut out = Vec::with_capacity(requests.len());
-        for (request, prompt) in requests.iter().zip(prompts) {
-            let slots = request.n.min(MAX_SAMPLE_SLOTS);
-            let generator =
-                self.document_generator(slots, prompt.tokens.len() + request.max_gen_toks + 1)?;
-            let mut one = generator.generate(std::slice::from_ref(request), &[prompt], slots)?;
-            let samples = one.pop().unwrap_or_default();
-            done(out.len(), &samples);
-            out.push(samples);
-        }
-        Ok(out)
-    }
 }
 
 impl Backend for LlamaEngine {
@@ -870,36 +521,5 @@ impl Backend for LlamaEngine {
 
     fn tokens_processed(&self) -> u64 {
         self.tokens_processed + self.generator.as_ref().map_or(0, |g| g.tokens_processed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_window_is_the_trained_context_unless_memory_is_short() {
-        // Gemma 3 270M counted at 18 layers x 512 key+value values x 2 bytes, 11 windows.
-        let per_token = 11 * 18 * 512 * 2;
-        assert_eq!(window_for(32_768, 11 << 30, per_token), 32_768);
-        assert_eq!(window_for(32_768, 1 << 30, per_token), 5_120);
-        assert_eq!(
-            window_for(32_768, 1, per_token),
-            256,
-            "never below one block"
-        );
-        assert_eq!(
-            window_for(0, 11 << 30, per_token),
-            2048,
-            "unknown: lm-eval's 2048"
-        );
-        assert_eq!(window_for(1000, 11 << 30, per_token), 768, "whole blocks");
-    }
-
-    #[test]
-    fn available_memory_reads_proc_meminfo() {
-        if std::path::Path::new("/proc/meminfo").exists() {
-            assert!(available_memory().unwrap() > 0);
-        }
     }
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::completions::Completion;
-use crate::rules::{Rule, Verdict};
+use super::completions::Completion;
+use super::rules::{Rule, Verdict};
 use crate::ValidateError;
 
 /// A grader config (the customer's `*_grader.json`, with assay's optional fields).
@@ -214,8 +214,8 @@ pub fn dedupe(completions: Vec<Completion>) -> (Vec<Graded>, GradeStats) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rules::grade;
     use super::*;
-    use crate::rules::grade;
 
     fn c(prompt: &str, idx: usize, text: &str, reference: &str) -> Completion {
         Completion {

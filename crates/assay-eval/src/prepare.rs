@@ -1,0 +1,25 @@
+//! From the task names a user typed to prepared tasks: resolved through the registry (groups and
+//! tags included), their documents read from the data source, the few-shot count and generation
+//! overrides applied, each checked before any inference.
+
+use assay_tasks::{DataSource, PreparedTask, Registry, Selection, TaskError};
+
+/// The tasks of `selection`, prepared from `data` with `num_fewshot` (each task's own when
+/// `None`) and the `--gen-kwargs` overrides `gen_kwargs` (on generation tasks).
+pub fn prepare_tasks(
+    registry: &Registry,
+    selection: &Selection,
+    data: &dyn DataSource,
+    num_fewshot: Option<usize>,
+    gen_kwargs: &[(String, String)],
+) -> Result<Vec<PreparedTask>, TaskError> {
+    let mut tasks = Vec::with_capacity(selection.tasks.len());
+    for name in &selection.tasks {
+        let (spec, _) = registry.task(name).expect("resolved tasks exist");
+        tasks.push(PreparedTask::prepare(name, spec, data, num_fewshot)?);
+    }
+    for task in &mut tasks {
+        task.override_generation(gen_kwargs)?;
+    }
+    Ok(tasks)
+}

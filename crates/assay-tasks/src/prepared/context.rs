@@ -1,0 +1,281 @@
+//! lm-eval's context construction: a document's prompt, choices, gold answers and target, its
+//! few-shot examples, and the prompt text shared by a task's documents.
+
+use assay_data::Record;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use super::{PreparedTask, Sampler};
+use crate::chat::Message;
+use crate::text::text_of;
+use crate::TaskError;
+
+/// A document's prompt.
+pub(super) enum Prompt {
+    Text(String),
+    ChoiceIndex(usize),
+}
+
+impl PreparedTask {
+    pub(super) fn field_error(&self, doc_id: usize, field: &str, message: String) -> TaskError {
+        TaskError::Template {
+            task: self.name.clone(),
+            doc_id,
+            field: field.into(),
+            message,
+        }
+    }
+
+    /// The prompt of a document: text, or a choice index when the choices are contexts.
+    pub(super) fn prompt(&self, doc: &Record, doc_id: usize) -> Result<Prompt, TaskError> {
+        match self
+            .templates
+            .eval(&self.text, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_text", m))?
+        {
+            Value::String(s) => Ok(Prompt::Text(s)),
+            Value::Number(n) if n.as_u64().is_some() => {
+                Ok(Prompt::ChoiceIndex(n.as_u64().unwrap_or(0) as usize))
+            }
+            other => Err(self.field_error(
+                doc_id,
+                "doc_to_text",
+                format!("expected text or a choice index, got {other}"),
+            )),
+        }
+    }
+
+    pub(super) fn choices(&self, doc: &Record, doc_id: usize) -> Result<Vec<String>, TaskError> {
+        let Some(field) = &self.choice else {
+            return Ok(Vec::new());
+        };
+        let value = self
+            .templates
+            .eval(field, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_choice", m))?;
+        let Value::Array(items) = value else {
+            return Err(self.field_error(
+                doc_id,
+                "doc_to_choice",
+                format!("expected a list, got {value}"),
+            ));
+        };
+        if items.is_empty() {
+            return Err(self.field_error(
+                doc_id,
+                "doc_to_choice",
+                "the list of choices is empty".into(),
+            ));
+        }
+        Ok(items.into_iter().map(|v| text_of(&v)).collect())
+    }
+
+    /// Gold indices for a multiple-choice document.
+    pub(super) fn gold(
+        &self,
+        target: &Value,
+        choices: &[String],
+        doc_id: usize,
+    ) -> Result<Vec<usize>, TaskError> {
+        let err = |m: String| self.field_error(doc_id, "doc_to_target", m);
+        let index = |v: &Value| -> Result<usize, TaskError> {
+            let i = match v {
+                Value::Number(n) => n.as_u64().map(|i| i as usize),
+                Value::String(s) => choices
+                    .iter()
+                    .position(|c| c == s)
+                    .or_else(|| s.trim().parse::<usize>().ok()),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                err(format!(
+                    "{v} is neither a choice index nor one of the choices"
+                ))
+            })?;
+            if i >= choices.len() {
+                return Err(err(format!(
+                    "gold index {i} but only {} choices",
+                    choices.len()
+                )));
+            }
+            Ok(i)
+        };
+        match target {
+            Value::Array(items) => items.iter().map(index).collect(),
+            other => Ok(vec![index(other)?]),
+        }
+    }
+
+    pub(super) fn target_text(&self, doc: &Record, doc_id: usize) -> Result<String, TaskError> {
+        let target = self
+            .templates
+            .eval(&self.target, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_target", m))?;
+        if self.choice.is_none() {
+            return Ok(text_of(&target));
+        }
+        if let Prompt::ChoiceIndex(_) = self.prompt(doc, doc_id)? {
+            return Ok(text_of(&target));
+        }
+        let choices = self.choices(doc, doc_id)?;
+        let gold = self.gold(&target, &choices, doc_id)?;
+        Ok(choices[gold[0]].clone())
+    }
+
+    /// The reference of a generation document: a string, a list of acceptable answers, or
+    /// `{"true": [...], "false": [...]}` reference sets (TruthfulQA).
+    pub(super) fn generation_target(
+        &self,
+        doc: &Record,
+        doc_id: usize,
+    ) -> Result<Value, TaskError> {
+        let target = self
+            .templates
+            .eval(&self.target, doc)
+            .map_err(|m| self.field_error(doc_id, "doc_to_target", m))?;
+        Ok(match target {
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| Value::String(text_of(v))).collect())
+            }
+            Value::Object(map) => Value::Object(map),
+            other => Value::String(text_of(&other)),
+        })
+    }
+
+    /// The few-shot examples of a document, as (prompt, answer) texts.
+    pub(super) fn examples(&self, doc_id: usize) -> Result<Vec<(String, String)>, TaskError> {
+        if self.num_fewshot == 0 {
+            return Ok(Vec::new());
+        }
+        let (pool, exclude) = match &self.fewshot_docs {
+            Some(docs) => (docs, None),
+            None => (&self.docs, Some(doc_id)),
+        };
+        let indices: Vec<usize> = match self.sampler {
+            Sampler::FirstN => (0..pool.len())
+                .filter(|&i| Some(i) != exclude)
+                .take(self.num_fewshot)
+                .collect(),
+            Sampler::Random(seed) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ doc_id as u64,
+                );
+                let want = (self.num_fewshot + 1).min(pool.len());
+                rand::seq::index::sample(&mut rng, pool.len(), want)
+                    .into_iter()
+                    .filter(|&i| Some(i) != exclude)
+                    .take(self.num_fewshot)
+                    .collect()
+            }
+        };
+        indices
+            .into_iter()
+            .map(|i| {
+                let ex = &pool[i];
+                let text = match self.prompt(ex, doc_id)? {
+                    Prompt::Text(t) => t,
+                    Prompt::ChoiceIndex(k) => {
+                        self.choices(ex, doc_id)?.get(k).cloned().ok_or_else(|| {
+                            self.field_error(
+                                doc_id,
+                                "doc_to_text",
+                                format!("few-shot example {i}: index {k} out of range"),
+                            )
+                        })?
+                    }
+                };
+                Ok((text, self.target_text(ex, doc_id)?))
+            })
+            .collect()
+    }
+
+    /// The full context of a document: description, few-shot examples and `prompt`, as plain
+    /// text or through the chat template.
+    pub(super) fn context(
+        &self,
+        doc: &Record,
+        doc_id: usize,
+        prompt: &str,
+    ) -> Result<String, TaskError> {
+        let description = if self.has_description {
+            self.templates
+                .render_str("description", doc)
+                .map_err(|m| self.field_error(doc_id, "description", m))?
+        } else {
+            String::new()
+        };
+        let examples = self.examples(doc_id)?;
+        let joined = |examples: &[(String, String)]| -> String {
+            let mut out = String::new();
+            for (q, a) in examples {
+                out.push_str(&format!(
+                    "{q}{}{a}{}",
+                    self.target_delimiter, self.fewshot_delimiter
+                ));
+            }
+            out
+        };
+        let Some(chat) = &self.chat else {
+            return Ok(format!("{description}{}{prompt}", joined(&examples)));
+        };
+        let mut messages = Vec::new();
+        let system: Vec<&str> = [
+            chat.system_instruction.as_deref(),
+            Some(description.trim_end()),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+        if !system.is_empty() {
+            messages.push(Message {
+                role: "system",
+                content: system.join(&self.fewshot_delimiter),
+            });
+        }
+        if chat.fewshot_as_multiturn {
+            for (q, a) in &examples {
+                messages.push(Message {
+                    role: "user",
+                    content: q.clone(),
+                });
+                messages.push(Message {
+                    role: "assistant",
+                    content: a.clone(),
+                });
+            }
+            messages.push(Message {
+                role: "user",
+                content: prompt.to_string(),
+            });
+        } else {
+            messages.push(Message {
+                role: "user",
+                content: format!("{}{prompt}", joined(&examples)),
+            });
+        }
+        chat.render(&messages)
+            .map_err(|m| self.field_error(doc_id, "chat template", m))
+    }
+
+    /// The text that starts the prompts of this task's documents: the common beginning of the
+    /// first two documents' contexts (description, fixed few-shot examples, chat template
+    /// header). A function of the task, whatever `--limit`; `None` with fewer than two documents.
+    pub fn shared_prefix(&self) -> Result<Option<String>, TaskError> {
+        if self.docs.len() < 2 {
+            return Ok(None);
+        }
+        let first = self.instance(0)?;
+        let second = self.instance(1)?;
+        let (Some(a), Some(b)) = (first.context(), second.context()) else {
+            return Ok(None);
+        };
+        let len = a
+            .char_indices()
+            .zip(b.chars())
+            .find(|((_, x), y)| x != y)
+            .map_or(a.len().min(b.len()), |((i, _), _)| i);
+        Ok((len > 0).then(|| a[..len].to_string()))
+    }
+}

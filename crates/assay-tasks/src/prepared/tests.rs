@@ -1,0 +1,333 @@
+//! Tests of task preparation, context construction and scoring: on small task files, and on
+//! the built-in tasks with the real data.
+
+mod fixtures {
+    use super::super::*;
+    use crate::DataDir;
+    use std::io::Write;
+
+    fn task(yaml: &str, rows: &str) -> (tempfile::TempDir, PreparedTask) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::File::create(dir.path().join("d.jsonl"))
+            .unwrap()
+            .write_all(rows.as_bytes())
+            .unwrap();
+        let spec: TaskSpec = serde_yaml::from_str(yaml).unwrap();
+        let prepared =
+            PreparedTask::prepare("t", &spec, &DataDir(dir.path().to_path_buf()), None).unwrap();
+        (dir, prepared)
+    }
+
+    const ROWS: &str = "{\"q\": \"Q1\", \"c\": [\"a\", \"b\"], \"g\": 1}\n{\"q\": \"Q2\", \"c\": [\"c\", \"d\"], \"g\": 0}\n{\"q\": \"Q3\", \"c\": [\"e\", \"f\"], \"g\": 1}\n";
+
+    #[test]
+    fn multiple_choice_context_with_description_and_fewshot() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: \"Q: {{q}}\\nA:\"\ndoc_to_target: g\ndoc_to_choice: c\ndescription: \"About {{q}}.\\n\\n\"\nnum_fewshot: 1\nfewshot_config: {sampler: first_n}\n",
+            ROWS,
+        );
+        let inst = t.instance(0).unwrap();
+        // The document itself is never its own example: doc 1 is used.
+        assert_eq!(
+            inst.requests[0].context,
+            "About Q1.\n\nQ: Q2\nA: c\n\nQ: Q1\nA:"
+        );
+        assert_eq!(inst.requests[1].continuation, " b");
+        assert_eq!(
+            inst.kind,
+            DocKind::MultipleChoice {
+                choices: vec!["a".into(), "b".into()],
+                gold: vec![1]
+            }
+        );
+    }
+
+    #[test]
+    fn shared_prefix_is_the_common_start_of_the_first_two_contexts() {
+        // Fixed description and examples (the first two rows, from a separate split).
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\nfewshot_split: test\noutput_type: multiple_choice\ndoc_to_text: \"Q: {{q}}\\nA:\"\ndoc_to_target: g\ndoc_to_choice: c\ndescription: \"Quiz.\\n\\n\"\nnum_fewshot: 0\n",
+            ROWS,
+        );
+        assert_eq!(t.shared_prefix().unwrap().as_deref(), Some("Quiz.\n\nQ: Q"));
+        assert!(t.instance(2).unwrap().requests[0]
+            .context
+            .starts_with("Quiz.\n\nQ: Q"));
+        let (_d, one) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\n",
+            "{\"q\": \"Q1\", \"c\": [\"a\"], \"g\": 0}\n",
+        );
+        assert_eq!(one.shared_prefix().unwrap(), None);
+    }
+
+    #[test]
+    fn random_fewshot_depends_only_on_the_document() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\nnum_fewshot: 1\n",
+            ROWS,
+        );
+        let a = t.instance(2).unwrap();
+        let b = t.instance(2).unwrap();
+        assert_eq!(a, b);
+        assert!(!a.requests[0].context.starts_with("Q3"));
+    }
+
+    #[test]
+    fn choices_as_contexts_share_the_continuation() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{ g }}\"\ndoc_to_target: \"rest of it\"\ndoc_to_choice: \"{{ [q + ' a', q + ' b'] }}\"\n",
+            ROWS,
+        );
+        let inst = t.instance(0).unwrap();
+        assert_eq!(inst.requests[0].context, "Q1 a");
+        assert_eq!(inst.requests[1].context, "Q1 b");
+        assert_eq!(inst.requests[1].continuation, " rest of it");
+    }
+
+    fn prepare_err(yaml: &str) -> String {
+        let (dir, _) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\n",
+            ROWS,
+        );
+        let spec: TaskSpec = serde_yaml::from_str(yaml).unwrap();
+        PreparedTask::prepare("t", &spec, &DataDir(dir.path().to_path_buf()), None)
+            .err()
+            .unwrap()
+            .to_string()
+    }
+
+    const GEN: &str = "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: generate_until\ndoc_to_text: q\ndoc_to_target: g\n";
+
+    #[test]
+    fn bad_generation_settings_fail_before_inference() {
+        let err = prepare_err(&format!("{GEN}generation_kwargs: {{until: []}}\n"));
+        assert!(err.contains("until is empty"), "{err}");
+        let err = prepare_err(&format!("{GEN}generation_kwargs: {{temperature: -0.5}}\n"));
+        assert!(err.contains("temperature must be >= 0"), "{err}");
+        let err = prepare_err(&format!("{GEN}generation_kwargs: {{max_gen_toks: 0}}\n"));
+        assert!(err.contains("max_gen_toks must be at least 1"), "{err}");
+        let err = prepare_err(&format!("{GEN}filter_list: [{{name: x, filter: [{{function: regex, regex_pattern: \"([\"}}]}}]\n"));
+        assert!(
+            err.contains("filter `x`, step 1 (regex): invalid regex"),
+            "{err}"
+        );
+        let err = prepare_err(&format!(
+            "{GEN}filter_list: [{{name: x, filter: [{{function: extract_magic}}]}}]\n"
+        ));
+        assert!(
+            err.contains("unknown filter function `extract_magic`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn generation_requests_carry_settings_and_overrides() {
+        let (_d, mut t) = task(
+            &format!("{GEN}generation_kwargs: {{until: [\"\\n\"], max_gen_toks: 9}}\n"),
+            ROWS,
+        );
+        let DocKind::Generate { request } = t.instance(1).unwrap().kind else {
+            panic!()
+        };
+        assert_eq!((request.context.as_str(), request.max_gen_toks), ("Q2", 9));
+        assert_eq!(request.until, vec!["\n"]);
+        assert_eq!(request.sampling.temperature, 0.0);
+        t.override_generation(&[
+            ("max_gen_toks".into(), "4".into()),
+            ("temperature".into(), "0.7".into()),
+        ])
+        .unwrap();
+        let DocKind::Generate { request } = t.instance(1).unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(
+            (request.max_gen_toks, request.sampling.temperature),
+            (4, 0.7)
+        );
+        assert!(t
+            .override_generation(&[("beams".into(), "2".into())])
+            .is_err());
+    }
+
+    #[test]
+    fn bad_gold_and_metrics_are_clear_errors() {
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: 7\ndoc_to_choice: c\n",
+            ROWS,
+        );
+        let err = t.instance(0).unwrap_err().to_string();
+        assert!(
+            err.contains("task t, doc 0, doc_to_target: gold index 7 but only 2 choices"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let spec: TaskSpec = serde_yaml::from_str("task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\nmetric_list: [{metric: bleu}]\n").unwrap();
+        let err = PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("unknown metric `bleu`"), "{err}");
+        let err = PreparedTask::prepare(
+            "t",
+            &TaskSpec {
+                metric_list: None,
+                ..spec
+            },
+            &DataDir(dir.path().into()),
+            None,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("data file not found"), "{err}");
+    }
+}
+
+mod builtin {
+    use super::super::*;
+    use crate::DataDir;
+    use crate::Registry;
+    use assay_core::StopReason;
+
+    fn data_dir() -> DataDir {
+        DataDir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+    }
+
+    /// Scores `text` as the generation of document `doc_id`.
+    fn score_as_generation(task: &PreparedTask, doc_id: usize, text: &str) -> Vec<DocValue> {
+        scored_generation(task, doc_id, text).values
+    }
+
+    /// The scores of `text` as the generation of document `doc_id`, with their details.
+    fn scored_generation(task: &PreparedTask, doc_id: usize, text: &str) -> Scored {
+        let instance = task.instance(doc_id).unwrap();
+        let answers = Answers::Generations(vec![Generation {
+            text: text.to_string(),
+            tokens: 1,
+            stop: StopReason::Until,
+            truncated: false,
+        }]);
+        task.score(&instance, &answers).unwrap()
+    }
+
+    #[test]
+    fn gsm8k_gold_solutions_score_one_under_both_filters() {
+        let registry = Registry::load(&[]).unwrap();
+        let (spec, _) = registry.task("gsm8k").unwrap();
+        let task = PreparedTask::prepare("gsm8k", spec, &data_dir(), Some(0)).unwrap();
+        for doc_id in 0..task.docs.len() {
+            let gold = task.docs[doc_id]["answer"].as_str().unwrap().to_string();
+            let values = score_as_generation(&task, doc_id, &format!(" {gold}"));
+            assert_eq!(values, vec![DocValue::Scalar(1.0); 2], "doc {doc_id}");
+        }
+        let wrong = score_as_generation(&task, 0, " So she makes 17 dollars.\n#### 17");
+        assert_eq!(wrong, vec![DocValue::Scalar(0.0); 2]);
+    }
+
+    #[test]
+    fn humaneval_runs_programs_in_the_sandbox_and_records_each_outcome() {
+        let registry = Registry::load(&[]).unwrap();
+        let (spec, _) = registry.task("humaneval").unwrap();
+        let mut task = PreparedTask::prepare("humaneval", spec, &data_dir(), None).unwrap();
+        assert!(task.runs_code());
+        let sandbox = assay_sandbox::Sandbox::detect(assay_sandbox::Limits::default()).unwrap();
+        task.set_sandbox(std::sync::Arc::new(sandbox));
+        // The canonical solutions of the first problems pass; a wrong body fails with its
+        // exception; the outcomes come with the scores, for the sample log.
+        for doc_id in 0..5 {
+            let solution = task.docs[doc_id]["canonical_solution"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                score_as_generation(&task, doc_id, &solution),
+                vec![DocValue::Scalar(1.0)],
+                "doc {doc_id}"
+            );
+        }
+        let wrong = scored_generation(&task, 0, "    return None\n");
+        assert_eq!(wrong.values, vec![DocValue::Scalar(0.0)]);
+        let runs = wrong.details.unwrap();
+        assert_eq!(runs["create_test"][0]["outcome"], "failed");
+        assert_eq!(runs["create_test"][0]["kind"], "AssertionError");
+        // pass@k needs k samples, and does not mix with other metrics.
+        let yaml = |extra: &str| format!("include: humaneval.yaml\ntask: he_bad\n{extra}");
+        for (extra, message) in [
+            (
+                "metric_list:\n  - metric: pass@10\n",
+                "needs at least 10 samples",
+            ),
+            (
+                "metric_list:\n  - metric: pass@1\n  - metric: exact_match\n",
+                "cannot be mixed",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(
+                dir.path().join("humaneval.yaml"),
+                registry
+                    .task("humaneval")
+                    .map(|(s, _)| serde_yaml::to_string(s).unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            std::fs::write(dir.path().join("he_bad.yaml"), yaml(extra)).unwrap();
+            let local = Registry::load(&[dir.path().to_path_buf()]).unwrap();
+            let (spec, _) = local.task("he_bad").unwrap();
+            let err = PreparedTask::prepare("he_bad", spec, &data_dir(), None)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(message), "{err}");
+        }
+    }
+
+    #[test]
+    fn truthfulqa_gen_separates_true_false_and_refusals() {
+        let registry = Registry::load(&[]).unwrap();
+        let (spec, _) = registry.task("truthfulqa_gen").unwrap();
+        let task = PreparedTask::prepare("truthfulqa_gen", spec, &data_dir(), None).unwrap();
+        let index = |m: MetricKind| task.keys.iter().position(|(k, _)| *k == m).unwrap();
+        let doc = &task.docs[0];
+        // The longest answers: BLEU needs at least four tokens to be non-zero (as in sacreBLEU).
+        let longest = |field: &str| {
+            doc[field]
+                .as_str()
+                .unwrap()
+                .split("; ")
+                .max_by_key(|a| a.len())
+                .unwrap()
+                .to_string()
+        };
+        let (truth, lie) = (longest("Correct Answers"), longest("Incorrect Answers"));
+        let v = score_as_generation(&task, 0, &format!(" {truth}"));
+        assert_eq!(v[index(MetricKind::Truthful)], DocValue::Scalar(1.0));
+        assert_eq!(v[index(MetricKind::BleuAcc)], DocValue::Scalar(1.0));
+        assert_eq!(v[index(MetricKind::RougeLMax)], DocValue::Scalar(100.0));
+        let v = score_as_generation(&task, 0, &format!(" {lie}"));
+        assert_eq!(v[index(MetricKind::Untruthful)], DocValue::Scalar(1.0));
+        assert_eq!(v[index(MetricKind::Rouge1Acc)], DocValue::Scalar(0.0));
+        let v = score_as_generation(&task, 0, " I have no comment.");
+        assert_eq!(v[index(MetricKind::Refusal)], DocValue::Scalar(1.0));
+        assert_eq!(v[index(MetricKind::Truthful)], DocValue::Scalar(0.0));
+    }
+
+    #[test]
+    fn math500_reference_answers_are_equivalent_to_themselves_boxed() {
+        let registry = Registry::load(&[]).unwrap();
+        let (spec, _) = registry.task("math500").unwrap();
+        let task = PreparedTask::prepare("math500", spec, &data_dir(), Some(0)).unwrap();
+        let mut ok = 0;
+        for doc_id in 0..task.docs.len() {
+            let answer = task.docs[doc_id]["answer"].as_str().unwrap();
+            let text = format!(
+                " We compute.\nFinal Answer: The final answer is ${answer}$. I hope it is correct."
+            );
+            ok += usize::from(
+                score_as_generation(&task, doc_id, &text) == vec![DocValue::Scalar(1.0)],
+            );
+        }
+        assert_eq!(ok, task.docs.len());
+    }
+}
