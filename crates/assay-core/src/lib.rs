@@ -2,6 +2,8 @@
 //! per-document metric values, and their aggregation with standard errors.
 
 pub mod aggregation;
+/// A bit-exact port of CPython's `random.Random`, so few-shot sampling matches lm-eval.
+pub mod pyrandom;
 pub mod request;
 pub mod stats;
 

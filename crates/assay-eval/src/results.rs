@@ -219,6 +219,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
     doc["assay"]["requests"] = info.requests.clone();
     doc["assay"]["seeds"] = json!({
         "fewshot": assay_tasks::FEWSHOT_SEED,
+        "fewshot_sampler": "lm-eval's: one Python random.Random(seed) per task, sample(pool, n) per document in order (n + 1, the document dropped, when the pool is the evaluated split)",
         "generation": assay_tasks::GENERATION_SEED,
         "bootstrap": crate::aggregate::BOOTSTRAP_SEED,
     });

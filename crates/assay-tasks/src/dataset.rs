@@ -35,6 +35,30 @@ impl DataDir {
     }
 }
 
+/// The Hub dataset id a task names in `dataset_path` (`allenai/ai2_arc`, `piqa`), or `None`
+/// when the task reads local files (a loader name such as `json`, or a path to a file).
+pub fn hub_dataset_id(spec: &TaskSpec) -> Option<&str> {
+    let path = spec.dataset_path.as_deref()?;
+    let local = LOADER_NAMES.contains(&path)
+        || path.starts_with('/')
+        || path.starts_with('.')
+        || path.contains('\\')
+        || Path::new(path.strip_suffix(".gz").unwrap_or(path))
+            .extension()
+            .is_some_and(|e| {
+                ["jsonl", "json", "csv", "tsv", "txt", "lst", "py", "parquet"]
+                    .contains(&e.to_string_lossy().as_ref())
+            });
+    let id_like = path.split('/').count() <= 2
+        && path.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+    (!local && id_like).then_some(path)
+}
+
 /// The file holding `split` for a task, or `None` when the task has no such split.
 pub(crate) fn split_file(
     task: &str,
@@ -150,4 +174,41 @@ pub(crate) fn load_split(
 /// Whether the task has a file for `split`.
 pub(crate) fn has_split(task: &str, spec: &TaskSpec, split: &str) -> bool {
     matches!(split_file(task, spec, split), Ok(Some(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(path: &str) -> TaskSpec {
+        TaskSpec {
+            dataset_path: Some(path.into()),
+            ..TaskSpec::default()
+        }
+    }
+
+    #[test]
+    fn hub_ids_and_local_files() {
+        for id in [
+            "allenai/ai2_arc",
+            "piqa",
+            "openai/gsm8k",
+            "cais/mmlu",
+            "EleutherAI/hendrycks_math",
+        ] {
+            assert_eq!(hub_dataset_id(&spec(id)), Some(id), "{id}");
+        }
+        for local in [
+            "json",
+            "csv",
+            "arc/arc_easy_test.jsonl",
+            "/abs/data",
+            "./here",
+            "x.csv.gz",
+            "a/b/c",
+        ] {
+            assert_eq!(hub_dataset_id(&spec(local)), None, "{local}");
+        }
+        assert_eq!(hub_dataset_id(&TaskSpec::default()), None);
+    }
 }

@@ -57,6 +57,14 @@ pub enum TaskError {
         /// What went wrong.
         message: String,
     },
+    /// A data source other than the data folder (the Hub) could not give the documents.
+    #[error("task {task}: {message}")]
+    Source {
+        /// The task.
+        task: String,
+        /// The dataset and what went wrong, with what to do.
+        message: String,
+    },
     /// A task's settings cannot work together.
     #[error("task {task}: {message}")]
     Invalid {

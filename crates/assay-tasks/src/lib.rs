@@ -20,11 +20,11 @@ mod template;
 mod text;
 
 pub use chat::{builtin_template, template_for_architecture, ChatFormat, Message};
-pub use dataset::DataDir;
+pub use dataset::{hub_dataset_id, DataDir};
 pub use error::TaskError;
 pub use metrics::{MetricError, MetricKind, Scored};
 pub use prepared::{Answers, DocInstance, DocKind, PreparedTask, FEWSHOT_SEED, GENERATION_SEED};
 pub use registry::{GroupNode, Registry, Selection, TaskSource};
 pub use source::DataSource;
-pub use spec::{GroupSpec, OutputType, TaskSpec};
+pub use spec::{DataFiles, DatasetKwargs, GroupSpec, OutputType, TaskSpec};
 pub use text::{hash as hash_text, text_of};

@@ -88,6 +88,7 @@ pub struct Registry {
     tasks: BTreeMap<String, (TaskSpec, TaskSource)>,
     groups: BTreeMap<String, (GroupSpec, TaskSource)>,
     tags: BTreeMap<String, Vec<String>>,
+    replaced: BTreeSet<String>,
 }
 
 impl Registry {
@@ -127,12 +128,9 @@ impl Registry {
     }
 
     fn add(&mut self, source: TaskSource) -> Result<(), TaskError> {
+        // A file with `!function` hooks loads; the hook is refused when the task is prepared, so
+        // one hooked task does not keep a folder such as lm-eval's task library from loading.
         let text = source.read()?;
-        if text.contains("!function") {
-            return Err(source.error(
-                "`!function` (a Python function) is not supported: express it as a Jinja template or preprocess the data file",
-            ));
-        }
         let value: Yaml = serde_yaml::from_str(&text)
             .map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
         let Some(map) = value.as_mapping() else {
@@ -159,8 +157,19 @@ impl Registry {
                 "task `{name}` is also defined in {earlier}: rename one of them"
             )));
         }
+        if matches!(
+            (self.tasks.get(&name), &source),
+            (Some((_, TaskSource::Builtin(_))), TaskSource::File(_))
+        ) {
+            self.replaced.insert(name.clone());
+        }
         self.tasks.insert(name, (spec, source));
         Ok(())
+    }
+
+    /// Whether the user's task file `name` replaced a built-in task of that name.
+    pub fn replaces_builtin(&self, name: &str) -> bool {
+        self.replaced.contains(name)
     }
 
     fn build_tags(&mut self) {
@@ -424,9 +433,11 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("bad.yaml: line"), "{msg}");
 
-        let err = registry_with(&[("f.yaml", "task: f\nprocess_docs: !function utils.process\n")])
-            .unwrap_err();
-        assert!(err.to_string().contains("!function"));
+        let hooked =
+            registry_with(&[("f.yaml", "task: f\nprocess_docs: !function utils.process\n")])
+                .unwrap();
+        let (spec, _) = hooked.task("f").unwrap();
+        assert!(matches!(spec.process_docs, Some(Yaml::Tagged(_))));
 
         let err = registry_with(&[("g.yaml", "task: g\ninclude: nowhere.yaml\n")]).unwrap_err();
         assert!(err

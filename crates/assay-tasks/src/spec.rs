@@ -75,6 +75,13 @@ pub struct DatasetKwargs {
     /// `.py` data files: extra fields from list variables aligned by position.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub python_aligned_fields: Option<BTreeMap<String, String>>,
+    /// A Hub dataset's branch, tag or commit (default `main`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Accepted as lm-eval's task files set it: assay runs no dataset script; a dataset that
+    /// has only a script is read from the Hub's parquet export, as `datasets` 4 does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_remote_code: Option<bool>,
 }
 
 /// `data_files`: one path, or split name to path.
@@ -87,11 +94,25 @@ pub enum DataFiles {
     PerSplit(BTreeMap<String, String>),
 }
 
+impl DataFiles {
+    /// Split name to patterns, as the `datasets` library reads `data_files` of a Hub
+    /// dataset: one pattern is the `train` split.
+    pub fn patterns(&self) -> Vec<(String, Vec<String>)> {
+        match self {
+            DataFiles::One(p) => vec![("train".into(), vec![p.clone()])],
+            DataFiles::PerSplit(map) => map
+                .iter()
+                .map(|(split, p)| (split.clone(), vec![p.clone()]))
+                .collect(),
+        }
+    }
+}
+
 /// How few-shot examples are chosen.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FewshotConfig {
-    /// `first_n`, or `default` / `random` (seeded per document).
+    /// `first_n`, or `default` / `random` (lm-eval's draws: one `random.Random(seed)` per task).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<String>,
     /// Seed for the random sampler (default 1234).
@@ -233,6 +254,12 @@ pub struct TaskSpec {
     /// Accepted for lm-eval compatibility (see `should_decontaminate`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doc_to_decontamination_query: Option<String>,
+    /// lm-eval's `process_docs` hook (`!function module.name`); named in an error when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_docs: Option<Yaml>,
+    /// lm-eval's `process_results` hook (`!function module.name`); named in an error when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_results: Option<Yaml>,
     /// Generations per document (`generate_until`; default 1); filters such as
     /// `majority_vote` combine them.
     #[serde(skip_serializing_if = "Option::is_none")]

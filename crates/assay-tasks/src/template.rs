@@ -32,7 +32,7 @@ impl Templates {
     /// An environment with Python-compatible string methods, strict about undefined names.
     pub(crate) fn new() -> Self {
         let mut env = Environment::new();
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_method);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
         env.add_function("shuffled", shuffled);
@@ -57,6 +57,9 @@ impl Templates {
                     template: name.to_string(),
                     expression: inner.is_some(),
                 })
+            }
+            Yaml::Tagged(tagged) if tagged.tag == "function" => {
+                Err(hook_unsupported(tagged.value.as_str().unwrap_or("?")))
             }
             other => serde_json::to_value(other)
                 .map(Field::Literal)
@@ -133,6 +136,40 @@ fn shuffled(items: Vec<minijinja::Value>, key: String) -> Vec<minijinja::Value> 
 }
 
 /// `index_of(items, item)`: the position of `item` in `items`, or -1.
+/// The message for a `!function module.name` hook, which this version cannot run.
+pub(crate) fn hook_unsupported(target: &str) -> String {
+    format!("`!function {target}` is a Python hook, and this version of assay does not run Python hooks yet; use a Jinja template or a field name instead")
+}
+
+/// Python's methods on values (pycompat's), plus `list.index(x)` as lm-eval's task files use it
+/// (`choices.label.index(answerKey)`): the first position, an error when absent.
+fn python_method(
+    state: &minijinja::State,
+    value: &minijinja::Value,
+    method: &str,
+    args: &[minijinja::Value],
+) -> Result<minijinja::Value, minijinja::Error> {
+    if method == "index" && value.kind() == minijinja::value::ValueKind::Seq {
+        let [item] = args else {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "list.index takes one argument",
+            ));
+        };
+        let items = value.try_iter()?;
+        for (i, v) in items.enumerate() {
+            if &v == item {
+                return Ok(minijinja::Value::from(i));
+            }
+        }
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("list.index({item}): not in the list {value}"),
+        ));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 fn index_of(items: Vec<minijinja::Value>, item: minijinja::Value) -> i64 {
     items
         .iter()
@@ -246,6 +283,26 @@ mod tests {
 mod object_tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn lists_have_pythons_index() {
+        let mut t = Templates::new();
+        let d = json!({"choices": {"label": ["A", "B", "C"]}, "answerKey": "C", "bad": "Z"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let f = t
+            .compile("i", &Yaml::from("{{choices.label.index(answerKey)}}"))
+            .unwrap();
+        assert_eq!(t.eval(&f, &d).unwrap(), json!(2));
+        let missing = t
+            .compile("m", &Yaml::from("{{choices.label.index(bad)}}"))
+            .unwrap();
+        let err = t.eval(&missing, &d).unwrap_err();
+        assert!(err.contains("not in the list"), "{err}");
+        let text = t.compile("s", &Yaml::from("{{ 'abc'.upper() }}")).unwrap();
+        assert_eq!(t.eval(&text, &d).unwrap(), json!("ABC"));
+    }
 
     #[test]
     fn expressions_can_build_objects() {

@@ -2,8 +2,6 @@
 //! few-shot examples, and the prompt text shared by a task's documents.
 
 use assay_data::Record;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use super::{PreparedTask, Sampler};
@@ -148,26 +146,26 @@ impl PreparedTask {
         if self.num_fewshot == 0 {
             return Ok(Vec::new());
         }
-        let (pool, exclude) = match &self.fewshot_docs {
+        // From the evaluated split itself, lm-eval drops every example equal to the document.
+        let (pool, this) = match &self.fewshot_docs {
             Some(docs) => (docs, None),
-            None => (&self.docs, Some(doc_id)),
+            None => (&self.docs, self.docs.get(doc_id)),
         };
-        let indices: Vec<usize> = match self.sampler {
+        let keep = |i: &usize| this.is_none_or(|d| pool[*i] != *d);
+        let indices: Vec<usize> = match &self.sampler {
             Sampler::FirstN => (0..pool.len())
-                .filter(|&i| Some(i) != exclude)
+                .filter(keep)
                 .take(self.num_fewshot)
                 .collect(),
-            Sampler::Random(seed) => {
-                let mut rng = ChaCha8Rng::seed_from_u64(
-                    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ doc_id as u64,
-                );
-                let want = (self.num_fewshot + 1).min(pool.len());
-                rand::seq::index::sample(&mut rng, pool.len(), want)
-                    .into_iter()
-                    .filter(|&i| Some(i) != exclude)
-                    .take(self.num_fewshot)
-                    .collect()
-            }
+            Sampler::Random(draws) => draws
+                .get(doc_id)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|i| *i < pool.len())
+                .filter(keep)
+                .take(self.num_fewshot)
+                .collect(),
         };
         indices
             .into_iter()

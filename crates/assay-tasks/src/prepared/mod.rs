@@ -31,13 +31,30 @@ pub const FEWSHOT_SEED: u64 = 1234;
 pub const GENERATION_SEED: u64 = 1234;
 
 /// How few-shot examples are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Sampler {
     /// The first n examples of the few-shot split.
     FirstN,
-    /// n examples drawn with a generator seeded by (seed, doc id): the same examples for a
-    /// document whatever else is evaluated.
-    Random(u64),
+    /// lm-eval's draws: one Python `random.Random(seed)` per task, `sample(pool, n)` (n + 1
+    /// when the pool is the evaluated split) for each document in order. Drawn for every
+    /// document at preparation, so a document's examples depend on its position alone (not on
+    /// `--limit`, resuming, or which documents run at once). Indices into the pool.
+    Random(Vec<Vec<usize>>),
+}
+
+/// lm-eval's few-shot draws for `docs` documents from a pool of `pool` examples.
+fn lm_eval_draws(
+    seed: u64,
+    docs: usize,
+    pool: usize,
+    n: usize,
+    same_split: bool,
+) -> Vec<Vec<usize>> {
+    let mut rng = assay_core::pyrandom::PyRandom::new(seed);
+    let k = if same_split { n + 1 } else { n }.min(pool);
+    (0..docs)
+        .map(|_| rng.sample_indices(pool, k).unwrap_or_default())
+        .collect()
 }
 
 /// What one document asks of the backend.
@@ -149,6 +166,24 @@ impl PreparedTask {
             task: name.into(),
             message,
         };
+        for (hook, value) in [
+            ("process_docs", &spec.process_docs),
+            ("process_results", &spec.process_results),
+        ] {
+            if let Some(value) = value {
+                let target = match value {
+                    serde_yaml::Value::Tagged(t) => t.value.as_str().unwrap_or("?").to_string(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                return Err(invalid(format!(
+                    "{hook}: {}",
+                    crate::template::hook_unsupported(&target)
+                )));
+            }
+        }
         let output_type = spec
             .output_type
             .ok_or_else(|| invalid("output_type is missing".into()))?;
@@ -199,9 +234,17 @@ impl PreparedTask {
         let fewshot = spec.fewshot_config.clone().unwrap_or_default();
         let sampler = match fewshot.sampler.as_deref() {
             Some("first_n") => Sampler::FirstN,
-            None | Some("default") | Some("random") => {
-                Sampler::Random(fewshot.seed.unwrap_or(FEWSHOT_SEED))
+            None | Some("default") | Some("random") if num_fewshot > 0 => {
+                let pool = fewshot_docs.as_ref().map_or(docs.len(), Vec::len);
+                Sampler::Random(lm_eval_draws(
+                    fewshot.seed.unwrap_or(FEWSHOT_SEED),
+                    docs.len(),
+                    pool,
+                    num_fewshot,
+                    fewshot_docs.is_none(),
+                ))
             }
+            None | Some("default") | Some("random") => Sampler::Random(Vec::new()),
             Some(other) => {
                 return Err(invalid(format!(
                     "unknown fewshot_config.sampler `{other}` (use first_n or default)"

@@ -73,6 +73,27 @@ mod fixtures {
     }
 
     #[test]
+    fn random_fewshot_follows_lm_evals_draws() {
+        // Six documents drawing from their own split, two shots: lm-eval draws
+        // `random.Random(1234).sample(docs, 3)` for each document in turn and drops the document
+        // itself. Python 3.11: r = random.Random(1234); [r.sample(range(6), 3) for _ in range(6)]
+        // == [[3, 0, 4], [0, 4, 5], [5, 0, 4], [2, 1, 0], [0, 5, 2], [5, 4, 3]].
+        let rows: String = (0..6)
+            .map(|i| format!("{{\"q\": \"Q{i}\", \"c\": [\"a\", \"b\"], \"g\": 0}}\n"))
+            .collect();
+        let (_d, t) = task(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: c\nnum_fewshot: 2\n",
+            &rows,
+        );
+        let expected = [[3, 4], [0, 4], [5, 0], [2, 1], [0, 5], [4, 3]];
+        for (doc, shots) in expected.iter().enumerate() {
+            let context = &t.instance(doc).unwrap().requests[0].context;
+            let want = format!("Q{} a\n\nQ{} a\n\nQ{doc}", shots[0], shots[1]);
+            assert_eq!(context, &want, "doc {doc}");
+        }
+    }
+
+    #[test]
     fn choices_as_contexts_share_the_continuation() {
         let (_d, t) = task(
             "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: \"{{ g }}\"\ndoc_to_target: \"rest of it\"\ndoc_to_choice: \"{{ [q + ' a', q + ' b'] }}\"\n",

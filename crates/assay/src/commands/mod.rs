@@ -44,6 +44,18 @@ impl TaskSourceArgs {
     pub fn data_dir(&self) -> anyhow::Result<DataDir> {
         Ok(DataDir::locate(self.data_dir.as_deref())?)
     }
+
+    /// Where tasks read their documents: the data directory for local task files, the Hugging
+    /// Face Hub (`HF_ENDPOINT`, `HF_HOME`, `HF_TOKEN`, `HF_HUB_OFFLINE`) for a `dataset_path`
+    /// that names a Hub dataset. Without a data directory only Hub tasks can run.
+    pub fn data(&self) -> anyhow::Result<assay_hub::TaskData> {
+        let dir = match &self.data_dir {
+            Some(_) => Some(self.data_dir()?),
+            None => DataDir::locate(None).ok(),
+        };
+        let hub = assay_hub::Hub::new(assay_hub::HubConfig::from_env(), true)?;
+        Ok(assay_hub::TaskData::new(dir, hub))
+    }
 }
 
 /// The run registry option shared by the commands that read or write runs.

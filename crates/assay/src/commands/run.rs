@@ -150,18 +150,33 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let limit = args.limit.as_deref().map(parse_limit).transpose()?;
     let registry = args.source.registry()?;
     let selection = registry.resolve(&args.tasks)?;
-    let data_dir = args.source.data_dir()?;
+    for name in selection
+        .tasks
+        .iter()
+        .filter(|n| registry.replaces_builtin(n))
+    {
+        if let Some((_, source)) = registry.task(name) {
+            eprintln!("note: task {name} from {source} replaces the built-in task of that name");
+        }
+    }
+    let data = args.source.data()?;
     let gen_kwargs = match &args.gen_kwargs {
         Some(text) => parse_pairs(text)?,
         None => Vec::new(),
     };
-    let mut tasks = prepare_tasks(
-        &registry,
-        &selection,
-        &data_dir,
-        args.num_fewshot,
-        &gen_kwargs,
-    )?;
+    let mut tasks = prepare_tasks(&registry, &selection, &data, args.num_fewshot, &gen_kwargs)?;
+    let datasets = data.origins(
+        &tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.spec.clone()))
+            .collect::<Vec<_>>(),
+    );
+    for (task, origin) in &datasets {
+        eprintln!(
+            "note: {task} reads {} (config {}) at {} ({})",
+            origin.repo, origin.config, origin.commit, origin.revision
+        );
+    }
     if tasks.iter().any(PreparedTask::runs_code) {
         let sandbox = code_sandbox(&args)?;
         for task in tasks.iter_mut().filter(|t| t.runs_code()) {
@@ -341,6 +356,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         gen_kwargs,
     };
     let mut doc = results_json(&outcome, &run_info);
+    doc["assay"]["datasets"] = serde_json::to_value(&datasets)?;
     if staging.is_some() {
         // Staged logs are not kept: the registry holds their lines.
         doc["assay"]["samples"] = serde_json::json!({});

@@ -1,0 +1,15 @@
+//! A local stand-in for the Hugging Face Hub, for tests and benchmarks: no machine here reaches
+//! the real one. It serves dataset repositories with the endpoints `huggingface_hub`,
+//! `datasets` and assay call (repository info by revision, tree listing, paths-info, resolve with
+//! HEAD and byte ranges and the Hub's ETag/commit headers, the parquet listing, gated
+//! repositories with the Hub's error codes), over repositories [`build_repos`] writes in the real
+//! layouts from a benchmark data folder.
+//!
+//! HTTP comes from axum; one fault can be injected (the first download of each LFS file cut
+//! after half its bytes) to test resumed downloads.
+
+mod repos;
+mod server;
+
+pub use repos::{build_repos, write_parquet, BuildError, GATED_REPO, GATED_TOKEN};
+pub use server::{HubStandIn, Options};
