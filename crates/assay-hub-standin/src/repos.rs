@@ -3,6 +3,11 @@
 //! names and card `configs:` as `openai/gsm8k`, `allenai/ai2_arc`, `cais/mmlu`,
 //! `allenai/winogrande`, `truthfulqa/truthful_qa` and `baber/piqa`; `ybisk/piqa` as a script
 //! dataset readable only through its parquet export; and a gated copy of GSM8K.
+//!
+//! The data folder has no `train` split for ARC, PIQA and WinoGrande, which lm-eval's task files
+//! name (and `datasets` must find) even at 0 shots: there the stand-in's `train` holds the
+//! validation rows, so layouts and 0-shot prompts are the real ones; few-shot examples drawn
+//! from such a `train` are not the real Hub's.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,7 +72,8 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
     let main = branch(root, repo, "main")?;
     let mut configs = Vec::new();
     for (config, file_name) in [("ARC-Challenge", "arc_challenge"), ("ARC-Easy", "arc_easy")] {
-        for (split, suffix) in [("test", "test"), ("validation", "val")] {
+        // `train` <- the validation rows (see the module note).
+        for (split, suffix) in [("test", "test"), ("train", "val"), ("validation", "val")] {
             let docs = read(
                 &format!("arc/{file_name}_{suffix}.jsonl"),
                 ReadOptions::default(),
@@ -89,7 +95,7 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
         .map(|c| {
             (
                 *c,
-                ["test", "validation"]
+                ["test", "train", "validation"]
                     .iter()
                     .map(|s| (s.to_string(), format!("{c}/{s}-*")))
                     .collect(),
@@ -150,15 +156,19 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
         .iter()
         .map(|d| pick(d, &["sentence", "option1", "option2", "answer"]))
         .collect();
-    write_parquet(
-        &main.join("winogrande_xl/validation-00000-of-00001.parquet"),
-        &rows,
-    )?;
+    for split in ["train", "validation"] {
+        // `train` <- the validation rows (see the module note).
+        let file = format!("winogrande_xl/{split}-00000-of-00001.parquet");
+        write_parquet(&main.join(file), &rows)?;
+    }
     write_card(
         &main,
         &[(
             "winogrande_xl",
-            &[("validation", "winogrande_xl/validation-*")],
+            &[
+                ("train", "winogrande_xl/train-*"),
+                ("validation", "winogrande_xl/validation-*"),
+            ],
         )],
     )?;
     built.push(repo.into());
@@ -189,6 +199,7 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
     let repo = "baber/piqa";
     let main = branch(root, repo, "main")?;
     write_parquet(&main.join("data/validation-00000-of-00001.parquet"), &piqa)?;
+    write_parquet(&main.join("data/train-00000-of-00001.parquet"), &piqa)?;
     write(
         &main.join("README.md"),
         "---\nlicense: afl-3.0\n---\n# PIQA\n",
@@ -208,6 +219,7 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
     )?;
     let export = branch(root, repo, "refs/convert/parquet")?;
     write_parquet(&export.join("plain_text/validation/0000.parquet"), &piqa)?;
+    write_parquet(&export.join("plain_text/train/0000.parquet"), &piqa)?;
     built.push(repo.into());
 
     Ok(built)

@@ -149,10 +149,10 @@ fn errors_name_the_dataset_config_and_split() {
     assert!(matches!(err, HubError::RepoNotFound { .. }), "{err}");
     assert!(err.to_string().contains("HF_TOKEN"), "{err}");
     let arc = resolve(&hub, &query("allenai/ai2_arc", Some("ARC-Easy"))).unwrap();
-    let err = read_split(&hub, &arc, "train").unwrap_err();
+    let err = read_split(&hub, &arc, "dev").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "dataset allenai/ai2_arc, config ARC-Easy has no split `train`; its splits: test, validation"
+        "dataset allenai/ai2_arc, config ARC-Easy has no split `dev`; its splits: test, train, validation"
     );
     let mut q = query("openai/gsm8k", Some("main"));
     q.revision = Some("v9".into());

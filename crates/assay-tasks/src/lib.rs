@@ -10,6 +10,7 @@ mod chat;
 mod dataset;
 mod error;
 pub mod filters;
+mod hooks;
 pub mod metrics;
 mod prepared;
 mod registry;

@@ -89,6 +89,10 @@ pub struct Registry {
     groups: BTreeMap<String, (GroupSpec, TaskSource)>,
     tags: BTreeMap<String, Vec<String>>,
     replaced: BTreeSet<String>,
+    /// User files that could not be read, by the task (or group) name they define when it can
+    /// be told, else by file: (file, what was wrong). Reported when such a name is selected, so
+    /// one bad file does not keep a whole folder (lm-eval's task library) from loading.
+    broken: BTreeMap<String, (String, String)>,
 }
 
 impl Registry {
@@ -121,10 +125,32 @@ impl Registry {
             message: format!("cannot list: {e}"),
         })?;
         for file in files {
-            self.add(TaskSource::File(file))?;
+            let source = TaskSource::File(file);
+            if let Err(e) = self.add(source.clone()) {
+                let key = defined_name(&source).unwrap_or_else(|| source.to_string());
+                let (file, message) = match e {
+                    TaskError::Spec {
+                        source_name,
+                        message,
+                    } => (source_name, message),
+                    other => (source.to_string(), other.to_string()),
+                };
+                self.broken.insert(key, (file, message));
+            }
         }
         self.build_tags();
         Ok(())
+    }
+
+    /// The user's task files that could not be read: (file, what was wrong), sorted.
+    pub fn unreadable(&self) -> Vec<(&str, &str)> {
+        let mut list: Vec<(&str, &str)> = self
+            .broken
+            .values()
+            .map(|(f, m)| (f.as_str(), m.as_str()))
+            .collect();
+        list.sort();
+        list
     }
 
     fn add(&mut self, source: TaskSource) -> Result<(), TaskError> {
@@ -218,6 +244,12 @@ impl Registry {
         seen_groups: &mut BTreeSet<String>,
         depth: usize,
     ) -> Result<Vec<String>, TaskError> {
+        if let Some((file, message)) = self.broken.get(name) {
+            return Err(TaskError::Spec {
+                source_name: file.clone(),
+                message: message.clone(),
+            });
+        }
         if depth > 16 {
             return Err(TaskError::Invalid {
                 task: name.into(),
@@ -294,6 +326,12 @@ fn resolve_includes(source: &TaskSource, text: &str, depth: usize) -> Result<Map
         serde_yaml::from_str(text).map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
     let mut map = value.as_mapping().cloned().unwrap_or_default();
     map.remove("include");
+    if let TaskSource::File(path) = source {
+        let folder = path.parent().unwrap_or(Path::new("."));
+        for (_, v) in map.iter_mut() {
+            locate_hooks(v, folder);
+        }
+    }
     let Some(include) = own.include else {
         return Ok(map);
     };
@@ -308,6 +346,36 @@ fn resolve_includes(source: &TaskSource, text: &str, depth: usize) -> Result<Map
         merged.insert(k, v);
     }
     Ok(merged)
+}
+
+/// `!function module.name` tags under `value` rewritten to `folder/module.name`: the module is
+/// the file beside the task file that holds the tag, as lm-eval resolves it.
+fn locate_hooks(value: &mut Yaml, folder: &Path) {
+    match value {
+        Yaml::Tagged(tagged) if tagged.tag == "function" => {
+            if let Some(target) = tagged.value.as_str() {
+                tagged.value = Yaml::String(crate::hooks::hook_path(folder, target));
+            }
+        }
+        Yaml::Mapping(map) => map.iter_mut().for_each(|(_, v)| locate_hooks(v, folder)),
+        Yaml::Sequence(items) => items.iter_mut().for_each(|v| locate_hooks(v, folder)),
+        _ => {}
+    }
+}
+
+/// The `task:` (or `group:`) name a file defines, read loosely from the file alone.
+fn defined_name(source: &TaskSource) -> Option<String> {
+    let text = source.read().ok()?;
+    if let Ok(value) = serde_yaml::from_str::<Yaml>(&text) {
+        return ["task", "group"]
+            .iter()
+            .find_map(|k| value.get(*k).and_then(Yaml::as_str).map(str::to_string));
+    }
+    // Not YAML at all: a top-level `task: name` line still tells which task it meant to be.
+    text.lines().find_map(|line| {
+        let name = line.strip_prefix("task:")?.trim().trim_matches(['"', '\'']);
+        (!name.is_empty()).then(|| name.to_string())
+    })
 }
 
 fn is_yaml(name: &str) -> bool {
@@ -391,6 +459,8 @@ mod tests {
             std::fs::write(dir.path().join(name), "task: twin\ndataset_path: x.jsonl\n").unwrap();
         }
         let err = Registry::load(&[dir.path().to_path_buf()])
+            .unwrap()
+            .resolve(&["twin".into()])
             .unwrap_err()
             .to_string();
         assert!(err.contains("task `twin` is also defined in"), "{err}");
@@ -429,9 +499,22 @@ mod tests {
         assert_eq!(spec.doc_to_text, Some(Yaml::from("other")));
         assert!(spec.output_type.is_some());
 
-        let err = registry_with(&[("bad.yaml", "task: bad\nnum_fewshot: [1\n")]).unwrap_err();
-        let msg = err.to_string();
+        // A bad file does not stop the others from loading; selecting it gives its error.
+        let bad = registry_with(&[
+            ("bad.yaml", "task: bad\nnum_fewshot: [1\n"),
+            ("odd.yaml", "task: odd\nnum_fewshots: 1\n"),
+            ("good.yaml", "task: good\ndataset_path: x.jsonl\n"),
+        ])
+        .unwrap();
+        assert!(bad.task("good").is_some());
+        let msg = bad.resolve(&["bad".into()]).unwrap_err().to_string();
         assert!(msg.contains("bad.yaml: line"), "{msg}");
+        let msg = bad.resolve(&["odd".into()]).unwrap_err().to_string();
+        assert!(
+            msg.contains("odd.yaml: line 2") && msg.contains("unknown field `num_fewshots`"),
+            "{msg}"
+        );
+        assert_eq!(bad.unreadable().len(), 2);
 
         let hooked =
             registry_with(&[("f.yaml", "task: f\nprocess_docs: !function utils.process\n")])
@@ -439,7 +522,10 @@ mod tests {
         let (spec, _) = hooked.task("f").unwrap();
         assert!(matches!(spec.process_docs, Some(Yaml::Tagged(_))));
 
-        let err = registry_with(&[("g.yaml", "task: g\ninclude: nowhere.yaml\n")]).unwrap_err();
+        let err = registry_with(&[("g.yaml", "task: g\ninclude: nowhere.yaml\n")])
+            .unwrap()
+            .resolve(&["g".into()])
+            .unwrap_err();
         assert!(err
             .to_string()
             .contains("included file `nowhere.yaml` not found"));

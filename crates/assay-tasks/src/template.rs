@@ -21,6 +21,8 @@ pub(crate) enum Field {
         /// Whether the whole string is one `{{ expression }}` (its value keeps its type).
         expression: bool,
     },
+    /// A `!function` hook (`folder/module.function`), called with the document in Python.
+    Hook(String),
 }
 
 /// The templates of one task.
@@ -58,9 +60,10 @@ impl Templates {
                     expression: inner.is_some(),
                 })
             }
-            Yaml::Tagged(tagged) if tagged.tag == "function" => {
-                Err(hook_unsupported(tagged.value.as_str().unwrap_or("?")))
-            }
+            Yaml::Tagged(tagged) if tagged.tag == "function" => match tagged.value.as_str() {
+                Some(path) => Ok(Field::Hook(path.to_string())),
+                None => Err("`!function` needs a `module.function` name".into()),
+            },
             other => serde_json::to_value(other)
                 .map(Field::Literal)
                 .map_err(|e| e.to_string()),
@@ -71,6 +74,8 @@ impl Templates {
     pub(crate) fn eval(&self, field: &Field, doc: &Record) -> Result<Value, String> {
         match field {
             Field::Literal(v) => Ok(v.clone()),
+            Field::Hook(path) => crate::hooks::call(path, &[Value::Object(doc.clone())])
+                .map_err(|e| format!("`!function {path}`: {e}")),
             Field::Text {
                 raw,
                 template,
@@ -136,11 +141,6 @@ fn shuffled(items: Vec<minijinja::Value>, key: String) -> Vec<minijinja::Value> 
 }
 
 /// `index_of(items, item)`: the position of `item` in `items`, or -1.
-/// The message for a `!function module.name` hook, which this version cannot run.
-pub(crate) fn hook_unsupported(target: &str) -> String {
-    format!("`!function {target}` is a Python hook, and this version of assay does not run Python hooks yet; use a Jinja template or a field name instead")
-}
-
 /// Python's methods on values (pycompat's), plus `list.index(x)` as lm-eval's task files use it
 /// (`choices.label.index(answerKey)`): the first position, an error when absent.
 fn python_method(

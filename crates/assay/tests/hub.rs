@@ -70,9 +70,30 @@ fn task_folder() -> tempfile::TempDir {
     write(
         "hooked.yaml",
         "task: hooked\ndataset_path: truthfulqa/truthful_qa\ndataset_name: multiple_choice\n\
-         output_type: multiple_choice\nvalidation_split: validation\ndoc_to_text: question\n\
-         doc_to_target: 0\ndoc_to_choice: \"{{mc2_targets.choices}}\"\n\
-         process_results: !function utils.process_results_mc2\nmetric_list:\n  - metric: acc\n",
+         output_type: multiple_choice\nvalidation_split: validation\n\
+         doc_to_text: !function hooks.doc_to_text\ndoc_to_target: 0\n\
+         doc_to_choice: \"{{mc1_targets.choices}}\"\n\
+         process_docs: !function hooks.first_two_choices\n\
+         process_results: !function hooks.process_results\nmetric_list:\n  - metric: acc\n",
+    );
+    write(
+        "hooks.py",
+        "def doc_to_text(doc):\n    return 'Q: ' + doc['question'] + '\\nA:'\n\
+         def first_two_choices(dataset):\n\
+         \x20   def cut(doc):\n\
+         \x20       doc['mc1_targets']['choices'] = doc['mc1_targets']['choices'][:2]\n\
+         \x20       return doc\n\
+         \x20   return dataset.map(cut)\n\
+         def process_results(doc, results):\n\
+         \x20   lls = [r[0] for r in results]\n\
+         \x20   assert len(lls) == 2\n\
+         \x20   return {'acc': float(lls.index(max(lls)) == 0)}\n",
+    );
+    write(
+        "missing_module.yaml",
+        "task: missing_module\ndataset_path: openai/gsm8k\ndataset_name: main\n\
+         output_type: loglikelihood\ntest_split: test\nprocess_docs: !function nowhere.process\n\
+         doc_to_text: question\ndoc_to_target: answer\nmetric_list:\n  - metric: perplexity\n",
     );
     dir
 }
@@ -141,7 +162,7 @@ fn hub_tasks_score_as_the_local_tasks_and_record_the_commit() {
         ("HF_ENDPOINT", url.as_str()),
         ("HF_HOME", home_path.as_str()),
     ];
-    let from_hub = run("arc_easy,piqa_hub", Some(tasks.path()), &env);
+    let from_hub = run("arc_easy,piqa_hub,hooked", Some(tasks.path()), &env);
     assert_eq!(from_hub.code, 0, "{}", from_hub.stderr);
     assert!(
         from_hub
@@ -215,16 +236,14 @@ fn hub_errors_name_the_task_and_what_to_do() {
         "{}",
         gated.stderr
     );
-    let hooked = run("hooked", Some(tasks.path()), &env);
-    assert_ne!(hooked.code, 0);
+    let missing = run("missing_module", Some(tasks.path()), &env);
+    assert_ne!(missing.code, 0);
     assert!(
-        hooked.stderr.contains("task hooked")
-            && hooked.stderr.contains("process_results")
-            && hooked
-                .stderr
-                .contains("!function utils.process_results_mc2"),
+        missing.stderr.contains("task missing_module")
+            && missing.stderr.contains("process_docs")
+            && missing.stderr.contains("no module file"),
         "{}",
-        hooked.stderr
+        missing.stderr
     );
     let empty = tempfile::tempdir().unwrap();
     let offline = [

@@ -152,6 +152,34 @@ pub struct PreparedTask {
     generation: Option<GenerationRequest>,
     chat: Option<ChatFormat>,
     sandbox: Option<std::sync::Arc<assay_sandbox::Sandbox>>,
+    /// lm-eval's `process_results` hook (`folder/module.function`), which scores instead of the
+    /// built-in metrics.
+    results_hook: Option<String>,
+}
+
+/// The `folder/module.function` of a hook field, `None` when unset.
+fn hook_of(
+    task: &str,
+    field: &str,
+    value: &Option<serde_yaml::Value>,
+) -> Result<Option<String>, TaskError> {
+    match value {
+        None => Ok(None),
+        Some(serde_yaml::Value::Tagged(t)) if t.tag == "function" => match t.value.as_str() {
+            Some(path) => Ok(Some(path.to_string())),
+            None => Err(TaskError::Invalid {
+                task: task.into(),
+                message: format!("{field}: `!function` needs a `module.function` name"),
+            }),
+        },
+        Some(other) => Err(TaskError::Invalid {
+            task: task.into(),
+            message: format!(
+                "{field} must be a `!function module.function` hook, not {}",
+                serde_yaml::to_string(other).unwrap_or_default().trim()
+            ),
+        }),
+    }
 }
 
 impl PreparedTask {
@@ -166,24 +194,19 @@ impl PreparedTask {
             task: name.into(),
             message,
         };
-        for (hook, value) in [
-            ("process_docs", &spec.process_docs),
-            ("process_results", &spec.process_results),
-        ] {
-            if let Some(value) = value {
-                let target = match value {
-                    serde_yaml::Value::Tagged(t) => t.value.as_str().unwrap_or("?").to_string(),
-                    other => serde_yaml::to_string(other)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string(),
-                };
-                return Err(invalid(format!(
-                    "{hook}: {}",
-                    crate::template::hook_unsupported(&target)
-                )));
+        let process_docs = hook_of(name, "process_docs", &spec.process_docs)?;
+        let results_hook = hook_of(name, "process_results", &spec.process_results)?;
+        let load = |split: &str| -> Result<Vec<Record>, TaskError> {
+            let docs = data.load_split(name, spec, split)?;
+            match &process_docs {
+                Some(hook) => crate::hooks::process_docs(hook, docs).map_err(|m| {
+                    invalid(format!(
+                        "process_docs (`!function {hook}`), split {split}: {m}"
+                    ))
+                }),
+                None => Ok(docs),
             }
-        }
+        };
         let output_type = spec
             .output_type
             .ok_or_else(|| invalid("output_type is missing".into()))?;
@@ -193,7 +216,7 @@ impl PreparedTask {
             .clone()
             .or_else(|| spec.validation_split.clone())
             .ok_or_else(|| invalid("neither test_split nor validation_split is set".into()))?;
-        let docs = data.load_split(name, spec, &eval_split)?;
+        let docs = load(&eval_split)?;
         if docs.is_empty() {
             let file = data
                 .describe_split(name, spec, &eval_split)
@@ -221,7 +244,7 @@ impl PreparedTask {
         .cloned();
         let fewshot_docs = match &fewshot_split {
             _ if num_fewshot == 0 => None,
-            Some(split) if *split != eval_split => Some(data.load_split(name, spec, split)?),
+            Some(split) if *split != eval_split => Some(load(split)?),
             // Few-shot examples from the evaluated split itself, never the document itself.
             _ => None,
         };
@@ -350,6 +373,7 @@ impl PreparedTask {
             generation,
             chat: None,
             sandbox: None,
+            results_hook,
         })
     }
 
@@ -517,6 +541,74 @@ impl PreparedTask {
         }
     }
 
+    /// Scores through lm-eval's `process_results(doc, results)`: `results` is one
+    /// `[loglikelihood, is_greedy]` per request, `[loglikelihood]` for a rolling document, or
+    /// `[answer]` per filter of a generation; the hook's mapping gives each metric's value.
+    fn score_with_hook(
+        &self,
+        hook: &str,
+        instance: &DocInstance,
+        answers: &Answers,
+    ) -> Result<Scored, TaskError> {
+        let failed = |message: String| TaskError::Invalid {
+            task: self.name.clone(),
+            message: format!(
+                "document {}: process_results (`!function {hook}`): {message}",
+                instance.doc_id
+            ),
+        };
+        let doc = Value::Object(self.docs.get(instance.doc_id).cloned().unwrap_or_default());
+        let per_filter: Vec<(String, Value)> = match answers {
+            Answers::Loglikelihoods(lls) => vec![(
+                "none".into(),
+                Value::Array(
+                    lls.iter()
+                        .map(|l| serde_json::json!([l.logprob, l.is_greedy]))
+                        .collect(),
+                ),
+            )],
+            Answers::Rolling(r) => vec![("none".into(), serde_json::json!([r.logprob]))],
+            Answers::Generations(_) => self
+                .filtered(answers)
+                .into_iter()
+                .map(|(filter, texts)| {
+                    let first = texts.into_iter().next().unwrap_or_default();
+                    (filter, serde_json::json!([first]))
+                })
+                .collect(),
+        };
+        let mut outputs = std::collections::HashMap::new();
+        for (filter, results) in per_filter {
+            let out = crate::hooks::call(hook, &[doc.clone(), results]).map_err(failed)?;
+            outputs.insert(filter, out);
+        }
+        let values = self
+            .keys
+            .iter()
+            .map(|(metric, filter)| {
+                let value = outputs.get(filter).and_then(|o| o.get(metric.name()));
+                match value {
+                    Some(Value::Number(n)) => n.as_f64().map(DocValue::Scalar),
+                    Some(Value::Bool(b)) => Some(DocValue::Scalar(f64::from(u8::from(*b)))),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    failed(format!(
+                        "its result has no number for `{}` (filter {filter}): {}",
+                        metric.name(),
+                        outputs
+                            .get(filter)
+                            .map_or("nothing".into(), |o| o.to_string())
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Scored {
+            values,
+            details: None,
+        })
+    }
+
     /// The filtered answers of a generation document, one per pipeline (in `keys` order).
     pub fn filtered(&self, answers: &Answers) -> Vec<(String, Vec<String>)> {
         let Answers::Generations(gens) = answers else {
@@ -532,6 +624,9 @@ impl PreparedTask {
     /// A document's scores: one value per entry of `keys`, and the details its per-sample log
     /// shows (how each program ended, for pass@k tasks).
     pub fn score(&self, instance: &DocInstance, answers: &Answers) -> Result<Scored, TaskError> {
+        if let Some(hook) = &self.results_hook {
+            return self.score_with_hook(hook, instance, answers);
+        }
         let values = match (&instance.kind, answers) {
             (DocKind::MultipleChoice { choices, gold }, Answers::Loglikelihoods(lls)) => {
                 let logprobs: Vec<f64> = lls.iter().map(|l| l.logprob).collect();

@@ -1,0 +1,156 @@
+"""assay's worker for lm-eval `!function` hooks: one long-lived process in the user's Python,
+fed one JSON request per line on stdin, answering one JSON line on the descriptor that was
+stdout (hooks that print write to stderr instead).
+
+Requests: {"op": "call", "hook": PATH, "args": [...]} calls the function; {"op":
+"process_docs", "hook": PATH, "docs": [...]} passes the documents as a `datasets.Dataset` (or,
+without `datasets`, a small stand-in with the same methods) and returns its rows. PATH is
+"<task file folder>/<module>.<function>", resolved as lm-eval resolves `!function`: the module is
+the file `<module>.py` beside the task file.
+"""
+import importlib.util
+import json
+import os
+import sys
+import traceback
+
+_protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+sys.stdout = sys.stderr
+_modules = {}
+
+
+def _function(path):
+    directory, base = os.path.split(path)
+    module_name, _, name = base.rpartition(".")
+    key = (directory, module_name)
+    module = _modules.get(key)
+    if module is None:
+        file = os.path.join(directory, module_name + ".py")
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"no module file {file} for `!function {module_name}.{name}`")
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _modules[key] = module
+    if not hasattr(module, name):
+        raise AttributeError(f"{module_name}.py has no function `{name}`")
+    return getattr(module, name)
+
+
+class Docs:
+    """What `process_docs` hooks use of `datasets.Dataset`, for a Python without `datasets`."""
+
+    def __init__(self, rows):
+        self._rows = list(rows)
+
+    def __len__(self):
+        return len(self._rows)
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return [r[key] for r in self._rows]
+        if isinstance(key, slice):
+            return Docs(self._rows[key])
+        return self._rows[key]
+
+    @property
+    def column_names(self):
+        return list(self._rows[0]) if self._rows else []
+
+    def map(self, function, batched=False, with_indices=False, remove_columns=None, **_):
+        out = []
+        if batched:
+            columns = {k: [r.get(k) for r in self._rows] for k in self.column_names}
+            args = (columns, list(range(len(self._rows)))) if with_indices else (columns,)
+            result = function(*args)
+            keys = list(result)
+            n = len(result[keys[0]]) if keys else 0
+            base = [] if remove_columns else None
+            for i in range(n):
+                row = {} if base is not None or n != len(self._rows) else dict(self._rows[i])
+                row.update({k: result[k][i] for k in keys})
+                out.append(row)
+        else:
+            for i, row in enumerate(self._rows):
+                new = function(row, i) if with_indices else function(row)
+                merged = dict(row)
+                if new is not None:
+                    merged.update(new)
+                out.append(merged)
+        if remove_columns:
+            drop = [remove_columns] if isinstance(remove_columns, str) else list(remove_columns)
+            out = [{k: v for k, v in r.items() if k not in drop} for r in out]
+        return Docs(out)
+
+    def filter(self, function, with_indices=False, **_):
+        return Docs([r for i, r in enumerate(self._rows)
+                     if (function(r, i) if with_indices else function(r))])
+
+    def select(self, indices):
+        return Docs([self._rows[i] for i in indices])
+
+    def shuffle(self, seed=None, **_):
+        import random
+        rows = list(self._rows)
+        random.Random(seed).shuffle(rows)
+        return Docs(rows)
+
+    def rename_column(self, old, new):
+        return Docs([{(new if k == old else k): v for k, v in r.items()} for r in self._rows])
+
+    def remove_columns(self, columns):
+        drop = [columns] if isinstance(columns, str) else list(columns)
+        return Docs([{k: v for k, v in r.items() if k not in drop} for r in self._rows])
+
+    def add_column(self, name, values):
+        return Docs([dict(r, **{name: v}) for r, v in zip(self._rows, values)])
+
+    def to_list(self):
+        return list(self._rows)
+
+
+def _dataset(rows):
+    try:
+        import datasets
+    except ImportError:
+        return Docs(rows)
+    return datasets.Dataset.from_list(rows)
+
+
+def _plain(value):
+    """JSON-compatible values: tuples as lists, NumPy scalars and arrays as Python values."""
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    raise TypeError(f"a hook returned a {type(value).__name__}, which assay cannot use")
+
+
+def _answer(request):
+    fn = _function(request["hook"])
+    if request["op"] == "process_docs":
+        result = fn(_dataset(request["docs"]))
+        rows = result.to_list() if hasattr(result, "to_list") else list(result)
+        return _plain(rows)
+    return _plain(fn(*request["args"]))
+
+
+for line in sys.stdin:
+    try:
+        reply = {"ok": _answer(json.loads(line))}
+    except BaseException as e:  # a hook's SystemExit too: the worker answers and lives on
+        reply = {"error": type(e).__name__, "message": str(e),
+                 "traceback": traceback.format_exc(limit=6)}
+    _protocol.write(json.dumps(reply) + "\n")
+    _protocol.flush()
