@@ -259,3 +259,63 @@ fn hub_errors_name_the_task_and_what_to_do() {
         nothing.stderr
     );
 }
+
+#[test]
+fn a_task_library_loads_despite_files_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "good.yaml",
+        "task: good_one\ndataset_path: openai/gsm8k\ndataset_name: main\noutput_type: loglikelihood\ntest_split: test\ndoc_to_text: question\ndoc_to_target: answer\n",
+    );
+    write(
+        "odd.yaml",
+        "task: odd_one\ndataset_path: openai/gsm8k\ngen_prefix: x\n",
+    );
+    write("_group.yaml", "group: both\ntask: [good_one, odd_one]\n");
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .arg("tasks")
+        .arg("--include-path")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("good_one") && stdout.contains("hub"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 task files could not be read")
+            && stdout.contains("odd.yaml: line 3, column 1: unknown field `gen_prefix`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("group both") && stdout.contains("? tasks"),
+        "{stdout}"
+    );
+    // Selecting the unreadable task gives its error.
+    let r = run("odd_one", Some(dir.path()), &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("odd.yaml: line 3"), "{}", r.stderr);
+    // A package that Python cannot import is said so.
+    let out = Command::cargo_bin("assay")
+        .unwrap()
+        .args(["tasks", "--tasks-from", "lm_eval"])
+        .env("ASSAY_PYTHON", "python3")
+        .env("PYTHONPATH", dir.path())
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("cannot import lm_eval") && stderr.contains("pip install lm-eval"),
+            "{stderr}"
+        );
+    }
+}

@@ -32,12 +32,22 @@ pub struct TaskSourceArgs {
     /// the same name.
     #[arg(long, value_name = "DIR")]
     pub include_path: Vec<PathBuf>,
+    /// Also read the task library of an installed Python package: `lm_eval` (lm-eval's
+    /// `lm_eval/tasks`, found with the Python hooks run in: python3, or $ASSAY_PYTHON).
+    #[arg(long, value_name = "PACKAGE")]
+    pub tasks_from: Option<String>,
 }
 
 impl TaskSourceArgs {
     /// The task registry with the user's folders.
     pub fn registry(&self) -> anyhow::Result<Registry> {
-        Ok(Registry::load(&self.include_path)?)
+        let mut paths = Vec::new();
+        if let Some(package) = &self.tasks_from {
+            paths.push(package_tasks(package)?);
+        }
+        // The user's own folders come last: their tasks replace the package's.
+        paths.extend(self.include_path.iter().cloned());
+        Ok(Registry::load(&paths)?)
     }
 
     /// The data directory.
@@ -56,6 +66,34 @@ impl TaskSourceArgs {
         let hub = assay_hub::Hub::new(assay_hub::HubConfig::from_env(), true)?;
         Ok(assay_hub::TaskData::new(dir, hub))
     }
+}
+
+/// The task folder of an installed Python package (`lm_eval`).
+fn package_tasks(package: &str) -> anyhow::Result<PathBuf> {
+    if package != "lm_eval" {
+        anyhow::bail!("--tasks-from {package}: only `lm_eval` (lm-eval's task library) is known");
+    }
+    let python = assay_tasks::python();
+    let output = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import os, lm_eval.tasks as t; print(os.path.dirname(t.__file__))",
+        ])
+        .output()
+        .with_context(|| {
+            format!("--tasks-from lm_eval: cannot run `{python}` (install Python 3 or set ASSAY_PYTHON)")
+        })?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "--tasks-from lm_eval: `{python}` cannot import lm_eval: {}(pip install lm-eval, or set ASSAY_PYTHON to a Python that has it)",
+            String::from_utf8_lossy(&output.stderr).lines().last().map(|l| format!("{l} ")).unwrap_or_default()
+        );
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if !dir.is_dir() {
+        anyhow::bail!("--tasks-from lm_eval: {} is not a folder", dir.display());
+    }
+    Ok(dir)
 }
 
 /// The run registry option shared by the commands that read or write runs.

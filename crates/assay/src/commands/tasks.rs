@@ -34,11 +34,23 @@ pub fn run(args: TasksArgs) -> anyhow::Result<i32> {
     }
     println!();
     for name in registry.group_names() {
-        let sel = registry.resolve(&[name.to_string()])?;
-        println!("group {name:<46} {:>3} tasks", sel.tasks.len());
+        match registry.resolve(&[name.to_string()]) {
+            Ok(sel) => println!("group {name:<46} {:>3} tasks", sel.tasks.len()),
+            Err(e) => println!("group {name:<46}   ? tasks ({e})"),
+        }
     }
     for (tag, tasks) in registry.tags() {
         println!("tag   {tag:<46} {:>3} tasks", tasks.len());
+    }
+    let unreadable = registry.unreadable();
+    if !unreadable.is_empty() {
+        println!(
+            "\n{} task files could not be read (running one of their tasks shows why):",
+            unreadable.len()
+        );
+        for (file, message) in &unreadable {
+            println!("  {file}: {message}");
+        }
     }
     Ok(0)
 }
