@@ -14,24 +14,10 @@ work=bench/.work/hub_overhead
 rm -rf "$work"
 mkdir -p "$work/tasks" bench/results
 cargo build --release -q -p assay -p assay-hub-standin
-target/release/assay-hub-standin --data-dir ../shared/data --root "$work/hub" --port 0 \
-  > "$work/hub.url" 2> "$work/hub.log" &
-hub_pid=$!
-trap 'kill $hub_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do [ -s "$work/hub.url" ] && break; sleep 0.5; done
-url=$(head -1 "$work/hub.url")
-cat > "$work/tasks/arc_easy_hub.yaml" <<'YAML'
-task: arc_easy_hub
-dataset_path: allenai/ai2_arc
-dataset_name: ARC-Easy
-output_type: multiple_choice
-test_split: test
-doc_to_text: "Question: {{question}}\nAnswer:"
-doc_to_target: "{{choices.label.index(answerKey)}}"
-doc_to_choice: "{{choices.text}}"
-metric_list:
-  - metric: acc
-YAML
+source bench/hub_standin_lib.sh
+start_hub_standin "$work"
+url=$HF_ENDPOINT
+cp bench/hub_tasks/arc_easy_hub.yaml "$work/tasks/"
 {
   echo "task: mmlu_all_hub"
   echo "dataset_path: cais/mmlu"

@@ -5,10 +5,14 @@
 # and continuation strings) and target compared byte for byte (bench/lm_eval_native_compare.py).
 #
 #   bash bench/lm_eval_native.sh [LIMIT]      # default 20 documents per task (GSM8K: 10)
+#   LM_EVAL_MODEL=hf bash bench/lm_eval_native.sh 20
 #
-# lm-eval runs its `dummy` model (prompts and targets do not depend on the model); assay runs the
-# default model. Needs bench/.venv (bench/ref_python.sh creates it) and a release build.
-# Writes bench/results/lm_eval_native.json and prints the table.
+# By default lm-eval runs its `dummy` model (prompts and targets do not depend on the model) and
+# assay the default model. With LM_EVAL_MODEL=hf both score the same weights at F32 (lm-eval's hf
+# backend on the default GGUF dequantised by transformers, assay on an F32 copy made by
+# bench/dequantize_gguf.py), and the table adds how often both choose the same answer.
+# Needs bench/.venv (bench/ref_python.sh creates it) and a release build.
+# Writes bench/results/lm_eval_native[_hf].json and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit="${1:-20}"
@@ -17,14 +21,26 @@ work=bench/.work/lm_eval_native
 rm -rf "$work"
 mkdir -p "$work" bench/results
 cargo build --release -q -p assay -p assay-hub-standin
+mode="${LM_EVAL_MODEL:-dummy}"
+model=$(python3 -c "import os; print(os.path.join(os.environ.get('ASSAY_CACHE_DIR', os.path.expanduser('~/.cache/assay')), 'models', 'gemma-3-270m-q4_k_m.gguf'))")
+lm_model=(--model dummy)
+assay_model=(--model default)
+compare_flags=()
+suffix=""
+if [ "$mode" = hf ]; then
+  f32=bench/.work/gemma-3-270m-f32.gguf
+  if [ ! -f "$f32" ]; then
+    "$py" bench/dequantize_gguf.py "$model" "$f32.partial" --type f32 >&2
+    mv "$f32.partial" "$f32"
+  fi
+  lm_model=(--model hf --model_args "pretrained=$(dirname "$model"),gguf_file=$(basename "$model"),dtype=float32" --batch_size 8 --device cpu)
+  assay_model=(--model "$f32")
+  compare_flags=(--same-model)
+  suffix=_hf
+fi
 
-target/release/assay-hub-standin --data-dir ../shared/data --root "$work/hub" --port 0 \
-  > "$work/hub.url" 2> "$work/hub.log" &
-hub_pid=$!
-trap 'kill $hub_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do [ -s "$work/hub.url" ] && break; sleep 0.5; done
-export HF_ENDPOINT
-HF_ENDPOINT=$(head -1 "$work/hub.url")
+source bench/hub_standin_lib.sh
+start_hub_standin "$work"
 export HF_HOME="$PWD/$work/hf" HF_HUB_DISABLE_TELEMETRY=1 HF_DATASETS_TRUST_REMOTE_CODE=0
 # `!function` hooks run in the Python that has lm-eval and its dependencies.
 export ASSAY_PYTHON="$py"
@@ -39,22 +55,25 @@ for task in "${tasks[@]}"; do
   n=$limit
   [ "$task" = gsm8k ] && n=$(( limit < 10 ? limit : 10 ))
   echo "== $task (limit $n)"
-  "$py" -m lm_eval --model dummy --tasks "$task" --limit "$n" --log_samples \
+  "$py" -m lm_eval "${lm_model[@]}" --tasks "$task" --limit "$n" --log_samples \
     --output_path "$work/lm_eval" > "$work/lm_eval_$task.log" 2>&1 \
     || echo "   lm-eval failed: see $work/lm_eval_$task.log"
   # One task per run: a task assay refuses (a Python hook) does not stop the others.
-  target/release/assay run --include-path "$tasks_dir" --tasks "$task" --limit "$n" \
+  target/release/assay run "${assay_model[@]}" --include-path "$tasks_dir" --tasks "$task" --limit "$n" \
     --log-samples --output-path "$work/assay" --no-record --no-cache \
     > "$work/assay_$task.log" 2>&1 \
     || echo "   assay: $(grep -m1 '^error' "$work/assay_$task.log" || tail -1 "$work/assay_$task.log")"
 done
 
-"$py" bench/lm_eval_native_compare.py "$work/lm_eval" "$work/assay" "${tasks[@]}" | tee "$work/table.txt"
-"$py" - "$work/table.txt" "$lm_version" "$limit" > bench/results/lm_eval_native.json <<'PY'
+"$py" bench/lm_eval_native_compare.py "${compare_flags[@]}" "$work/lm_eval" "$work/assay" "${tasks[@]}" | tee "$work/table.txt"
+"$py" - "$work/table.txt" "$lm_version" "$limit" "$mode" > "bench/results/lm_eval_native$suffix.json" <<'PY'
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 rows = [json.loads(l) for l in lines if l.startswith("{")]
+same = sys.argv[4] == "hf"
 print(json.dumps({"lm_eval_version": sys.argv[2], "limit": int(sys.argv[3]),
-                  "lm_eval_model": "dummy", "assay_model": "gemma-3-270m Q4_K_M", "tasks": rows}, indent=1))
+                  "lm_eval_model": "hf, gemma-3-270m GGUF dequantised to float32" if same else "dummy",
+                  "assay_model": "gemma-3-270m F32 copy" if same else "gemma-3-270m Q4_K_M",
+                  "tasks": rows}, indent=1))
 PY
-echo "wrote bench/results/lm_eval_native.json"
+echo "wrote bench/results/lm_eval_native$suffix.json"

@@ -1,6 +1,7 @@
 //! From the task names a user typed to prepared tasks: resolved through the registry (groups and
-//! tags included), their documents read from the data source, the few-shot count and generation
-//! overrides applied, each checked before any inference.
+//! tags included), their documents read from the data source (a built-in task's Hub dataset
+//! when there is no data folder), the few-shot count and generation overrides applied, each
+//! checked before any inference.
 
 use assay_tasks::{DataSource, PreparedTask, Registry, Selection, TaskError};
 
@@ -16,7 +17,16 @@ pub fn prepare_tasks(
     let mut tasks = Vec::with_capacity(selection.tasks.len());
     for name in &selection.tasks {
         let (spec, _) = registry.task(name).expect("resolved tasks exist");
-        tasks.push(PreparedTask::prepare(name, spec, data, num_fewshot)?);
+        // Without a data folder, a built-in task reads its benchmark from the Hub.
+        let spec = if data.has_data_folder() {
+            spec.clone()
+        } else {
+            spec.on_hub().map_err(|message| TaskError::Invalid {
+                task: name.clone(),
+                message,
+            })?
+        };
+        tasks.push(PreparedTask::prepare(name, &spec, data, num_fewshot)?);
     }
     for task in &mut tasks {
         task.override_generation(gen_kwargs)?;

@@ -152,6 +152,10 @@ impl DataSource for TaskData {
         Ok(docs)
     }
 
+    fn has_data_folder(&self) -> bool {
+        self.dir.is_some()
+    }
+
     fn describe_split(&self, task: &str, spec: &TaskSpec, split: &str) -> Option<String> {
         match self.hub_query(spec) {
             Some(query) => {

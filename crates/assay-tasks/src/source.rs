@@ -23,6 +23,11 @@ pub trait DataSource {
 
     /// Where `split` is read from, for messages (a file, a dataset id), if known.
     fn describe_split(&self, task: &str, spec: &TaskSpec, split: &str) -> Option<String>;
+
+    /// Whether a local data folder backs this source (else tasks with `hub` fields use them).
+    fn has_data_folder(&self) -> bool {
+        true
+    }
 }
 
 impl DataSource for DataDir {

@@ -264,6 +264,30 @@ pub struct TaskSpec {
     /// `majority_vote` combine them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeats: Option<u32>,
+    /// Fields that replace this task's own when no data folder is found: the same benchmark
+    /// read from the Hub dataset lm-eval uses (`dataset_path`, `dataset_name`, the templates of
+    /// that dataset's fields; `dataset_kwargs: null` drops the local files). An assay extension
+    /// for the built-in tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<serde_yaml::Mapping>,
+}
+
+impl TaskSpec {
+    /// This spec with its `hub` fields in place of its own (itself when it has none).
+    pub fn on_hub(&self) -> Result<TaskSpec, String> {
+        let Some(hub) = &self.hub else {
+            return Ok(self.clone());
+        };
+        let mut base = match serde_yaml::to_value(self).map_err(|e| e.to_string())? {
+            Yaml::Mapping(m) => m,
+            _ => serde_yaml::Mapping::new(),
+        };
+        base.remove("hub");
+        for (k, v) in hub {
+            base.insert(k.clone(), v.clone());
+        }
+        serde_yaml::from_value(Yaml::Mapping(base)).map_err(|e| format!("hub: {e}"))
+    }
 }
 
 impl TaskSpec {

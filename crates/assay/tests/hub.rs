@@ -105,11 +105,26 @@ struct Run {
 }
 
 fn run(tasks: &str, include: Option<&Path>, env: &[(&str, &str)]) -> Run {
+    run_on(Some(&data_dir()), tasks, include, env)
+}
+
+/// `assay run` with the data folder `data`, or with none to be found (`None`).
+fn run_on(data: Option<&Path>, tasks: &str, include: Option<&Path>, env: &[(&str, &str)]) -> Run {
     let out = tempfile::tempdir().unwrap();
     let mut cmd = Command::cargo_bin("assay").unwrap();
-    cmd.args(["run", "--no-cache", "--no-record", "--data-dir"])
-        .arg(data_dir())
-        .args(["--tasks", tasks, "--limit", "8", "--output-path"])
+    cmd.args(["run", "--no-cache", "--no-record"]);
+    match data {
+        Some(dir) => {
+            cmd.arg("--data-dir").arg(dir);
+        }
+        None => {
+            // A folder whose `../shared/data` does not exist (a /tmp/shared may).
+            let cwd = out.path().join("no/data");
+            std::fs::create_dir_all(&cwd).unwrap();
+            cmd.env_remove("ASSAY_DATA_DIR").current_dir(cwd);
+        }
+    }
+    cmd.args(["--tasks", tasks, "--limit", "8", "--output-path"])
         .arg(out.path())
         .env_remove("HF_TOKEN")
         .env("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1");
@@ -318,4 +333,39 @@ fn a_task_library_loads_despite_files_it_cannot_read() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn without_a_data_folder_built_in_tasks_read_the_hub() {
+    let home = tempfile::tempdir().unwrap();
+    let url = hub().server.url();
+    let home_path = home.path().display().to_string();
+    let env = [
+        ("HF_ENDPOINT", url.as_str()),
+        ("HF_HOME", home_path.as_str()),
+    ];
+    let tasks = "arc_challenge,piqa,winogrande,mmlu_astronomy";
+    let hub_run = run_on(None, tasks, None, &env);
+    assert_eq!(hub_run.code, 0, "{}", hub_run.stderr);
+    let from_hub = hub_run.results.unwrap();
+    let local = run(tasks, None, &[]);
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    let local = local.results.unwrap();
+    for (task, repo) in [
+        ("arc_challenge", "allenai/ai2_arc"),
+        ("piqa", "baber/piqa"),
+        ("winogrande", "allenai/winogrande"),
+        ("mmlu_astronomy", "cais/mmlu"),
+    ] {
+        assert_eq!(from_hub["assay"]["datasets"][task]["repo"], repo, "{task}");
+        assert_eq!(
+            metric(&from_hub, task, "acc,none"),
+            metric(&local, task, "acc,none"),
+            "{task}: the Hub dataset and the data folder give the same documents and prompts"
+        );
+    }
+    // A built-in task with no Hub fields still needs the folder, and says so.
+    let none = run_on(None, "hellaswag", None, &env);
+    assert_ne!(none.code, 0);
+    assert!(none.stderr.contains("--data-dir"), "{}", none.stderr);
 }
