@@ -43,18 +43,18 @@ def contexts_only(args):
     return [a[0] for a in args]
 
 
-def chosen(sample):
-    """The argmax choice of a multiple-choice document, None for other kinds."""
-    resps = sample.get("filtered_resps") or []
+def loglikelihoods(sample):
+    """A multiple-choice document's log-likelihoods (logged as strings or numbers), else None."""
     lls = []
-    for r in resps:
-        if isinstance(r, list) and r and isinstance(r[0], (int, float)) and not isinstance(r[0], bool):
-            lls.append(r[0])
-        elif isinstance(r, list) and r and isinstance(r[0], list) and isinstance(r[0][0], (int, float)):
-            lls.append(r[0][0])
-        else:
+    for r in sample.get("filtered_resps") or []:
+        value = r[0] if isinstance(r, list) and r else None
+        if isinstance(value, list):
+            value = value[0] if value else None
+        try:
+            lls.append(float(value))
+        except (TypeError, ValueError):
             return None
-    return lls.index(max(lls)) if len(lls) > 1 else None
+    return lls if len(lls) > 1 else None
 
 
 def main():
@@ -70,6 +70,7 @@ def main():
             continue
         common = sorted(set(a) & set(b))
         same_prompt = same_target = same_choice = comparable = 0
+        deltas = []
         first_diff = None
         for d in common:
             aa, ab = arguments(a[d]), arguments(b[d])
@@ -81,25 +82,33 @@ def main():
                 first_diff = {"doc_id": d, "lm_eval": pa[:1], "assay": pb[:1]}
             if str(a[d].get("target")) == str(b[d].get("target")):
                 same_target += 1
-            ca, cb = chosen(a[d]), chosen(b[d])
-            if same_model and ca is not None and cb is not None:
+            la, lb = loglikelihoods(a[d]), loglikelihoods(b[d])
+            if same_model and generation:
+                # The same generated text (the raw responses, before any filter).
                 comparable += 1
-                same_choice += ca == cb
+                same_choice += a[d].get("resps") == b[d].get("resps")
+            elif same_model and la and lb and len(la) == len(lb):
+                comparable += 1
+                same_choice += la.index(max(la)) == lb.index(max(lb))
+                deltas += [abs(x - y) for x, y in zip(la, lb)]
         rows.append({
             "task": task, "docs": len(common), "identical_prompts": same_prompt,
             "identical_targets": same_target,
             "same_choice": same_choice if comparable else None, "compared_choices": comparable,
+            "mean_abs_logprob_delta": sum(deltas) / len(deltas) if deltas else None,
+            "max_abs_logprob_delta": max(deltas) if deltas else None,
             "first_difference": first_diff,
         })
-    print("| task | docs | identical prompts | identical targets | same chosen answer |")
-    print("|---|---:|---:|---:|---:|")
+    print("| task | docs | identical prompts | identical targets | same chosen answer | mean |Δ logprob| |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
         if "missing" in r:
-            print(f"| {r['task']} | - | no {r['missing']} log | | |")
+            print(f"| {r['task']} | - | no {r['missing']} log | | | |")
             continue
         choice = "n/a" if r["same_choice"] is None else f"{r['same_choice']}/{r['compared_choices']}"
+        delta = "n/a" if r["mean_abs_logprob_delta"] is None else f"{r['mean_abs_logprob_delta']:.4f}"
         print(f"| {r['task']} | {r['docs']} | {r['identical_prompts']}/{r['docs']} | "
-              f"{r['identical_targets']}/{r['docs']} | {choice} |")
+              f"{r['identical_targets']}/{r['docs']} | {choice} | {delta} |")
     for r in rows:
         print(json.dumps(r))
 
