@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -37,7 +36,6 @@ struct Shared {
     root: PathBuf,
     options: Options,
     cut: Mutex<std::collections::HashSet<PathBuf>>,
-    requests: AtomicUsize,
 }
 
 /// A file of a branch.
@@ -59,7 +57,6 @@ impl HubStandIn {
             root: root.to_path_buf(),
             options,
             cut: Mutex::new(Default::default()),
-            requests: AtomicUsize::new(0),
         });
         let state = shared.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,15 +84,9 @@ impl HubStandIn {
     pub fn cuts(&self) -> usize {
         self.shared.cut.lock().map(|s| s.len()).unwrap_or(0)
     }
-
-    /// Requests answered so far.
-    pub fn requests(&self) -> usize {
-        self.shared.requests.load(Ordering::Relaxed)
-    }
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    shared.requests.fetch_add(1, Ordering::Relaxed);
     let method = request.method().clone();
     let headers = request.headers().clone();
     let path = request.uri().path().to_string();

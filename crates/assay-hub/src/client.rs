@@ -73,11 +73,6 @@ impl Hub {
         })
     }
 
-    /// The settings in use.
-    pub fn config(&self) -> &HubConfig {
-        &self.config
-    }
-
     /// The files of dataset `repo` at `revision`: from the Hub, or from the cache when offline.
     pub fn snapshot(&self, repo: &str, revision: &str) -> Result<Snapshot, HubError> {
         if self.config.offline {
