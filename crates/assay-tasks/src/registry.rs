@@ -124,9 +124,15 @@ impl Registry {
             source_name: dir.display().to_string(),
             message: format!("cannot list: {e}"),
         })?;
+        // A file named on its own must load; files found in a folder that cannot be read are
+        // kept with their error until one of their tasks is selected.
+        let named_alone = dir.is_file();
         for file in files {
             let source = TaskSource::File(file);
             if let Err(e) = self.add(source.clone()) {
+                if named_alone {
+                    return Err(e);
+                }
                 let key = defined_name(&source).unwrap_or_else(|| source.to_string());
                 let (file, message) = match e {
                     TaskError::Spec {
@@ -365,7 +371,11 @@ fn locate_hooks(value: &mut Yaml, folder: &Path) {
 
 /// The `task:` (or `group:`) name a file defines, read loosely from the file alone.
 fn defined_name(source: &TaskSource) -> Option<String> {
-    let text = source.read().ok()?;
+    // Lossy: a file that is not UTF-8 still tells its name.
+    let text = match source {
+        TaskSource::File(path) => String::from_utf8_lossy(&std::fs::read(path).ok()?).into_owned(),
+        TaskSource::Builtin(_) => source.read().ok()?,
+    };
     if let Ok(value) = serde_yaml::from_str::<Yaml>(&text) {
         return ["task", "group"]
             .iter()
