@@ -197,26 +197,22 @@ impl Shared {
     }
 
     /// The branch folder of `revision` (a branch name or a commit of one).
-    fn branch(&self, repo: &str, revision: &str) -> Option<(String, PathBuf)> {
+    fn branch(&self, repo: &str, revision: &str) -> Option<PathBuf> {
         let dir = self.repo_dir(repo);
         let named = dir.join(revision.replace('/', "%2F"));
         if named.is_dir() {
-            return Some((revision.to_string(), named));
+            return Some(named);
         }
-        let branches = std::fs::read_dir(&dir).ok()?;
-        for entry in branches.flatten() {
-            let path = entry.path();
-            if path.is_dir() && commit_of(&entries(&path)) == revision {
-                let name = entry.file_name().to_string_lossy().replace("%2F", "/");
-                return Some((name, path));
-            }
-        }
-        None
+        std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path())
+            .find(|path| path.is_dir() && commit_of(&entries(path)) == revision)
     }
 
     /// The files of `revision`, `None` when it names no branch or commit.
     fn files(&self, repo: &str, revision: &str) -> Option<Vec<Entry>> {
-        self.branch(repo, revision).map(|(_, dir)| entries(&dir))
+        self.branch(repo, revision).map(|dir| entries(&dir))
     }
 
     fn info(&self, repo: &str, revision: &str) -> Response {
@@ -333,7 +329,7 @@ impl Shared {
     /// `/api/datasets/<id>/parquet[/<config>[/<split>]]`: the export's file URLs.
     fn parquet_listing(&self, repo: &str, rest: &[&str]) -> Response {
         let revision = "refs/convert/parquet";
-        let Some((_, dir)) = self.branch(repo, revision) else {
+        let Some(dir) = self.branch(repo, revision) else {
             return error(StatusCode::NOT_FOUND, "", "no parquet export");
         };
         let mut tree: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();

@@ -65,6 +65,12 @@ impl TaskData {
             .collect()
     }
 
+    /// Whether `spec` is read from the Hub (its `dataset_path` a Hub id that is not a file of
+    /// the data folder) rather than from the data folder.
+    pub fn reads_hub(&self, spec: &TaskSpec) -> bool {
+        self.hub_query(spec).is_some()
+    }
+
     /// The Hub query of a task read from the Hub, `None` for a local task.
     fn hub_query(&self, spec: &TaskSpec) -> Option<DatasetQuery> {
         let id = hub_dataset_id(spec)?;

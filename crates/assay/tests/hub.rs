@@ -37,6 +37,18 @@ fn hub() -> &'static Hub {
     })
 }
 
+/// `HF_ENDPOINT` at the stand-in Hub and `HF_HOME` at `home`.
+fn hub_env(home: &Path) -> [(&'static str, String); 2] {
+    [
+        ("HF_ENDPOINT", hub().server.url()),
+        ("HF_HOME", home.display().to_string()),
+    ]
+}
+
+fn borrowed<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// Task files written the way lm-eval's own are (Hub ids, configs, Jinja with Python methods).
 fn task_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -171,12 +183,8 @@ fn metric(results: &Value, task: &str, name: &str) -> f64 {
 fn hub_tasks_score_as_the_local_tasks_and_record_the_commit() {
     let home = tempfile::tempdir().unwrap();
     let tasks = task_folder();
-    let url = hub().server.url();
-    let home_path = home.path().display().to_string();
-    let env = [
-        ("HF_ENDPOINT", url.as_str()),
-        ("HF_HOME", home_path.as_str()),
-    ];
+    let vars = hub_env(home.path());
+    let env = borrowed(&vars);
     let from_hub = run("arc_easy,piqa_hub,hooked", Some(tasks.path()), &env);
     assert_eq!(from_hub.code, 0, "{}", from_hub.stderr);
     assert!(
@@ -236,12 +244,8 @@ fn hub_tasks_score_as_the_local_tasks_and_record_the_commit() {
 fn hub_errors_name_the_task_and_what_to_do() {
     let home = tempfile::tempdir().unwrap();
     let tasks = task_folder();
-    let url = hub().server.url();
-    let home_path = home.path().display().to_string();
-    let env = [
-        ("HF_ENDPOINT", url.as_str()),
-        ("HF_HOME", home_path.as_str()),
-    ];
+    let vars = hub_env(home.path());
+    let env = borrowed(&vars);
     let gated = run("gated_gsm8k", Some(tasks.path()), &env);
     assert_ne!(gated.code, 0);
     assert!(
@@ -338,12 +342,8 @@ fn a_task_library_loads_despite_files_it_cannot_read() {
 #[test]
 fn without_a_data_folder_built_in_tasks_read_the_hub() {
     let home = tempfile::tempdir().unwrap();
-    let url = hub().server.url();
-    let home_path = home.path().display().to_string();
-    let env = [
-        ("HF_ENDPOINT", url.as_str()),
-        ("HF_HOME", home_path.as_str()),
-    ];
+    let vars = hub_env(home.path());
+    let env = borrowed(&vars);
     let tasks = "arc_challenge,piqa,winogrande,mmlu_astronomy";
     let hub_run = run_on(None, tasks, None, &env);
     assert_eq!(hub_run.code, 0, "{}", hub_run.stderr);

@@ -15,14 +15,13 @@ pub struct TasksArgs {
 pub fn run(args: TasksArgs) -> anyhow::Result<i32> {
     let registry = args.source.registry()?;
     let data_dir = args.source.data_dir().ok();
+    let data = args.source.data()?;
     println!("{:<52} {:>8}  {:<16} source", "task", "docs", "type");
     for name in registry.task_names() {
         let (spec, source) = registry.task(name).expect("listed tasks exist");
-        let on_hub = assay_tasks::hub_dataset_id(spec)
-            .filter(|id| data_dir.as_ref().is_none_or(|d| !d.0.join(id).exists()));
         let docs = match &data_dir {
             // Counting a Hub dataset's documents would download it: `assay run` does that.
-            _ if on_hub.is_some() => "hub".into(),
+            _ if data.reads_hub(spec) => "hub".into(),
             Some(dir) => match PreparedTask::prepare(name, spec, dir, Some(0)) {
                 Ok(t) => t.docs.len().to_string(),
                 Err(_) => "missing".into(),
