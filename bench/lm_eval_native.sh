@@ -48,12 +48,17 @@ echo "stand-in Hub at $HF_ENDPOINT"
 
 tasks_dir=$("$py" -c 'import lm_eval, os; print(os.path.join(os.path.dirname(lm_eval.__file__), "tasks"))')
 lm_version=$("$py" -c 'import importlib.metadata as m; print(m.version("lm_eval"))')
+# The last four use few-shot samples listed in the file (gsm8k_cot, gsm8k_cot_llama), a
+# gen_prefix ("The best answer is": arc_challenge_chat, arc_challenge_llama) and hooks.
 tasks=(arc_easy arc_challenge gsm8k mmlu_high_school_computer_science mmlu_astronomy
-       mmlu_college_physics piqa winogrande truthfulqa_mc2)
+       mmlu_college_physics piqa winogrande truthfulqa_mc2
+       gsm8k_cot gsm8k_cot_llama arc_challenge_chat arc_challenge_llama)
+# TASKS="a b" runs only those.
+[ -n "${TASKS:-}" ] && read -r -a tasks <<< "$TASKS"
 
 for task in "${tasks[@]}"; do
   n=$limit
-  [ "$task" = gsm8k ] && n=$(( limit < 10 ? limit : 10 ))
+  case "$task" in gsm8k*) n=$(( limit < 10 ? limit : 10 ));; esac
   echo "== $task (limit $n)"
   "$py" -m lm_eval "${lm_model[@]}" --tasks "$task" --limit "$n" --log_samples \
     --output_path "$work/lm_eval" > "$work/lm_eval_$task.log" 2>&1 \

@@ -23,7 +23,7 @@ pub fn mean_stderr(values: &[f64]) -> f64 {
 
 /// Standard deviation of `statistic` over `iters` resamples (with replacement) of `values`,
 /// drawn from a generator seeded with `seed`, so the same inputs give the same answer.
-pub fn bootstrap_stderr<T: Copy>(
+pub fn bootstrap_stderr<T: Clone>(
     values: &[T],
     statistic: impl Fn(&[T]) -> f64,
     iters: usize,
@@ -34,11 +34,58 @@ pub fn bootstrap_stderr<T: Copy>(
     let estimates: Vec<f64> = (0..iters)
         .map(|_| {
             sample.clear();
-            sample.extend((0..values.len()).map(|_| values[rng.random_range(0..values.len())]));
+            sample.extend(
+                (0..values.len()).map(|_| values[rng.random_range(0..values.len())].clone()),
+            );
             statistic(&sample)
         })
         .collect();
     sample_variance(&estimates).sqrt()
+}
+
+/// Binary F1 of (gold, predicted) label pairs with 1 the positive class, as scikit-learn's
+/// `f1_score`: 2TP / (2TP + FP + FN), and 0 when there is no positive label at all.
+pub fn binary_f1(pairs: &[(i64, i64)]) -> f64 {
+    let (mut tp, mut fp, mut fneg) = (0.0, 0.0, 0.0);
+    for &(gold, pred) in pairs {
+        match (gold == 1, pred == 1) {
+            (true, true) => tp += 1.0,
+            (false, true) => fp += 1.0,
+            (true, false) => fneg += 1.0,
+            (false, false) => {}
+        }
+    }
+    let denominator = 2.0 * tp + fp + fneg;
+    if denominator == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / denominator
+    }
+}
+
+/// Matthews correlation coefficient of (gold, predicted) label pairs, any number of classes,
+/// as scikit-learn's `matthews_corrcoef` (0 when either side has a single label).
+pub fn matthews_corrcoef(pairs: &[(i64, i64)]) -> f64 {
+    use std::collections::BTreeMap;
+    let n = pairs.len() as f64;
+    let correct = pairs.iter().filter(|(g, p)| g == p).count() as f64;
+    let mut gold_counts: BTreeMap<i64, f64> = BTreeMap::new();
+    let mut pred_counts: BTreeMap<i64, f64> = BTreeMap::new();
+    for &(g, p) in pairs {
+        *gold_counts.entry(g).or_default() += 1.0;
+        *pred_counts.entry(p).or_default() += 1.0;
+    }
+    let both: f64 = gold_counts
+        .iter()
+        .map(|(label, t)| t * pred_counts.get(label).copied().unwrap_or(0.0))
+        .sum();
+    let squares = |counts: &BTreeMap<i64, f64>| counts.values().map(|c| c * c).sum::<f64>();
+    let denominator = ((n * n - squares(&pred_counts)) * (n * n - squares(&gold_counts))).sqrt();
+    if denominator == 0.0 {
+        0.0
+    } else {
+        (correct * n - both) / denominator
+    }
 }
 
 /// McNemar's exact test: the two-sided p-value of `b` documents right only in the first run and

@@ -1,8 +1,8 @@
 //! Task and group aggregates with standard errors.
 
-use assay_core::{stats, DocValue};
+use assay_core::{stats, Aggregation, DocValue};
 use assay_tasks::GroupNode;
-use assay_tasks::MetricKind;
+use assay_tasks::{Metric, MetricAggregation, TaskError};
 
 use crate::TaskOutcome;
 
@@ -13,7 +13,7 @@ pub const BOOTSTRAP_SEED: u64 = 1234;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricResult {
     /// The metric.
-    pub metric: MetricKind,
+    pub metric: Metric,
     /// The filter pipeline the value is for (`none` for log-likelihood tasks).
     pub filter: String,
     /// Its aggregate value.
@@ -22,23 +22,30 @@ pub struct MetricResult {
     pub stderr: Option<f64>,
 }
 
-/// Aggregates per-document values of a task, one result per (metric, filter) key.
+/// Aggregates per-document values of `task`, one result per (metric, filter) key; a task's
+/// own aggregation hook that fails is an error naming it.
 pub(crate) fn task_metrics(
-    keys: &[(MetricKind, String)],
+    task: &str,
+    keys: &[(Metric, String)],
     values: &[Vec<DocValue>],
     bootstrap_iters: usize,
-) -> Vec<MetricResult> {
+) -> Result<Vec<MetricResult>, TaskError> {
     keys.iter()
         .zip(values)
         .filter(|(_, vals)| !vals.is_empty())
         .map(|((metric, filter), vals)| {
-            let agg = metric.aggregation();
-            MetricResult {
-                metric: *metric,
+            let value = metric
+                .aggregate(vals)
+                .map_err(|message| TaskError::Invalid {
+                    task: task.to_string(),
+                    message: format!("filter {filter}: {message}"),
+                })?;
+            Ok(MetricResult {
+                metric: metric.clone(),
                 filter: filter.clone(),
-                value: agg.apply(vals),
-                stderr: agg.stderr(vals, bootstrap_iters, BOOTSTRAP_SEED),
-            }
+                value,
+                stderr: metric.stderr(vals, bootstrap_iters, BOOTSTRAP_SEED),
+            })
         })
         .collect()
 }
@@ -61,7 +68,7 @@ pub struct GroupResult {
     /// Aggregated metrics.
     pub metrics: Vec<MetricResult>,
     /// Per-document values of every leaf, per (metric, filter) (for the parents of this group).
-    per_doc: Vec<(MetricKind, String, Vec<f64>)>,
+    per_doc: Vec<(Metric, String, Vec<f64>)>,
 }
 
 /// Aggregates groups, members before parents. Size-weighted means are the mean over all the
@@ -74,7 +81,7 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
         let mut leaves = Vec::new();
         let mut size = 0;
         struct Member {
-            values: Vec<(MetricKind, String, Vec<f64>)>,
+            values: Vec<(Metric, String, Vec<f64>)>,
             results: Vec<MetricResult>,
         }
         let mut members = Vec::new();
@@ -86,7 +93,7 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
                     .keys
                     .iter()
                     .zip(&t.values)
-                    .map(|((m, f), v)| (*m, f.clone(), v.iter().map(scalar).collect()))
+                    .map(|((m, f), v)| (m.clone(), f.clone(), v.iter().map(scalar).collect()))
                     .collect();
                 members.push(Member {
                     values,
@@ -104,37 +111,59 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
         let mut metrics = Vec::new();
         let mut per_doc = Vec::new();
         for agg in &node.spec.aggregate_metric_list {
-            let Ok(metric) = MetricKind::parse(&agg.metric) else {
-                continue;
-            };
             // Every filter under which all members report the metric.
-            let filters: Vec<String> = members
+            let filters: Vec<(Metric, String)> = members
                 .first()
                 .map(|m| {
                     m.values
                         .iter()
-                        .filter(|(k, _, _)| *k == metric)
-                        .map(|(_, f, _)| f.clone())
+                        .filter(|(k, f, _)| k.name() == agg.metric && agg.covers_filter(f))
+                        .map(|(k, f, _)| (k.clone(), f.clone()))
                         .collect()
                 })
                 .unwrap_or_default();
-            for filter in filters {
-                let pooled: Option<Vec<f64>> = members
+            for (metric, filter) in filters {
+                let Some(per_member) = members
                     .iter()
                     .map(|m| {
                         m.values
                             .iter()
-                            .find(|(k, f, _)| *k == metric && *f == filter)
+                            .find(|(k, f, _)| k.name() == metric.name() && *f == filter)
                             .map(|(_, _, v)| v.clone())
                     })
                     .collect::<Option<Vec<_>>>()
-                    .map(|vs| vs.concat());
-                let Some(pooled) = pooled.filter(|p| !p.is_empty()) else {
+                else {
                     continue;
                 };
-                let result = if agg.weight_by_size {
+                let sizes: Vec<f64> = per_member.iter().map(|v| v.len() as f64).collect();
+                let pooled = per_member.concat();
+                if pooled.is_empty() {
+                    continue;
+                }
+                let is_mean =
+                    *metric.aggregation() == MetricAggregation::Builtin(Aggregation::Mean);
+                let result = if agg.weight_by_size && !is_mean {
+                    // A corpus-level metric (F1, perplexity...): lm-eval's size-weighted mean
+                    // of the members' values; its pooled error has no meaning here.
+                    let values: Vec<f64> = members
+                        .iter()
+                        .filter_map(|m| {
+                            m.results
+                                .iter()
+                                .find(|r| r.metric.name() == metric.name() && r.filter == filter)
+                                .map(|r| r.value)
+                        })
+                        .collect();
+                    let total: f64 = sizes.iter().sum();
                     MetricResult {
-                        metric,
+                        metric: metric.clone(),
+                        filter: filter.clone(),
+                        value: values.iter().zip(&sizes).map(|(v, n)| v * n).sum::<f64>() / total,
+                        stderr: None,
+                    }
+                } else if agg.weight_by_size {
+                    MetricResult {
+                        metric: metric.clone(),
                         filter: filter.clone(),
                         value: stats::mean(&pooled),
                         stderr: (pooled.len() > 1).then(|| stats::mean_stderr(&pooled)),
@@ -145,12 +174,12 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
                         .filter_map(|m| {
                             m.results
                                 .iter()
-                                .find(|r| r.metric == metric && r.filter == filter)
+                                .find(|r| r.metric.name() == metric.name() && r.filter == filter)
                         })
                         .collect();
                     let k = parts.len() as f64;
                     MetricResult {
-                        metric,
+                        metric: metric.clone(),
                         filter: filter.clone(),
                         value: parts.iter().map(|r| r.value).sum::<f64>() / k,
                         stderr: parts
@@ -192,5 +221,7 @@ fn scalar(v: &DocValue) -> f64 {
     match *v {
         DocValue::Scalar(x) => x,
         DocValue::Weighted { logprob, .. } => logprob,
+        DocValue::Pair { .. } => f64::NAN,
+        DocValue::Item(ref item) => item.as_f64().unwrap_or(f64::NAN),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use assay_backend::{Backend, BackendError};
 use assay_core::{DocValue, GenerationRequest, LoglikelihoodRequest};
-use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, MetricKind, PreparedTask, TaskError};
+use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, Metric, PreparedTask, TaskError};
 use serde_json::Value;
 
 use crate::aggregate::{self, GroupResult, MetricResult};
@@ -99,7 +99,7 @@ pub struct TaskOutcome {
     /// Aggregated metrics.
     pub metrics: Vec<MetricResult>,
     /// What each entry of `values` is: (metric, filter).
-    pub keys: Vec<(MetricKind, String)>,
+    pub keys: Vec<(Metric, String)>,
     /// Per-document values, per key.
     pub values: Vec<Vec<DocValue>>,
     /// Generation timing (generation tasks only).
@@ -235,7 +235,7 @@ pub fn evaluate(
             for ((instance, answers), gen_time) in instances.iter().zip(&answers).zip(gen_times) {
                 let scored = task.score(instance, answers)?;
                 for (slot, v) in values.iter_mut().zip(&scored.values) {
-                    slot.push(*v);
+                    slot.push(v.clone());
                 }
                 if let Some(log) = &mut log {
                     log.write(task, instance, answers, &scored, gen_time)
@@ -271,12 +271,12 @@ pub fn evaluate(
                     .map(|m| {
                         let mut entry = written
                             .iter()
-                            .find(|w| w.metric == m.name())
+                            .find(|w| w.name() == m.name())
                             .and_then(|w| serde_json::to_value(w).ok())
                             .unwrap_or_else(|| serde_json::json!({"metric": m.name()}));
                         if let Some(e) = entry.as_object_mut() {
-                            e.entry("aggregation")
-                                .or_insert(aggregation_name(*m).into());
+                            e.insert("metric".into(), m.name().into());
+                            e.insert("aggregation".into(), m.aggregation_name().into());
                             e.entry("higher_is_better")
                                 .or_insert(m.higher_is_better().into());
                         }
@@ -292,7 +292,12 @@ pub fn evaluate(
             num_fewshot: task.num_fewshot,
             n_original: task.docs.len(),
             n_effective: done,
-            metrics: aggregate::task_metrics(&task.keys, &values, options.bootstrap_iters),
+            metrics: aggregate::task_metrics(
+                &task.name,
+                &task.keys,
+                &values,
+                options.bootstrap_iters,
+            )?,
             keys: task.keys.clone(),
             values,
             timing,
@@ -407,16 +412,6 @@ fn describe_docs(docs: &std::ops::Range<usize>) -> String {
         format!("doc {}", docs.start)
     } else {
         format!("docs {}..{}", docs.start, docs.end)
-    }
-}
-
-fn aggregation_name(metric: MetricKind) -> &'static str {
-    use assay_core::Aggregation::*;
-    match metric.aggregation() {
-        Mean => "mean",
-        Perplexity => "perplexity",
-        WeightedPerplexity => "weighted_perplexity",
-        BitsPerByte => "bits_per_byte",
     }
 }
 

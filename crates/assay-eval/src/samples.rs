@@ -106,9 +106,9 @@ fn sample_lines(
                 );
             }
             let texts: Vec<&str> = gens.iter().map(|g| g.text.as_str()).collect();
-            let filtered = task
-                .filtered(answers)
-                .into_iter()
+            let filtered = scored
+                .filtered
+                .iter()
                 .map(|(name, vals)| {
                     // As lm-eval: one entry per request (a generation document has one), holding
                     // the filter's output: one answer, or a list of them when not reduced.
@@ -117,7 +117,7 @@ fn sample_lines(
                     } else {
                         json!([vals])
                     };
-                    (name, v)
+                    (name.clone(), v)
                 })
                 .collect();
             (vec![json!(texts)], filtered)

@@ -11,7 +11,7 @@ use assay_backend::Backend;
 use assay_core::Loglikelihood;
 use assay_eval::{evaluate, prepare_tasks, EvalOptions, Limit, MetricResult, Outcome, Progress};
 use assay_request_cache::{CachedBackend, RequestCache};
-use assay_tasks::{DataDir, MetricKind, PreparedTask, Registry};
+use assay_tasks::{DataDir, Metric, MetricKind, PreparedTask, Registry};
 
 /// Progress that goes nowhere.
 struct Quiet;
@@ -250,7 +250,10 @@ fn generation_answers_go_through_the_task_filters() {
     let mut backend = FakeBackend::new().generating(|_, _| " I think.\n#### 4".into());
     let out = run(&mut backend, dir.path(), &["sums"], &EvalOptions::default()).unwrap();
     let task = &out.tasks[0];
-    assert_eq!(task.keys, [(MetricKind::ExactMatch, "strict".to_string())]);
+    assert_eq!(
+        task.keys,
+        [(Metric::from(MetricKind::ExactMatch), "strict".to_string())]
+    );
     let em = metric(&task.metrics, MetricKind::ExactMatch, "strict");
     assert!((em.value - 1.0 / 3.0).abs() < 1e-12);
     // Without the marker the regex finds nothing: no document matches.

@@ -121,11 +121,13 @@ pub fn resolve(hub: &Hub, query: &DatasetQuery) -> Result<ResolvedDataset, HubEr
     parquet_export(hub, query)
 }
 
-/// The records of `split`, in order.
+/// The records of `split`, in order; `options` say how to read the files (column names of
+/// header-less CSV).
 pub fn read_split(
     hub: &Hub,
     dataset: &ResolvedDataset,
     split: &str,
+    options: &ReadOptions,
 ) -> Result<Vec<Record>, HubError> {
     if let Some(patterns) = dataset.unmatched.get(split) {
         return Err(HubError::NoDataFiles {
@@ -147,11 +149,10 @@ pub fn read_split(
     let mut records = Vec::new();
     for file in files {
         let local = hub.file(&dataset.snapshot, file)?;
-        let mut part =
-            read_records(&local, &ReadOptions::default()).map_err(|source| HubError::Read {
-                repo: dataset.snapshot.repo.clone(),
-                source,
-            })?;
+        let mut part = read_records(&local, options).map_err(|source| HubError::Read {
+            repo: dataset.snapshot.repo.clone(),
+            source,
+        })?;
         records.append(&mut part);
     }
     Ok(records)

@@ -4,12 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use assay_data::Record;
+use assay_data::{ReadOptions, Record};
 use assay_tasks::{hub_dataset_id, DataDir, DataSource, TaskError, TaskSpec};
 
 use crate::client::Hub;
 use crate::dataset::{read_split, resolve, DatasetQuery, ResolvedDataset};
 use crate::HubError;
+
+/// A split read once per run: the dataset, the split, and the CSV column names it was read with.
+type SplitKey = (DatasetQuery, String, Option<Vec<String>>);
 
 /// Where a task's documents were read from, for the results.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,7 +32,7 @@ pub struct TaskData {
     dir: Option<DataDir>,
     hub: Hub,
     resolved: Mutex<HashMap<DatasetQuery, ResolvedDataset>>,
-    splits: Mutex<HashMap<(DatasetQuery, String), Vec<Record>>>,
+    splits: Mutex<HashMap<SplitKey, Vec<Record>>>,
 }
 
 impl TaskData {
@@ -137,7 +140,17 @@ impl DataSource for TaskData {
         let Some(query) = self.hub_query(spec) else {
             return self.local()?.load_split(task, spec, split);
         };
-        let key = (query.clone(), split.to_string());
+        let column_names = spec
+            .dataset_kwargs
+            .as_ref()
+            .map(|k| k.csv_columns())
+            .transpose()
+            .map_err(|message| TaskError::Invalid {
+                task: task.into(),
+                message,
+            })?
+            .flatten();
+        let key = (query.clone(), split.to_string(), column_names.clone());
         if let Some(docs) = self
             .splits
             .lock()
@@ -147,10 +160,15 @@ impl DataSource for TaskData {
             return Ok(docs.clone());
         }
         let dataset = self.dataset(task, &query)?;
-        let docs = read_split(&self.hub, &dataset, split).map_err(|e| TaskError::Source {
-            task: task.into(),
-            message: format!("split {split}: {e}"),
-        })?;
+        let options = ReadOptions {
+            column_names,
+            ..ReadOptions::default()
+        };
+        let docs =
+            read_split(&self.hub, &dataset, split, &options).map_err(|e| TaskError::Source {
+                task: task.into(),
+                message: format!("split {split}: {e}"),
+            })?;
         self.splits
             .lock()
             .unwrap_or_else(|e| e.into_inner())

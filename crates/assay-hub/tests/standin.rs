@@ -1,6 +1,7 @@
 //! The Hub client against the stand-in Hub, over repositories built from `../shared/data` in
 //! the real layouts: resolution, cache layout, tokens, offline use, errors, resumed downloads.
 
+use assay_data::ReadOptions;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -63,7 +64,7 @@ fn card_configs_resolve_and_land_in_huggingface_hubs_cache_layout() {
     let gsm = resolve(&hub, &query("openai/gsm8k", Some("main"))).unwrap();
     assert_eq!(gsm.config, "main");
     assert_eq!(gsm.splits.keys().collect::<Vec<_>>(), ["test", "train"]);
-    let test = read_split(&hub, &gsm, "test").unwrap();
+    let test = read_split(&hub, &gsm, "test", &ReadOptions::default()).unwrap();
     assert_eq!(test.len(), 1319);
     assert!(test[0]["answer"].as_str().unwrap().contains("#### "));
     assert_eq!(gsm.snapshot.commit.len(), 40);
@@ -96,7 +97,7 @@ fn card_configs_resolve_and_land_in_huggingface_hubs_cache_layout() {
     assert!(leftovers.is_empty(), "no partial files: {leftovers:?}");
 
     let arc = resolve(&hub, &query("allenai/ai2_arc", Some("ARC-Easy"))).unwrap();
-    let docs = read_split(&hub, &arc, "test").unwrap();
+    let docs = read_split(&hub, &arc, "test", &ReadOptions::default()).unwrap();
     assert_eq!(docs.len(), 2376);
     assert!(docs[0]["choices"]["label"].is_array() && docs[0]["answerKey"].is_string());
     let mmlu = resolve(
@@ -104,7 +105,7 @@ fn card_configs_resolve_and_land_in_huggingface_hubs_cache_layout() {
         &query("cais/mmlu", Some("high_school_computer_science")),
     )
     .unwrap();
-    let dev = read_split(&hub, &mmlu, "dev").unwrap();
+    let dev = read_split(&hub, &mmlu, "dev", &ReadOptions::default()).unwrap();
     assert_eq!(dev.len(), 5);
     assert!(dev[0]["answer"].is_i64());
     let tqa = resolve(
@@ -112,7 +113,12 @@ fn card_configs_resolve_and_land_in_huggingface_hubs_cache_layout() {
         &query("truthfulqa/truthful_qa", Some("multiple_choice")),
     )
     .unwrap();
-    assert_eq!(read_split(&hub, &tqa, "validation").unwrap().len(), 817);
+    assert_eq!(
+        read_split(&hub, &tqa, "validation", &ReadOptions::default())
+            .unwrap()
+            .len(),
+        817
+    );
 }
 
 #[test]
@@ -122,11 +128,21 @@ fn splits_from_file_names_and_the_parquet_export() {
     let hub = hub(&f.server.url(), cache.path(), None, false);
     let piqa = resolve(&hub, &query("baber/piqa", None)).unwrap();
     assert_eq!(piqa.config, "default");
-    assert_eq!(read_split(&hub, &piqa, "validation").unwrap().len(), 1838);
+    assert_eq!(
+        read_split(&hub, &piqa, "validation", &ReadOptions::default())
+            .unwrap()
+            .len(),
+        1838
+    );
     let script = resolve(&hub, &query("ybisk/piqa", None)).unwrap();
     assert_eq!(script.config, "plain_text");
     assert_eq!(script.snapshot.revision, "refs/convert/parquet");
-    assert_eq!(read_split(&hub, &script, "validation").unwrap().len(), 1838);
+    assert_eq!(
+        read_split(&hub, &script, "validation", &ReadOptions::default())
+            .unwrap()
+            .len(),
+        1838
+    );
     let nested_ref = cache
         .path()
         .join("datasets--ybisk--piqa/refs/refs/convert/parquet");
@@ -149,7 +165,7 @@ fn errors_name_the_dataset_config_and_split() {
     assert!(matches!(err, HubError::RepoNotFound { .. }), "{err}");
     assert!(err.to_string().contains("HF_TOKEN"), "{err}");
     let arc = resolve(&hub, &query("allenai/ai2_arc", Some("ARC-Easy"))).unwrap();
-    let err = read_split(&hub, &arc, "dev").unwrap_err();
+    let err = read_split(&hub, &arc, "dev", &ReadOptions::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "dataset allenai/ai2_arc, config ARC-Easy has no split `dev`; its splits: test, train, validation"
@@ -191,7 +207,12 @@ fn gated_repositories_need_the_token() {
     );
     let right = hub(&f.server.url(), cache.path(), Some(GATED_TOKEN), false);
     let gated = resolve(&right, &query(GATED_REPO, None)).unwrap();
-    assert_eq!(read_split(&right, &gated, "test").unwrap().len(), 1319);
+    assert_eq!(
+        read_split(&right, &gated, "test", &ReadOptions::default())
+            .unwrap()
+            .len(),
+        1319
+    );
 }
 
 #[test]
@@ -201,12 +222,15 @@ fn offline_reads_only_the_cache() {
     let online = hub(&f.server.url(), cache.path(), None, false);
     let q = query("allenai/winogrande", Some("winogrande_xl"));
     let first = resolve(&online, &q).unwrap();
-    let docs = read_split(&online, &first, "validation").unwrap();
+    let docs = read_split(&online, &first, "validation", &ReadOptions::default()).unwrap();
     // A dead endpoint proves no request is made.
     let offline = hub("http://127.0.0.1:9", cache.path(), None, true);
     let again = resolve(&offline, &q).unwrap();
     assert_eq!(again.snapshot.commit, first.snapshot.commit);
-    assert_eq!(read_split(&offline, &again, "validation").unwrap(), docs);
+    assert_eq!(
+        read_split(&offline, &again, "validation", &ReadOptions::default()).unwrap(),
+        docs
+    );
     let empty = tempfile::tempdir().unwrap();
     let nothing = hub("http://127.0.0.1:9", empty.path(), None, true);
     let err = resolve(&nothing, &q).unwrap_err();
@@ -231,7 +255,7 @@ fn a_cut_download_resumes_and_leaves_no_half_file() {
     let cache = tempfile::tempdir().unwrap();
     let hub = hub(&server.url(), cache.path(), None, false);
     let gsm = resolve(&hub, &query("openai/gsm8k", Some("main"))).unwrap();
-    let train = read_split(&hub, &gsm, "train").unwrap();
+    let train = read_split(&hub, &gsm, "train", &ReadOptions::default()).unwrap();
     assert_eq!(train.len(), 7473);
     assert!(server.cuts() >= 1, "the stand-in cut a download");
     let blobs = cache.path().join("datasets--openai--gsm8k/blobs");

@@ -111,8 +111,12 @@ pub(crate) fn load_split(
     }
     let kwargs = spec.dataset_kwargs.clone().unwrap_or_default();
     let name = spec.dataset_name.clone().unwrap_or_default();
+    let column_names = kwargs.csv_columns().map_err(|message| TaskError::Invalid {
+        task: task.into(),
+        message,
+    })?;
     let options = ReadOptions {
-        column_names: kwargs.column_names.clone(),
+        column_names,
         line_field: None,
         python_variable: kwargs.python_variable.clone(),
         python_key: kwargs

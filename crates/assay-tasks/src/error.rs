@@ -32,7 +32,7 @@ pub enum TaskError {
         data_dir: PathBuf,
     },
     /// No data directory was given or found.
-    #[error("no data directory: pass --data-dir DIR or set ASSAY_DATA_DIR (looked for {looked})")]
+    #[error("no data directory: pass --data-dir DIR or set ASSAY_DATA_DIR (looked for {looked}); or run lm-eval's own task files, which read the Hub: --tasks-from lm_eval, or --include-path DIR")]
     NoDataDir {
         /// Where it looked.
         looked: String,

@@ -5,7 +5,9 @@
 use fancy_regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::answers;
+use assay_data::Record;
+
+use crate::{answers, hooks};
 
 /// A named filter pipeline in a task file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,8 +24,12 @@ pub struct FilterSpec {
 #[serde(deny_unknown_fields)]
 pub struct FilterStep {
     /// `regex`, `take_first`, `majority_vote`, `lowercase`, `uppercase`, `strip`,
-    /// `remove_whitespace` or `math_answer`.
-    pub function: String,
+    /// `remove_whitespace`, `math_answer`, `custom` (with `filter_fn`), or a filter class of
+    /// the task's own (`!function module.Class`, built with the step's other keys).
+    pub function: serde_yaml::Value,
+    /// For `custom`: the `!function` called as `filter_fn(resps, docs)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_fn: Option<serde_yaml::Value>,
     /// For `regex`: the pattern (Python syntax, lookarounds allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex_pattern: Option<String>,
@@ -33,6 +39,52 @@ pub struct FilterStep {
     /// For `regex`: the result when nothing matches (default `[invalid]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// For a filter class: lm-eval's `MultiChoiceRegexFilter` option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_case: Option<bool>,
+    /// For a filter class: lm-eval's `MultiChoiceRegexFilter` option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_punctuation: Option<bool>,
+    /// For a filter class: a mapping from patterns to values (lm-eval's `MapRegexFilter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex_pattern_to_value: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl FilterStep {
+    /// The step's options other than `function` and `filter_fn`, as a filter class's keyword
+    /// arguments.
+    fn kwargs(&self) -> serde_json::Value {
+        let mut all = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = all.as_object_mut() {
+            map.remove("function");
+            map.remove("filter_fn");
+        }
+        all
+    }
+
+    /// The options a class or `custom` hook takes but the built-in functions do not.
+    fn hook_only_options(&self) -> Vec<&'static str> {
+        [
+            ("ignore_case", self.ignore_case.is_some()),
+            ("ignore_punctuation", self.ignore_punctuation.is_some()),
+            (
+                "regex_pattern_to_value",
+                self.regex_pattern_to_value.is_some(),
+            ),
+            ("filter_fn", self.filter_fn.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+}
+
+/// The `folder/module.name` of a `!function` value.
+fn function_path(value: &serde_yaml::Value) -> Option<&str> {
+    match value {
+        serde_yaml::Value::Tagged(t) if t.tag == "function" => t.value.as_str(),
+        _ => None,
+    }
 }
 
 /// A compiled step.
@@ -50,6 +102,12 @@ enum Step {
     Strip,
     RemoveWhitespace,
     MathAnswer,
+    /// A filter in the user's Python: `filter_fn` (`is_class` false) or a filter class.
+    Hook {
+        path: String,
+        is_class: bool,
+        kwargs: serde_json::Value,
+    },
 }
 
 /// A compiled filter pipeline.
@@ -76,8 +134,40 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(i, step)| {
-                let at = format!("filter `{}`, step {} ({})", spec.name, i + 1, step.function);
-                Ok(match step.function.as_str() {
+                let shown = match (&step.function, function_path(&step.function)) {
+                    (_, Some(path)) => format!("!function {}", hooks::display_name(path)),
+                    (serde_yaml::Value::String(s), None) => s.clone(),
+                    (other, None) => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                };
+                let at = format!("filter `{}`, step {} ({shown})", spec.name, i + 1);
+                if let Some(path) = function_path(&step.function) {
+                    return Ok(Step::Hook {
+                        path: path.to_string(),
+                        is_class: true,
+                        kwargs: step.kwargs(),
+                    });
+                }
+                if step.function.as_str() == Some("custom") {
+                    let path = step.filter_fn.as_ref().and_then(function_path).ok_or_else(|| {
+                        format!("{at}: `custom` needs `filter_fn: !function module.function`")
+                    })?;
+                    return Ok(Step::Hook {
+                        path: path.to_string(),
+                        is_class: false,
+                        kwargs: serde_json::json!({}),
+                    });
+                }
+                if let Some(key) = step.hook_only_options().first() {
+                    return Err(format!(
+                        "{at}: `{key}` applies to `custom` and `!function` filters only"
+                    ));
+                }
+                let Some(function) = step.function.as_str() else {
+                    return Err(format!(
+                        "{at}: function must be a name or a `!function module.Class`"
+                    ));
+                };
+                Ok(match function {
                     "regex" => {
                         let pattern = step
                             .regex_pattern
@@ -100,7 +190,7 @@ impl Pipeline {
                     "math_answer" => Step::MathAnswer,
                     other => {
                         return Err(format!(
-                            "{at}: unknown filter function `{other}` (known: regex, take_first, majority_vote, lowercase, uppercase, strip, remove_whitespace, math_answer)"
+                            "{at}: unknown filter function `{other}` (known: regex, take_first, majority_vote, lowercase, uppercase, strip, remove_whitespace, math_answer, custom with filter_fn, or a `!function` filter class)"
                         ))
                     }
                 })
@@ -112,11 +202,23 @@ impl Pipeline {
         })
     }
 
-    /// Applies the pipeline to a document's generations.
-    pub fn apply(&self, generations: &[String]) -> Vec<String> {
+    /// Applies the pipeline to a document's generations; a hook step's failure is an error
+    /// naming the pipeline and the hook.
+    pub fn apply(&self, generations: &[String], doc: &Record) -> Result<Vec<String>, String> {
         let mut values = generations.to_vec();
         for step in &self.steps {
             values = match step {
+                Step::Hook {
+                    path,
+                    is_class,
+                    kwargs,
+                } => hooks::filter(path, *is_class, kwargs, &values, doc).map_err(|m| {
+                    format!(
+                        "filter `{}` (`!function {}`): {m}",
+                        self.name,
+                        hooks::display_name(path)
+                    )
+                })?,
                 Step::TakeFirst => values.into_iter().take(1).collect(),
                 Step::MajorityVote => majority(&values).into_iter().collect(),
                 Step::Lowercase => values.iter().map(|v| v.to_lowercase()).collect(),
@@ -136,7 +238,7 @@ impl Pipeline {
                     .collect(),
             };
         }
-        values
+        Ok(values)
     }
 }
 
@@ -205,19 +307,32 @@ mod tests {
         let strict = pipeline("name: strict-match\nfilter:\n  - function: regex\n    regex_pattern: \"#### (\\\\-?[0-9\\\\.\\\\,]+)\"\n  - function: take_first\n").unwrap();
         let flexible = pipeline("name: flexible-extract\nfilter:\n  - function: regex\n    group_select: -1\n    regex_pattern: \"(-?[$0-9.,]{2,})|(-?[0-9]+)\"\n  - function: take_first\n").unwrap();
         let gen = vec!["She sells 16 - 3 - 4 = 9 eggs, so 9 * 2 = $18.\n#### 18".to_string()];
-        assert_eq!(strict.apply(&gen), vec!["18"]);
-        assert_eq!(flexible.apply(&gen), vec!["18"]);
+        assert_eq!(strict.apply(&gen, &Record::new()).unwrap(), vec!["18"]);
+        assert_eq!(flexible.apply(&gen, &Record::new()).unwrap(), vec!["18"]);
         let loose = vec!["The answer is 1,250 dollars.".to_string()];
-        assert_eq!(strict.apply(&loose), vec!["[invalid]"]);
-        assert_eq!(flexible.apply(&loose), vec!["1,250"]);
+        assert_eq!(
+            strict.apply(&loose, &Record::new()).unwrap(),
+            vec!["[invalid]"]
+        );
+        assert_eq!(
+            flexible.apply(&loose, &Record::new()).unwrap(),
+            vec!["1,250"]
+        );
         let single_digit = vec!["It is 7".to_string()];
-        assert_eq!(flexible.apply(&single_digit), vec!["7"]);
+        assert_eq!(
+            flexible.apply(&single_digit, &Record::new()).unwrap(),
+            vec!["7"]
+        );
     }
 
     #[test]
     fn lookbehind_patterns_work() {
         let p = pipeline("name: x\nfilter:\n  - function: regex\n    regex_pattern: \"(?<=The answer is )(.*)(?=.)\"\n").unwrap();
-        assert_eq!(p.apply(&["So. The answer is (B).".into()]), vec!["(B)"]);
+        assert_eq!(
+            p.apply(&["So. The answer is (B).".into()], &Record::new())
+                .unwrap(),
+            vec!["(B)"]
+        );
     }
 
     #[test]
@@ -226,8 +341,11 @@ mod tests {
         // have taken "2").
         let p = pipeline("name: x\nfilter:\n  - function: regex\n    group_select: -1\n    regex_pattern: \"[0-9]|(?:a|b|ab)*(?=c)\"\n").unwrap();
         let text = format!("1 2 {}", "ab".repeat(30));
-        assert_eq!(p.apply(&[text]), vec!["[invalid]"]);
-        assert_eq!(p.apply(&["1 2 b".into()]), vec!["2"]);
+        assert_eq!(p.apply(&[text], &Record::new()).unwrap(), vec!["[invalid]"]);
+        assert_eq!(
+            p.apply(&["1 2 b".into()], &Record::new()).unwrap(),
+            vec!["2"]
+        );
     }
 
     #[test]
@@ -235,7 +353,11 @@ mod tests {
         let p =
             pipeline("name: maj\nfilter:\n  - function: lowercase\n  - function: majority_vote\n")
                 .unwrap();
-        assert_eq!(p.apply(&["A".into(), "b".into(), "B".into()]), vec!["b"]);
+        assert_eq!(
+            p.apply(&["A".into(), "b".into(), "B".into()], &Record::new())
+                .unwrap(),
+            vec!["b"]
+        );
     }
 
     #[test]

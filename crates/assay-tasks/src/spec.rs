@@ -59,9 +59,14 @@ pub struct DatasetKwargs {
     /// task's `dataset_name`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_files: Option<DataFiles>,
-    /// Column names for CSV/TSV files that have no header row (an assay extension).
+    /// Column names for CSV/TSV files that have no header row (as `datasets`' CSV reader
+    /// takes them: the first row is data).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column_names: Option<Vec<String>>,
+    /// `header: null`, as lm-eval files write beside `column_names`: no header row. Any other
+    /// value is refused (see [`DatasetKwargs::csv_columns`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<Yaml>,
     /// Extra fields read from line-aligned files, e.g. `{label: piqa/valid-labels.lst}`
     /// (an assay extension).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +87,20 @@ pub struct DatasetKwargs {
     /// has only a script is read from the Hub's parquet export, as `datasets` 4 does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_remote_code: Option<bool>,
+}
+
+impl DatasetKwargs {
+    /// The column names of header-less CSV/TSV files; an error for a `header` other than
+    /// `null` (a header row to replace), which assay does not read.
+    pub fn csv_columns(&self) -> Result<Option<Vec<String>>, String> {
+        match &self.header {
+            None | Some(Yaml::Null) => Ok(self.column_names.clone()),
+            Some(other) => Err(format!(
+                "dataset_kwargs.header: only `null` (no header row, names from column_names) is supported, not {}",
+                serde_yaml::to_string(other).unwrap_or_default().trim()
+            )),
+        }
+    }
 }
 
 /// `data_files`: one path, or split name to path.
@@ -118,17 +137,50 @@ pub struct FewshotConfig {
     /// Seed for the random sampler (default 1234).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The split examples come from (before the task's `fewshot_split`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
+    /// The examples themselves (a list of documents, or a `!function` returning one), used
+    /// when no few-shot split is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<Yaml>,
+    /// Only these documents of the few-shot pool, in this order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fewshot_indices: Option<Vec<usize>>,
+    /// A `process_docs` hook for the few-shot split instead of the task's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_docs: Option<Yaml>,
+    /// The examples' prompt (default: the task's `doc_to_text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_text: Option<Yaml>,
+    /// The examples' answer (default: the task's `doc_to_target`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_target: Option<Yaml>,
+    /// The examples' choices (default: the task's `doc_to_choice`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_choice: Option<Yaml>,
+    /// Between an example's prompt and answer (default: the task's `target_delimiter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_delimiter: Option<String>,
+    /// After each example (default: the task's `fewshot_delimiter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fewshot_delimiter: Option<String>,
+    /// Before each example's answer (default: the task's `gen_prefix`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gen_prefix: Option<String>,
 }
 
 /// One metric of a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSpec {
-    /// Metric name (`acc`, `acc_norm`, `mc2`, ...).
-    pub metric: String,
-    /// Aggregation name; only the metric's own aggregation is accepted.
+    /// Metric name (`acc`, `acc_norm`, `mc2`, ...), a name the task's `process_results` hook
+    /// fills, or a `!function module.name` scoring each generated answer.
+    pub metric: Yaml,
+    /// Aggregation name (`mean`, `perplexity`, `weighted_perplexity`, `bits_per_byte`) or a
+    /// `!function module.name` called with every document's value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aggregation: Option<String>,
+    pub aggregation: Option<Yaml>,
     /// Whether higher is better; the metric's own default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub higher_is_better: Option<bool>,
@@ -141,6 +193,32 @@ pub struct MetricSpec {
     /// `exact_match`: patterns removed from both sides first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regexes_to_ignore: Option<Vec<String>>,
+    /// An option of the metric function (`average: weighted`): passed to a `!function`
+    /// metric; on multiple-choice tasks it changes nothing, as in lm-eval, which calls no
+    /// metric function there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average: Option<Yaml>,
+    /// lm-eval: the metric comes from Hugging Face `evaluate` (as `average`: only where no
+    /// metric function is called).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hf_evaluate: Option<bool>,
+    /// As `average` (a group option some task files repeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_by_size: Option<bool>,
+}
+
+impl MetricSpec {
+    /// The metric's name: as written, or a `!function`'s function name (lm-eval's `__name__`).
+    pub fn name(&self) -> String {
+        match &self.metric {
+            Yaml::Tagged(t) => t
+                .value
+                .as_str()
+                .map(|p| crate::metrics::function_name(p).to_string())
+                .unwrap_or_default(),
+            other => other.as_str().unwrap_or_default().to_string(),
+        }
+    }
 }
 
 /// Generation settings of a `generate_until` task.
@@ -236,6 +314,10 @@ pub struct TaskSpec {
     /// Request kind.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_type: Option<OutputType>,
+    /// Text that starts the answer after the prompt (a template or a document field), as
+    /// lm-eval's `gen_prefix`: "The best answer is".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gen_prefix: Option<String>,
     /// Metrics reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric_list: Option<Vec<MetricSpec>>,
@@ -313,6 +395,18 @@ pub struct AggregateMetric {
     /// Weight each task by its number of documents (true) or equally (false).
     #[serde(default = "yes")]
     pub weight_by_size: bool,
+    /// Only the members' values under these filters (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_list: Option<OneOrMany>,
+}
+
+impl AggregateMetric {
+    /// Whether the group aggregates the metric's values under `filter`.
+    pub fn covers_filter(&self, filter: &str) -> bool {
+        self.filter_list
+            .as_ref()
+            .is_none_or(|list| list.to_vec().iter().any(|f| f == filter))
+    }
 }
 
 fn mean() -> String {
@@ -369,6 +463,19 @@ pub(crate) fn describe_yaml_error(e: &serde_yaml::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_null_means_the_column_names_name_every_row() {
+        let kwargs: DatasetKwargs =
+            serde_yaml::from_str("column_names: [q, a]\nheader: null\n").unwrap();
+        assert_eq!(
+            kwargs.csv_columns().unwrap(),
+            Some(vec!["q".into(), "a".into()])
+        );
+        let kwargs: DatasetKwargs =
+            serde_yaml::from_str("column_names: [q, a]\nheader: 0\n").unwrap();
+        assert!(kwargs.csv_columns().unwrap_err().contains("only `null`"));
+    }
 
     #[test]
     fn unknown_fields_are_reported_with_their_line() {

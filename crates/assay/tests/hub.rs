@@ -114,6 +114,8 @@ struct Run {
     code: i32,
     stderr: String,
     results: Option<Value>,
+    /// Every line of the per-sample logs.
+    samples: Vec<Value>,
 }
 
 fn run(tasks: &str, include: Option<&Path>, env: &[(&str, &str)]) -> Run {
@@ -124,7 +126,7 @@ fn run(tasks: &str, include: Option<&Path>, env: &[(&str, &str)]) -> Run {
 fn run_on(data: Option<&Path>, tasks: &str, include: Option<&Path>, env: &[(&str, &str)]) -> Run {
     let out = tempfile::tempdir().unwrap();
     let mut cmd = Command::cargo_bin("assay").unwrap();
-    cmd.args(["run", "--no-cache", "--no-record"]);
+    cmd.args(["run", "--no-cache", "--no-record", "--log-samples"]);
     match data {
         Some(dir) => {
             cmd.arg("--data-dir").arg(dir);
@@ -147,30 +149,41 @@ fn run_on(data: Option<&Path>, tasks: &str, include: Option<&Path>, env: &[(&str
         cmd.env(k, v);
     }
     let output = cmd.output().unwrap();
-    let results = find_results(out.path())
+    let results = find_files(out.path(), "results_")
+        .first()
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap());
+    let samples = find_files(out.path(), "samples_")
+        .iter()
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     Run {
         code: output.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         results,
+        samples,
     }
 }
 
-fn find_results(dir: &Path) -> Option<PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+/// The files under `dir` whose names start with `prefix`.
+fn find_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.is_dir() {
-            if let Some(found) = find_results(&path) {
-                return Some(found);
-            }
+            found.extend(find_files(&path, prefix));
         } else if path
             .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("results_"))
+            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
         {
-            return Some(path);
+            found.push(path);
         }
     }
-    None
+    found
 }
 
 fn metric(results: &Value, task: &str, name: &str) -> f64 {
@@ -289,7 +302,7 @@ fn a_task_library_loads_despite_files_it_cannot_read() {
     );
     write(
         "odd.yaml",
-        "task: odd_one\ndataset_path: openai/gsm8k\ngen_prefix: x\n",
+        "task: odd_one\ndataset_path: openai/gsm8k\ndoc_to_image: x\n",
     );
     write("_group.yaml", "group: both\ntask: [good_one, odd_one]\n");
     let out = Command::cargo_bin("assay")
@@ -311,7 +324,7 @@ fn a_task_library_loads_despite_files_it_cannot_read() {
     );
     assert!(
         stdout.contains("1 task files could not be read")
-            && stdout.contains("odd.yaml: line 3, column 1: unknown field `gen_prefix`"),
+            && stdout.contains("odd.yaml: line 3, column 1: unknown field `doc_to_image`"),
         "{stdout}"
     );
     assert!(
@@ -344,23 +357,25 @@ fn without_a_data_folder_built_in_tasks_read_the_hub() {
     let home = tempfile::tempdir().unwrap();
     let vars = hub_env(home.path());
     let env = borrowed(&vars);
-    let tasks = "arc_challenge,piqa,winogrande,mmlu_astronomy";
+    let tasks = "arc_challenge,piqa,winogrande,mmlu_astronomy,truthfulqa_mc1,truthfulqa_mc2";
     let hub_run = run_on(None, tasks, None, &env);
     assert_eq!(hub_run.code, 0, "{}", hub_run.stderr);
     let from_hub = hub_run.results.unwrap();
     let local = run(tasks, None, &[]);
     assert_eq!(local.code, 0, "{}", local.stderr);
     let local = local.results.unwrap();
-    for (task, repo) in [
-        ("arc_challenge", "allenai/ai2_arc"),
-        ("piqa", "baber/piqa"),
-        ("winogrande", "allenai/winogrande"),
-        ("mmlu_astronomy", "cais/mmlu"),
+    for (task, repo, key) in [
+        ("arc_challenge", "allenai/ai2_arc", "acc,none"),
+        ("piqa", "baber/piqa", "acc,none"),
+        ("winogrande", "allenai/winogrande", "acc,none"),
+        ("mmlu_astronomy", "cais/mmlu", "acc,none"),
+        ("truthfulqa_mc1", "truthfulqa/truthful_qa", "acc,none"),
+        ("truthfulqa_mc2", "truthfulqa/truthful_qa", "mc2,none"),
     ] {
         assert_eq!(from_hub["assay"]["datasets"][task]["repo"], repo, "{task}");
         assert_eq!(
-            metric(&from_hub, task, "acc,none"),
-            metric(&local, task, "acc,none"),
+            metric(&from_hub, task, key),
+            metric(&local, task, key),
             "{task}: the Hub dataset and the data folder give the same documents and prompts"
         );
     }
@@ -368,4 +383,85 @@ fn without_a_data_folder_built_in_tasks_read_the_hub() {
     let none = run_on(None, "hellaswag", None, &env);
     assert_ne!(none.code, 0);
     assert!(none.stderr.contains("--data-dir"), "{}", none.stderr);
+}
+
+#[test]
+fn filter_metric_and_aggregation_hooks_score_generations() {
+    let home = tempfile::tempdir().unwrap();
+    let vars = hub_env(home.path());
+    let env = borrowed(&vars);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "gsm8k_hooked.yaml",
+        "task: gsm8k_hooked\ndataset_path: openai/gsm8k\ndataset_name: main\n\
+         output_type: generate_until\ntest_split: test\n\
+         doc_to_text: \"Question: {{question}}\\nAnswer:\"\ndoc_to_target: !function gen_hooks.target\n\
+         generation_kwargs:\n  until: [\"\\n\\n\"]\n  max_gen_toks: 12\n\
+         filter_list:\n  - name: numbers\n    filter:\n\
+         \x20     - function: custom\n        filter_fn: !function gen_hooks.last_number\n\
+         \x20     - function: take_first\n\
+         \x20 - name: loud\n    filter:\n      - function: !function gen_hooks.Shout\n        ignore_case: true\n\
+         \x20     - function: take_first\n\
+         metric_list:\n  - metric: exact_match\n\
+         \x20 - metric: !function gen_hooks.length\n    aggregation: mean\n    higher_is_better: false\n\
+         \x20 - metric: !function gen_hooks.pair\n    aggregation: !function gen_hooks.pair_agg\n    higher_is_better: true\n",
+    );
+    write(
+        "gen_hooks.py",
+        "import re\n\
+         def target(doc):\n    return doc['answer'].split('####')[-1].strip()\n\
+         def last_number(resps, docs):\n\
+         \x20   return [[(re.findall(r'-?[0-9]+', r) or ['[none]'])[-1] for r in rs] for rs in resps]\n\
+         class Shout:\n\
+         \x20   def __init__(self, ignore_case=False):\n        self.upper = ignore_case\n\
+         \x20   def apply(self, resps, docs):\n\
+         \x20       return [[r.upper() if self.upper else r for r in rs] for rs in resps]\n\
+         def length(references, predictions):\n    return float(len(predictions[0]))\n\
+         def pair(items):\n    return items\n\
+         def pair_agg(items):\n    return 1000 + sum(g == a for g, a in items) / len(items)\n",
+    );
+    let r = run("gsm8k_hooked", Some(dir.path()), &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let results = r.results.unwrap();
+    let task = "gsm8k_hooked";
+    assert_eq!(r.samples.len(), 16, "8 documents, 2 filters");
+    for filter in ["numbers", "loud"] {
+        let lines: Vec<&Value> = r.samples.iter().filter(|l| l["filter"] == filter).collect();
+        let mut right = 0.0;
+        let mut length = 0.0;
+        for line in &lines {
+            let answer = line["filtered_resps"][0].as_str().unwrap();
+            let raw = line["resps"][0][0].as_str().unwrap();
+            match filter {
+                "numbers" => assert!(
+                    answer == "[none]" || (raw.contains(answer) && answer.parse::<i64>().is_ok()),
+                    "{answer} from {raw}"
+                ),
+                _ => assert_eq!(answer, raw.to_uppercase()),
+            }
+            assert_eq!(line["pair"], serde_json::json!([line["target"], answer]));
+            right += f64::from(u8::from(line["target"] == answer));
+            length += answer.chars().count() as f64;
+            assert_eq!(
+                line["exact_match"],
+                f64::from(u8::from(line["target"] == answer))
+            );
+        }
+        let n = lines.len() as f64;
+        let em = metric(&results, task, &format!("exact_match,{filter}"));
+        assert!((em - right / n).abs() < 1e-9, "{filter}: {em}");
+        let len = metric(&results, task, &format!("length,{filter}"));
+        assert!((len - length / n).abs() < 1e-9, "{filter}: {len}");
+        let pair = metric(&results, task, &format!("pair,{filter}"));
+        assert!((pair - 1000.0 - right / n).abs() < 1e-9, "{filter}: {pair}");
+        assert_eq!(
+            results["results"][task][format!("pair_stderr,{filter}")],
+            "N/A"
+        );
+    }
+    assert_eq!(results["higher_is_better"][task]["length"], false);
+    let listed = &results["configs"][task]["metric_list"];
+    assert_eq!(listed[2]["metric"], "pair");
+    assert_eq!(listed[2]["aggregation"], "gen_hooks.pair_agg");
 }

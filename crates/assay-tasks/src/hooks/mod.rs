@@ -8,10 +8,12 @@
 //! file.
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use assay_data::Record;
+use assay_request_cache::{request_key, Entry, RequestCache};
 use serde_json::{json, Value};
 
 const WORKER: &str = include_str!("worker.py");
@@ -110,10 +112,80 @@ pub fn call(path: &str, args: &[Value]) -> Result<Value, String> {
     request(&json!({"op": "call", "hook": path, "args": args}))
 }
 
+/// The request cache `process_docs` outputs are kept in, once [`use_cache`] gave one.
+fn cache() -> &'static Mutex<Option<RequestCache>> {
+    static CACHE: OnceLock<Mutex<Option<RequestCache>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(None))
+}
+
+/// Keeps `process_docs` outputs in `cache` from now on, under the request cache's rules: the
+/// key hashes everything the output depends on that assay can see (the documents given, the
+/// hook's name and the source of every `.py` file beside it), so the same documents through
+/// the same code are read back instead of run again, and any change runs the hook anew.
+pub fn use_cache(store: RequestCache) {
+    *cache().lock().unwrap_or_else(|e| e.into_inner()) = Some(store);
+}
+
+/// The content hash of the Python modules in `folder` (names and bytes, in name order).
+fn sources_digest(folder: &Path) -> String {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "py"))
+        .map(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            (
+                name.unwrap_or_default(),
+                std::fs::read(&p).unwrap_or_default(),
+            )
+        })
+        .collect();
+    files.sort();
+    request_key(&files)
+}
+
 /// Runs a `process_docs` hook over `docs` (as a `datasets.Dataset` where `datasets` is
-/// installed) and returns the documents it gives back.
+/// installed) and returns the documents it gives back; read from the request cache when the
+/// same documents went through the same code before.
 pub fn process_docs(path: &str, docs: Vec<Record>) -> Result<Vec<Record>, String> {
-    let out = request(&json!({"op": "process_docs", "hook": path, "docs": docs}))?;
+    let name = display_name(path);
+    let folder = Path::new(path).parent().unwrap_or(Path::new("."));
+    let key = request_key(&(
+        "hook-v1",
+        "process_docs",
+        name,
+        sources_digest(folder),
+        &docs,
+    ));
+    let cached = {
+        let store = cache().lock().unwrap_or_else(|e| e.into_inner());
+        store
+            .as_ref()
+            .and_then(|c| c.get_many(std::slice::from_ref(&key)).ok())
+            .and_then(|mut found| found.pop().flatten())
+    };
+    let out = match cached.and_then(|text| serde_json::from_str(&text).ok()) {
+        Some(out) => out,
+        None => {
+            let out = request(&json!({"op": "process_docs", "hook": path, "docs": docs}))?;
+            let store = cache().lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = store.as_ref() {
+                let answer = out.to_string();
+                let entry = Entry {
+                    key: &key,
+                    primitive: "process_docs",
+                    model: &format!("hook {name}"),
+                    answer: &answer,
+                };
+                if let Err(e) = c.put_many(&[entry]) {
+                    eprintln!("note: process_docs (`!function {name}`): output not cached: {e}");
+                }
+            }
+            out
+        }
+    };
     let Value::Array(rows) = out else {
         return Err("process_docs did not return a list of documents".into());
     };
@@ -127,8 +199,58 @@ pub fn process_docs(path: &str, docs: Vec<Record>) -> Result<Vec<Record>, String
         .collect()
 }
 
+/// Scores one generated answer through a `metric: !function` hook, called as lm-eval calls it
+/// (`references=[gold], predictions=[answer], **kwargs`, else `[gold, answer]`; with a list of
+/// golds, 1 when any scores).
+pub fn metric(path: &str, gold: &Value, answer: &str, kwargs: &Value) -> Result<Value, String> {
+    request(
+        &json!({"op": "metric", "hook": path, "gold": gold, "answer": answer, "kwargs": kwargs}),
+    )
+}
+
+/// Applies a filter hook to one document's generations, as lm-eval applies a filter to all
+/// documents at once (`apply(resps, docs)`, here with one of each): `filter_fn` of
+/// `function: custom` is called as is; a `function: !function` class is built with `kwargs`
+/// once and its `apply` called. The document's filtered answers come back as texts.
+pub fn filter(
+    path: &str,
+    is_class: bool,
+    kwargs: &Value,
+    generations: &[String],
+    doc: &Record,
+) -> Result<Vec<String>, String> {
+    let out = request(&json!({
+        "op": "filter", "hook": path, "class": is_class, "kwargs": kwargs,
+        "resps": [generations], "docs": [doc],
+    }))?;
+    let first = match out {
+        Value::Array(mut per_doc) if per_doc.len() == 1 => per_doc.remove(0),
+        other => {
+            return Err(format!(
+                "the filter returned {other} for one document, not a list with one entry"
+            ))
+        }
+    };
+    match first {
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(format!("the filter returned {other}, not a text")),
+            })
+            .collect(),
+        other => Err(format!("the filter returned {other}, not texts")),
+    }
+}
+
+/// `module.function` of a hook path, as the task file wrote it.
+pub(crate) fn display_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
 /// `folder/module.function` of a `!function` tag written in a file in `folder`.
-pub fn hook_path(folder: &std::path::Path, target: &str) -> String {
+pub fn hook_path(folder: &Path, target: &str) -> String {
     folder.join(target).display().to_string()
 }
 
@@ -186,5 +308,33 @@ mod tests {
             err.starts_with("ModuleNotFoundError") && err.contains("install the missing package"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn process_docs_outputs_come_from_the_request_cache_until_the_code_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls.txt");
+        let source = |tag: &str| {
+            format!(
+                "def process(ds):\n    open({log:?}, 'a').write('x')\n    return ds.map(lambda d: {{'q': d['q'] + '{tag}'}})\n",
+                log = log.display().to_string()
+            )
+        };
+        module(dir.path(), "cached", &source("!"));
+        use_cache(RequestCache::open(&dir.path().join("requests.sqlite")).unwrap());
+        let docs = |q: &str| vec![json!({"q": q}).as_object().unwrap().clone()];
+        let hook = hook_path(dir.path(), "cached.process");
+        let calls = || std::fs::read_to_string(&log).unwrap_or_default().len();
+        let first = process_docs(&hook, docs("a")).unwrap();
+        assert_eq!(first[0]["q"], json!("a!"));
+        assert_eq!(process_docs(&hook, docs("a")).unwrap(), first);
+        assert_eq!(calls(), 1, "the second run is read from the cache");
+        process_docs(&hook, docs("b")).unwrap();
+        assert_eq!(calls(), 2, "other documents run the hook");
+        module(dir.path(), "cached", &source("?"));
+        // The worker keeps the module it imported; a new assay process imports the new one,
+        // and the key already differs, so nothing stale is read back.
+        process_docs(&hook, docs("a")).unwrap();
+        assert_eq!(calls(), 3, "changed code runs the hook");
     }
 }

@@ -4,7 +4,9 @@ stdout (hooks that print write to stderr instead).
 
 Requests: {"op": "call", "hook": PATH, "args": [...]} calls the function; {"op":
 "process_docs", "hook": PATH, "docs": [...]} passes the documents as a `datasets.Dataset` (or,
-without `datasets`, a small stand-in with the same methods) and returns its rows. PATH is
+without `datasets`, a small stand-in with the same methods) and returns its rows; {"op":
+"metric", ...} scores one answer as lm-eval calls a `metric: !function`; {"op": "filter", ...}
+applies a `filter_fn` or a filter class's `apply(resps, docs)`. PATH is
 "<task file folder>/<module>.<function>", resolved as lm-eval resolves `!function`: the module is
 the file `<module>.py` beside the task file.
 """
@@ -137,8 +139,42 @@ def _plain(value):
     raise TypeError(f"a hook returned a {type(value).__name__}, which assay cannot use")
 
 
+def _metric(fn, gold, answer, kwargs):
+    """As lm-eval's ConfigurableTask.process_results calls a `!function` metric."""
+    def one(reference):
+        try:
+            return fn(references=[reference], predictions=[answer], **kwargs)
+        except TypeError:
+            return fn([reference, answer])
+    if isinstance(gold, list):
+        scores = []
+        for reference in gold:
+            score = one(reference)
+            scores.append(score[fn.__name__] if isinstance(score, dict) else score)
+        return 1.0 if any(scores) else 0.0
+    return one(gold)
+
+
+_filters = {}
+
+
+def _filter(request, fn):
+    if not request["class"]:
+        return fn(request["resps"], request["docs"])
+    key = (request["hook"], json.dumps(request["kwargs"], sort_keys=True))
+    instance = _filters.get(key)
+    if instance is None:
+        instance = _filters[key] = fn(**request["kwargs"])
+    return instance.apply(request["resps"], request["docs"])
+
+
 def _answer(request):
     fn = _function(request["hook"])
+    if request["op"] == "metric":
+        return _plain(_metric(fn, request["gold"], request["answer"], request["kwargs"]))
+    if request["op"] == "filter":
+        return _plain([list(r) if not isinstance(r, str) else r
+                       for r in _filter(request, fn)])
     if request["op"] == "process_docs":
         result = fn(_dataset(request["docs"]))
         rows = result.to_list() if hasattr(result, "to_list") else list(result)

@@ -14,7 +14,11 @@ pub(crate) mod multiple_choice;
 pub(crate) mod pass_at_k;
 pub(crate) mod reference;
 pub(crate) mod rolling;
+mod task_metric;
 pub(crate) mod truthfulqa;
+
+pub(crate) use task_metric::{function_name, hook_kwargs, number};
+pub use task_metric::{Metric, MetricAggregation};
 
 use assay_core::{Aggregation, DocValue};
 use serde::Serialize;
@@ -36,6 +40,11 @@ pub enum MetricKind {
     AccNorm,
     /// TruthfulQA MC2: the normalised probability mass on the true answers.
     Mc2,
+    /// Multiple choice: (gold, predicted) choice pairs for a corpus-level binary F1 (lm-eval's
+    /// `f1` on multiple-choice tasks; generation's `f1` is DROP's).
+    ChoiceF1,
+    /// Multiple choice: (gold, predicted) choice pairs for the Matthews correlation.
+    Mcc,
     /// Loglikelihood: exp of the negative mean log-likelihood over documents.
     Perplexity,
     /// Rolling: exp of negative log-likelihood per word.
@@ -144,6 +153,15 @@ pub const REGISTRY: &[MetricInfo] = &[
     metric(M::Acc, "acc", Mean, true, MC_LL, true),
     metric(M::AccNorm, "acc_norm", Mean, true, MC, true),
     metric(M::Mc2, "mc2", Mean, true, MC, false),
+    metric(M::ChoiceF1, "f1", Aggregation::F1, true, MC, false),
+    metric(
+        M::Mcc,
+        "mcc",
+        Aggregation::MatthewsCorrcoef,
+        true,
+        MC,
+        false,
+    ),
     metric(
         M::Perplexity,
         "perplexity",
@@ -219,11 +237,14 @@ impl MetricKind {
         self.info().name
     }
 
-    /// Parses a metric name.
-    pub fn parse(name: &str) -> Result<MetricKind, MetricError> {
-        REGISTRY
-            .iter()
-            .find(|m| m.name == name)
+    /// Parses a metric name for a task of `output` (`f1` is a different metric for multiple
+    /// choice and for generation, as in lm-eval); a name known only for other output types
+    /// gives one of those.
+    pub fn parse(name: &str, output: OutputType) -> Result<MetricKind, MetricError> {
+        let named = || REGISTRY.iter().filter(|m| m.name == name);
+        named()
+            .find(|m| m.outputs.contains(&output))
+            .or_else(|| named().next())
             .map(|m| m.kind)
             .ok_or_else(|| MetricError::Unknown(name.to_string()))
     }
@@ -275,6 +296,9 @@ pub struct Scored {
     /// What the per-sample log shows beside the values, per filter: for pass@k tasks, how each
     /// generation's program ended (`[{"outcome", "kind"?, "seconds"}]`).
     pub details: Option<Value>,
+    /// A generation's answers after each filter pipeline (in the task's filter order); empty
+    /// for other tasks.
+    pub filtered: Vec<(String, Vec<String>)>,
 }
 
 #[cfg(test)]
@@ -284,16 +308,29 @@ mod tests {
     #[test]
     fn metric_names_round_trip() {
         for m in MetricKind::all() {
-            assert_eq!(MetricKind::parse(m.name()).unwrap(), m);
+            for &output in m.info().outputs {
+                assert_eq!(MetricKind::parse(m.name(), output).unwrap(), m);
+            }
         }
-        assert!(MetricKind::parse("accuracy").is_err());
+        assert_eq!(
+            MetricKind::parse("f1", OutputType::GenerateUntil).unwrap(),
+            MetricKind::F1
+        );
+        assert_eq!(
+            MetricKind::parse("f1", OutputType::MultipleChoice).unwrap(),
+            MetricKind::ChoiceF1
+        );
+        assert!(MetricKind::parse("accuracy", OutputType::MultipleChoice).is_err());
     }
 
     #[test]
     fn defaults_and_allowed_lists_per_output_type() {
         use MetricKind::*;
         assert_eq!(defaults(OutputType::MultipleChoice), [Acc, AccNorm]);
-        assert_eq!(allowed(OutputType::MultipleChoice), [Acc, AccNorm, Mc2]);
+        assert_eq!(
+            allowed(OutputType::MultipleChoice),
+            [Acc, AccNorm, Mc2, ChoiceF1, Mcc]
+        );
         assert_eq!(defaults(OutputType::Loglikelihood), [Acc, Perplexity]);
         assert_eq!(defaults(OutputType::GenerateUntil), [ExactMatch]);
         assert_eq!(

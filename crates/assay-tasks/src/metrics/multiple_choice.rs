@@ -1,4 +1,5 @@
-//! Multiple choice: `acc`, `acc_norm` and TruthfulQA's `mc2` from the choices' log-likelihoods.
+//! Multiple choice: `acc`, `acc_norm`, TruthfulQA's `mc2`, and the (gold, predicted) pairs of
+//! `f1` and `mcc`, from the choices' log-likelihoods.
 
 use assay_core::DocValue;
 use serde::Serialize;
@@ -14,14 +15,18 @@ pub(crate) fn score(
 ) -> Vec<DocValue> {
     let chars: Vec<usize> = choices.iter().map(|c| c.chars().count()).collect();
     let out = score_multiple_choice(logprobs, &chars, gold);
+    // lm-eval's pairs hold the gold index (the first, for several) and the argmax choice.
+    let pair = DocValue::Pair {
+        gold: gold.first().map_or(-1, |&g| g as i64),
+        pred: out.pred as i64,
+    };
     metrics
         .iter()
-        .map(|&m| {
-            DocValue::Scalar(match m {
-                MetricKind::AccNorm => out.acc_norm,
-                MetricKind::Mc2 => out.mc2,
-                _ => out.acc,
-            })
+        .map(|&m| match m {
+            MetricKind::AccNorm => DocValue::Scalar(out.acc_norm),
+            MetricKind::Mc2 => DocValue::Scalar(out.mc2),
+            MetricKind::ChoiceF1 | MetricKind::Mcc => pair.clone(),
+            _ => DocValue::Scalar(out.acc),
         })
         .collect()
 }

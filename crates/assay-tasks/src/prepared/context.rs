@@ -4,10 +4,76 @@
 use assay_data::Record;
 use serde_json::Value;
 
-use super::{PreparedTask, Sampler};
+use super::{ExampleFormat, PreparedTask, Sampler};
 use crate::chat::Message;
+use crate::template::Field;
 use crate::text::text_of;
 use crate::TaskError;
+
+/// One few-shot example as lm-eval's `build_qa_turn` writes it: the question, the delimiter
+/// after it, and the answer (`gen_prefix` first) with the delimiter after the example; no
+/// answer part when the answer is empty and there is no prefix.
+struct Example {
+    question: String,
+    delimiter: String,
+    answer: Option<String>,
+    end: String,
+}
+
+impl Example {
+    fn new(question: String, answer: String, prefix: Option<&str>, format: &ExampleFormat) -> Self {
+        let has_answer = !answer.is_empty();
+        let delimiter = match prefix {
+            Some(p) if requires_delimiter(&question, p) => format.target_delimiter.clone(),
+            None if has_answer => format.target_delimiter.clone(),
+            _ => String::new(),
+        };
+        let (answer, end) = match prefix {
+            _ if has_answer => (
+                Some(maybe_delimit(prefix.unwrap_or(""), &answer)),
+                format.fewshot_delimiter.clone(),
+            ),
+            Some(p) => (Some(p.to_string()), String::new()),
+            None => (None, String::new()),
+        };
+        Example {
+            question,
+            delimiter,
+            answer,
+            end,
+        }
+    }
+
+    /// The example as plain text.
+    fn text(&self) -> String {
+        format!(
+            "{}{}{}{}",
+            self.question,
+            self.delimiter,
+            self.answer.as_deref().unwrap_or(""),
+            self.end
+        )
+    }
+}
+
+/// Whether lm-eval puts a delimiter between `prefix` and `suffix`: neither has whitespace at
+/// the join (and `prefix` is not empty).
+fn requires_delimiter(prefix: &str, suffix: &str) -> bool {
+    match (prefix.chars().last(), suffix.chars().next()) {
+        (Some(a), Some(b)) => !(a.is_whitespace() || b.is_whitespace()),
+        _ => false,
+    }
+}
+
+/// `prefix` and `suffix` joined by a space where neither has whitespace at the join.
+fn maybe_delimit(prefix: &str, suffix: &str) -> String {
+    match (prefix.is_empty(), suffix.is_empty()) {
+        (true, _) => suffix.to_string(),
+        (_, true) => prefix.to_string(),
+        _ if requires_delimiter(prefix, suffix) => format!("{prefix} {suffix}"),
+        _ => format!("{prefix}{suffix}"),
+    }
+}
 
 /// A document's prompt.
 pub(super) enum Prompt {
@@ -27,9 +93,13 @@ impl PreparedTask {
 
     /// The prompt of a document: text, or a choice index when the choices are contexts.
     pub(super) fn prompt(&self, doc: &Record, doc_id: usize) -> Result<Prompt, TaskError> {
+        self.prompt_of(&self.text, doc, doc_id)
+    }
+
+    fn prompt_of(&self, text: &Field, doc: &Record, doc_id: usize) -> Result<Prompt, TaskError> {
         match self
             .templates
-            .eval(&self.text, doc)
+            .eval(text, doc)
             .map_err(|m| self.field_error(doc_id, "doc_to_text", m))?
         {
             Value::String(s) => Ok(Prompt::Text(s)),
@@ -45,7 +115,16 @@ impl PreparedTask {
     }
 
     pub(super) fn choices(&self, doc: &Record, doc_id: usize) -> Result<Vec<String>, TaskError> {
-        let Some(field) = &self.choice else {
+        self.choices_of(self.choice.as_ref(), doc, doc_id)
+    }
+
+    fn choices_of(
+        &self,
+        choice: Option<&Field>,
+        doc: &Record,
+        doc_id: usize,
+    ) -> Result<Vec<String>, TaskError> {
+        let Some(field) = choice else {
             return Ok(Vec::new());
         };
         let value = self
@@ -106,19 +185,48 @@ impl PreparedTask {
     }
 
     pub(super) fn target_text(&self, doc: &Record, doc_id: usize) -> Result<String, TaskError> {
-        let target = self
+        self.target_text_of(&self.text, &self.target, self.choice.as_ref(), doc, doc_id)
+    }
+
+    fn target_text_of(
+        &self,
+        text: &Field,
+        target: &Field,
+        choice: Option<&Field>,
+        doc: &Record,
+        doc_id: usize,
+    ) -> Result<String, TaskError> {
+        let value = self
             .templates
-            .eval(&self.target, doc)
+            .eval(target, doc)
             .map_err(|m| self.field_error(doc_id, "doc_to_target", m))?;
-        if self.choice.is_none() {
-            return Ok(text_of(&target));
+        if choice.is_none() {
+            return Ok(text_of(&value));
         }
-        if let Prompt::ChoiceIndex(_) = self.prompt(doc, doc_id)? {
-            return Ok(text_of(&target));
+        if let Prompt::ChoiceIndex(_) = self.prompt_of(text, doc, doc_id)? {
+            return Ok(text_of(&value));
         }
-        let choices = self.choices(doc, doc_id)?;
-        let gold = self.gold(&target, &choices, doc_id)?;
+        let choices = self.choices_of(choice, doc, doc_id)?;
+        let gold = self.gold(&value, &choices, doc_id)?;
         Ok(choices[gold[0]].clone())
+    }
+
+    /// The `gen_prefix` of `doc` (`field` rendered), `None` when unset or empty.
+    fn prefix_of(
+        &self,
+        field: Option<&Field>,
+        doc: &Record,
+        doc_id: usize,
+    ) -> Result<Option<String>, TaskError> {
+        let Some(field) = field else {
+            return Ok(None);
+        };
+        let value = self
+            .templates
+            .eval(field, doc)
+            .map_err(|m| self.field_error(doc_id, "gen_prefix", m))?;
+        let text = text_of(&value);
+        Ok((!text.is_empty()).then_some(text))
     }
 
     /// The reference of a generation document: a string, a list of acceptable answers, or
@@ -141,8 +249,8 @@ impl PreparedTask {
         })
     }
 
-    /// The few-shot examples of a document, as (prompt, answer) texts.
-    pub(super) fn examples(&self, doc_id: usize) -> Result<Vec<(String, String)>, TaskError> {
+    /// The few-shot examples of a document, written as lm-eval writes them.
+    fn examples(&self, doc_id: usize) -> Result<Vec<Example>, TaskError> {
         if self.num_fewshot == 0 {
             return Ok(Vec::new());
         }
@@ -167,35 +275,50 @@ impl PreparedTask {
                 .take(self.num_fewshot)
                 .collect(),
         };
+        let format = &self.example;
         indices
             .into_iter()
             .map(|i| {
                 let ex = &pool[i];
-                let text = match self.prompt(ex, doc_id)? {
+                let question = match self.prompt_of(&format.text, ex, doc_id)? {
                     Prompt::Text(t) => t,
-                    Prompt::ChoiceIndex(k) => {
-                        self.choices(ex, doc_id)?.get(k).cloned().ok_or_else(|| {
+                    Prompt::ChoiceIndex(k) => self
+                        .choices_of(format.choice.as_ref(), ex, doc_id)?
+                        .get(k)
+                        .cloned()
+                        .ok_or_else(|| {
                             self.field_error(
                                 doc_id,
                                 "doc_to_text",
                                 format!("few-shot example {i}: index {k} out of range"),
                             )
-                        })?
-                    }
+                        })?,
                 };
-                Ok((text, self.target_text(ex, doc_id)?))
+                let answer = self.target_text_of(
+                    &format.text,
+                    &format.target,
+                    format.choice.as_ref(),
+                    ex,
+                    doc_id,
+                )?;
+                let prefix = self.prefix_of(format.gen_prefix.as_ref(), ex, doc_id)?;
+                Ok(Example::new(question, answer, prefix.as_deref(), format))
             })
             .collect()
     }
 
-    /// The full context of a document: description, few-shot examples and `prompt`, as plain
-    /// text or through the chat template.
+    /// The full context of a document: description, few-shot examples and `prompt` (then the
+    /// `gen_prefix`, after `delimiter` where neither side has a space), as plain text or
+    /// through the chat template. `delimiter` is the target delimiter, empty where the choices
+    /// are the contexts (as lm-eval joins them).
     pub(super) fn context(
         &self,
         doc: &Record,
         doc_id: usize,
         prompt: &str,
+        delimiter: &str,
     ) -> Result<String, TaskError> {
+        let prefix = self.prefix_of(self.gen_prefix.as_ref(), doc, doc_id)?;
         let description = if self.has_description {
             self.templates
                 .render_str("description", doc)
@@ -204,19 +327,23 @@ impl PreparedTask {
             String::new()
         };
         let examples = self.examples(doc_id)?;
-        let joined = |examples: &[(String, String)]| -> String {
-            let mut out = String::new();
-            for (q, a) in examples {
-                out.push_str(&format!(
-                    "{q}{}{a}{}",
-                    self.target_delimiter, self.fewshot_delimiter
-                ));
-            }
-            out
-        };
+        let joined =
+            |examples: &[Example]| -> String { examples.iter().map(Example::text).collect() };
         let Some(chat) = &self.chat else {
+            let prompt = match &prefix {
+                Some(p) if requires_delimiter(prompt, p) => format!("{prompt}{delimiter}{p}"),
+                Some(p) => format!("{prompt}{p}"),
+                None => prompt.to_string(),
+            };
             return Ok(format!("{description}{}{prompt}", joined(&examples)));
         };
+        if prefix.is_some() {
+            return Err(self.field_error(
+                doc_id,
+                "gen_prefix",
+                "a gen_prefix with a chat template (an assistant turn already begun) is not supported yet; run without --apply-chat-template".into(),
+            ));
+        }
         let mut messages = Vec::new();
         let system: Vec<&str> = [
             chat.system_instruction.as_deref(),
@@ -233,15 +360,17 @@ impl PreparedTask {
             });
         }
         if chat.fewshot_as_multiturn {
-            for (q, a) in &examples {
+            for ex in &examples {
                 messages.push(Message {
                     role: "user",
-                    content: q.clone(),
+                    content: ex.question.clone(),
                 });
-                messages.push(Message {
-                    role: "assistant",
-                    content: a.clone(),
-                });
+                if let Some(answer) = &ex.answer {
+                    messages.push(Message {
+                        role: "assistant",
+                        content: answer.clone(),
+                    });
+                }
             }
             messages.push(Message {
                 role: "user",

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::answers::ExactMatch;
 use crate::chat::ChatFormat;
 use crate::filters::{self, Pipeline};
-use crate::metrics::{self, MetricKind, Scored};
+use crate::metrics::{self, Metric, MetricAggregation, MetricKind, Scored};
 use crate::source::DataSource;
 use crate::spec::{OutputType, TaskSpec};
 use crate::template::{Field, Templates};
@@ -130,10 +130,10 @@ pub struct PreparedTask {
     /// Few-shot examples per document.
     pub num_fewshot: usize,
     /// Metrics reported.
-    pub metrics: Vec<MetricKind>,
+    pub metrics: Vec<Metric>,
     /// What each per-document value is: (metric, filter name), in [`PreparedTask::score`]'s
     /// order. Log-likelihood tasks have the single filter `none`.
-    pub keys: Vec<(MetricKind, String)>,
+    pub keys: Vec<(Metric, String)>,
     /// The evaluated split's name.
     pub eval_split: String,
     /// The evaluated documents.
@@ -146,6 +146,10 @@ pub struct PreparedTask {
     has_description: bool,
     target_delimiter: String,
     fewshot_delimiter: String,
+    /// `gen_prefix`: what starts the answer after the document's prompt.
+    gen_prefix: Option<Field>,
+    /// How few-shot examples are written (the task's fields unless `fewshot_config` says).
+    example: ExampleFormat,
     sampler: Sampler,
     pipelines: Vec<Pipeline>,
     exact_match: ExactMatch,
@@ -155,6 +159,17 @@ pub struct PreparedTask {
     /// lm-eval's `process_results` hook (`folder/module.function`), which scores instead of the
     /// built-in metrics.
     results_hook: Option<String>,
+}
+
+/// How a few-shot example becomes text: lm-eval's `fewshot_config` fields, each defaulting to
+/// the task's own.
+struct ExampleFormat {
+    text: Field,
+    target: Field,
+    choice: Option<Field>,
+    target_delimiter: String,
+    fewshot_delimiter: String,
+    gen_prefix: Option<Field>,
 }
 
 /// The `folder/module.function` of a hook field, `None` when unset.
@@ -180,6 +195,32 @@ fn hook_of(
             ),
         }),
     }
+}
+
+/// `fewshot_config.samples`: the listed documents, or what its `!function` returns.
+fn fewshot_samples(samples: &serde_yaml::Value) -> Result<Vec<Record>, String> {
+    let value = match samples {
+        serde_yaml::Value::Tagged(t) if t.tag == "function" => {
+            let path = t.value.as_str().unwrap_or_default();
+            crate::hooks::call(path, &[])
+                .map_err(|m| format!("fewshot_config.samples (`!function {path}`): {m}"))?
+        }
+        other => serde_json::to_value(other).map_err(|e| format!("fewshot_config.samples: {e}"))?,
+    };
+    let Value::Array(items) = value else {
+        return Err("fewshot_config.samples must be a list of documents".into());
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(doc) => Ok(doc),
+            other => Err(format!(
+                "fewshot_config.samples, entry {}: {other} is not a document (a mapping)",
+                i + 1
+            )),
+        })
+        .collect()
 }
 
 impl PreparedTask {
@@ -233,20 +274,60 @@ impl PreparedTask {
                     .into(),
             ));
         }
-        let fewshot_split = [
-            &spec.fewshot_split,
-            &spec.training_split,
-            &spec.validation_split,
-        ]
-        .into_iter()
-        .flatten()
-        .find(|s| data.has_split(name, spec, s))
-        .cloned();
-        let fewshot_docs = match &fewshot_split {
+        let fewshot = spec.fewshot_config.clone().unwrap_or_default();
+        let named_split = fewshot.split.as_ref().or(spec.fewshot_split.as_ref());
+        // lm-eval's order: a named split, else the listed samples, else training, validation.
+        let fewshot_split = match (named_split, &fewshot.samples) {
+            (None, Some(_)) => None,
+            _ => [
+                named_split,
+                spec.training_split.as_ref(),
+                spec.validation_split.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|s| data.has_split(name, spec, s))
+            .cloned(),
+        };
+        let fewshot_hook = hook_of(name, "fewshot_config.process_docs", &fewshot.process_docs)?;
+        let fewshot_docs = match (&fewshot_split, &fewshot.samples) {
             _ if num_fewshot == 0 => None,
-            Some(split) if *split != eval_split => Some(load(split)?),
+            (Some(split), _) if *split != eval_split || fewshot_hook.is_some() => {
+                let docs = match &fewshot_hook {
+                    Some(hook) => {
+                        crate::hooks::process_docs(hook, data.load_split(name, spec, split)?)
+                            .map_err(|m| {
+                                invalid(format!(
+                            "fewshot_config.process_docs (`!function {hook}`), split {split}: {m}"
+                        ))
+                            })?
+                    }
+                    None => load(split)?,
+                };
+                Some(docs)
+            }
             // Few-shot examples from the evaluated split itself, never the document itself.
-            _ => None,
+            (Some(_), _) => None,
+            (None, Some(samples)) => Some(fewshot_samples(samples).map_err(invalid)?),
+            (None, None) => None,
+        };
+        let fewshot_docs = match (&fewshot.fewshot_indices, fewshot_docs) {
+            (Some(indices), pool) => {
+                let pool = pool.as_ref().unwrap_or(&docs);
+                let picked = indices
+                    .iter()
+                    .map(|&i| {
+                        pool.get(i).cloned().ok_or_else(|| {
+                            invalid(format!(
+                                "fewshot_config.fewshot_indices: {i} is past the {} few-shot documents",
+                                pool.len()
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(picked)
+            }
+            (None, pool) => pool,
         };
         let available = fewshot_docs.as_ref().map_or(docs.len() - 1, Vec::len);
         if num_fewshot > available {
@@ -254,7 +335,6 @@ impl PreparedTask {
                 "{num_fewshot} few-shot examples requested but the few-shot split has {available}"
             )));
         }
-        let fewshot = spec.fewshot_config.clone().unwrap_or_default();
         let sampler = match fewshot.sampler.as_deref() {
             Some("first_n") => Sampler::FirstN,
             None | Some("default") | Some("random") if num_fewshot > 0 => {
@@ -298,6 +378,68 @@ impl PreparedTask {
             )?),
             _ => None,
         };
+        let compile_or = |t: &mut Templates,
+                          field: &str,
+                          raw: &Option<serde_yaml::Value>,
+                          default: &Field|
+         -> Result<Field, TaskError> {
+            match raw {
+                Some(raw) => t
+                    .compile(field, raw)
+                    .map_err(|m| invalid(format!("{field}: {m}"))),
+                None => Ok(default.clone()),
+            }
+        };
+        let gen_prefix = match spec.gen_prefix.as_deref() {
+            Some(prefix) if !prefix.is_empty() => Some(
+                templates
+                    .compile("gen_prefix", &serde_yaml::Value::from(prefix))
+                    .map_err(|m| invalid(format!("gen_prefix: {m}")))?,
+            ),
+            _ => None,
+        };
+        let example_prefix = match fewshot.gen_prefix.as_deref() {
+            Some("") => None,
+            Some(prefix) => Some(
+                templates
+                    .compile(
+                        "fewshot_config.gen_prefix",
+                        &serde_yaml::Value::from(prefix),
+                    )
+                    .map_err(|m| invalid(format!("fewshot_config.gen_prefix: {m}")))?,
+            ),
+            None => gen_prefix.clone(),
+        };
+        let target_delimiter = spec.target_delimiter.clone().unwrap_or_else(|| " ".into());
+        let example = ExampleFormat {
+            text: compile_or(
+                &mut templates,
+                "fewshot_config.doc_to_text",
+                &fewshot.doc_to_text,
+                &text,
+            )?,
+            target: compile_or(
+                &mut templates,
+                "fewshot_config.doc_to_target",
+                &fewshot.doc_to_target,
+                &target,
+            )?,
+            choice: match (&fewshot.doc_to_choice, &choice) {
+                (Some(raw), _) => Some(compile_or(
+                    &mut templates,
+                    "fewshot_config.doc_to_choice",
+                    &Some(raw.clone()),
+                    &text,
+                )?),
+                (None, c) => c.clone(),
+            },
+            target_delimiter: fewshot
+                .target_delimiter
+                .clone()
+                .unwrap_or_else(|| target_delimiter.clone()),
+            fewshot_delimiter: String::new(),
+            gen_prefix: example_prefix,
+        };
         let description = spec.description.clone().unwrap_or_default();
         templates
             .add("description", &description)
@@ -306,6 +448,13 @@ impl PreparedTask {
             .fewshot_delimiter
             .clone()
             .unwrap_or_else(|| "\n\n".into());
+        let example = ExampleFormat {
+            fewshot_delimiter: fewshot
+                .fewshot_delimiter
+                .clone()
+                .unwrap_or_else(|| fewshot_delimiter.clone()),
+            ..example
+        };
         let pipelines = match (&spec.filter_list, output_type) {
             (Some(list), OutputType::GenerateUntil) => list
                 .iter()
@@ -345,9 +494,12 @@ impl PreparedTask {
         let keys = match output_type {
             OutputType::GenerateUntil => pipelines
                 .iter()
-                .flat_map(|p| metrics.iter().map(|&m| (m, p.name.clone())))
+                .flat_map(|p| metrics.iter().map(|m| (m.clone(), p.name.clone())))
                 .collect(),
-            _ => metrics.iter().map(|&m| (m, "none".to_string())).collect(),
+            _ => metrics
+                .iter()
+                .map(|m| (m.clone(), "none".to_string()))
+                .collect(),
         };
         Ok(PreparedTask {
             name: name.to_string(),
@@ -365,8 +517,10 @@ impl PreparedTask {
             target,
             choice,
             has_description: !description.is_empty(),
-            target_delimiter: spec.target_delimiter.clone().unwrap_or_else(|| " ".into()),
+            target_delimiter,
             fewshot_delimiter,
+            gen_prefix,
+            example,
             sampler,
             pipelines,
             exact_match,
@@ -456,7 +610,7 @@ impl PreparedTask {
                 Ok(DocInstance {
                     doc_id,
                     requests: vec![LoglikelihoodRequest {
-                        context: self.context(doc, doc_id, &prompt)?,
+                        context: self.context(doc, doc_id, &prompt, &self.target_delimiter)?,
                         continuation: format!("{}{target}", self.target_delimiter),
                     }],
                     target: Value::String(target),
@@ -471,7 +625,7 @@ impl PreparedTask {
                     .generation
                     .clone()
                     .expect("generation tasks have settings");
-                request.context = self.context(doc, doc_id, &prompt)?;
+                request.context = self.context(doc, doc_id, &prompt, &self.target_delimiter)?;
                 request.sampling.seed =
                     request.sampling.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ doc_id as u64;
                 Ok(DocInstance {
@@ -490,7 +644,7 @@ impl PreparedTask {
                 match self.prompt(doc, doc_id)? {
                     Prompt::Text(prompt) => {
                         let gold = self.gold(&target, &choices, doc_id)?;
-                        let context = self.context(doc, doc_id, &prompt)?;
+                        let context = self.context(doc, doc_id, &prompt, &self.target_delimiter)?;
                         Ok(DocInstance {
                             doc_id,
                             requests: choices
@@ -521,7 +675,7 @@ impl PreparedTask {
                                 .iter()
                                 .map(|c| {
                                     Ok(LoglikelihoodRequest {
-                                        context: self.context(doc, doc_id, c)?,
+                                        context: self.context(doc, doc_id, c, "")?,
                                         continuation: format!(
                                             "{}{continuation}",
                                             self.target_delimiter
@@ -558,6 +712,7 @@ impl PreparedTask {
             ),
         };
         let doc = Value::Object(self.docs.get(instance.doc_id).cloned().unwrap_or_default());
+        let filtered = self.filtered(instance.doc_id, answers)?;
         let per_filter: Vec<(String, Value)> = match answers {
             Answers::Loglikelihoods(lls) => vec![(
                 "none".into(),
@@ -568,12 +723,11 @@ impl PreparedTask {
                 ),
             )],
             Answers::Rolling(r) => vec![("none".into(), serde_json::json!([r.logprob]))],
-            Answers::Generations(_) => self
-                .filtered(answers)
-                .into_iter()
+            Answers::Generations(_) => filtered
+                .iter()
                 .map(|(filter, texts)| {
-                    let first = texts.into_iter().next().unwrap_or_default();
-                    (filter, serde_json::json!([first]))
+                    let first = texts.first().cloned().unwrap_or_default();
+                    (filter.clone(), serde_json::json!([first]))
                 })
                 .collect(),
         };
@@ -587,9 +741,12 @@ impl PreparedTask {
             .iter()
             .map(|(metric, filter)| {
                 let value = outputs.get(filter).and_then(|o| o.get(metric.name()));
-                match value {
-                    Some(Value::Number(n)) => n.as_f64().map(DocValue::Scalar),
-                    Some(Value::Bool(b)) => Some(DocValue::Scalar(f64::from(u8::from(*b)))),
+                match (value, metric.aggregation()) {
+                    (Some(v), _) if metrics::number(v).is_some() => {
+                        metrics::number(v).map(DocValue::Scalar)
+                    }
+                    // Kept for the metric's aggregation hook (lm-eval's `(gold, answer)` items).
+                    (Some(v), MetricAggregation::Hook(_)) => Some(DocValue::Item(v.clone())),
                     _ => None,
                 }
                 .ok_or_else(|| {
@@ -606,18 +763,30 @@ impl PreparedTask {
         Ok(Scored {
             values,
             details: None,
+            filtered,
         })
     }
 
     /// The filtered answers of a generation document, one per pipeline (in `keys` order).
-    pub fn filtered(&self, answers: &Answers) -> Vec<(String, Vec<String>)> {
+    fn filtered(
+        &self,
+        doc_id: usize,
+        answers: &Answers,
+    ) -> Result<Vec<(String, Vec<String>)>, TaskError> {
         let Answers::Generations(gens) = answers else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let texts: Vec<String> = gens.iter().map(|g| g.text.clone()).collect();
+        let doc = &self.docs[doc_id];
         self.pipelines
             .iter()
-            .map(|p| (p.name.clone(), p.apply(&texts)))
+            .map(|p| {
+                let out = p.apply(&texts, doc).map_err(|m| TaskError::Invalid {
+                    task: self.name.clone(),
+                    message: format!("document {doc_id}: {m}"),
+                })?;
+                Ok((p.name.clone(), out))
+            })
             .collect()
     }
 
@@ -627,39 +796,43 @@ impl PreparedTask {
         if let Some(hook) = &self.results_hook {
             return self.score_with_hook(hook, instance, answers);
         }
+        // Only generation tasks have metrics of their own (`!function`), scored below.
+        let kinds: Vec<MetricKind> = self.metrics.iter().filter_map(Metric::kind).collect();
+        let filtered = self.filtered(instance.doc_id, answers)?;
         let values = match (&instance.kind, answers) {
             (DocKind::MultipleChoice { choices, gold }, Answers::Loglikelihoods(lls)) => {
                 let logprobs: Vec<f64> = lls.iter().map(|l| l.logprob).collect();
-                metrics::multiple_choice::score(&self.metrics, &logprobs, choices, gold)
+                metrics::multiple_choice::score(&kinds, &logprobs, choices, gold)
             }
             (DocKind::Loglikelihood, Answers::Loglikelihoods(lls)) => {
-                metrics::loglikelihood::score(&self.metrics, &lls[0])
+                metrics::loglikelihood::score(&kinds, &lls[0])
             }
             (DocKind::Rolling { text }, Answers::Rolling(r)) => {
-                metrics::rolling::score(&self.metrics, text, r)
+                metrics::rolling::score(&kinds, text, r)
             }
             (DocKind::Generate { request }, Answers::Generations(_)) if self.runs_code() => {
                 let tests = text_of(&instance.target);
                 let mut values = Vec::with_capacity(self.keys.len());
                 let mut details = serde_json::Map::new();
-                for (filter, answers) in self.filtered(answers) {
+                for (filter, answers) in &filtered {
                     let (v, runs) = metrics::pass_at_k::score(
-                        &self.metrics,
+                        &kinds,
                         self.sandbox.as_deref(),
                         &request.context,
                         &tests,
-                        &answers,
+                        answers,
                         |e| TaskError::Invalid {
                             task: self.name.clone(),
                             message: format!("document {}: {e}", instance.doc_id),
                         },
                     )?;
                     values.extend(v);
-                    details.insert(filter, runs);
+                    details.insert(filter.clone(), runs);
                 }
                 return Ok(Scored {
                     values,
                     details: Some(Value::Object(details)),
+                    filtered,
                 });
             }
             (DocKind::Generate { .. }, Answers::Generations(_)) => {
@@ -668,17 +841,32 @@ impl PreparedTask {
                     other => vec![text_of(other)],
                 };
                 let mut values = Vec::with_capacity(self.keys.len());
-                for (_, answers) in self.filtered(answers) {
+                for (filter, answers) in &filtered {
                     let answer = answers.first().cloned().unwrap_or_default();
                     let truthfulqa = match &instance.target {
                         Value::Object(refs) => Some(metrics::truthfulqa::scores(&answer, refs)),
                         _ => None,
                     };
-                    for &m in &self.metrics {
-                        values.push(match truthfulqa.as_ref().and_then(|t| t.get(&m)) {
+                    for m in &self.metrics {
+                        let Some(kind) = m.kind() else {
+                            let value = m.score_with_hook(&instance.target, &answer).map_err(|e| {
+                                TaskError::Invalid {
+                                    task: self.name.clone(),
+                                    message: format!(
+                                        "document {}, filter {filter}: metric `{}` (`!function {}`): {e}",
+                                        instance.doc_id,
+                                        m.name(),
+                                        m.hook().map(crate::hooks::display_name).unwrap_or_default()
+                                    ),
+                                }
+                            })?;
+                            values.push(value);
+                            continue;
+                        };
+                        values.push(match truthfulqa.as_ref().and_then(|t| t.get(&kind)) {
                             Some(found) => DocValue::Scalar(*found),
                             None => metrics::reference::score(
-                                m,
+                                kind,
                                 &answer,
                                 &references,
                                 &self.exact_match,
@@ -693,6 +881,7 @@ impl PreparedTask {
         Ok(Scored {
             values,
             details: None,
+            filtered,
         })
     }
 

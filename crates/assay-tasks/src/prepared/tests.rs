@@ -121,8 +121,8 @@ mod fixtures {
 
     #[test]
     fn bad_generation_settings_fail_before_inference() {
-        let err = prepare_err(&format!("{GEN}generation_kwargs: {{until: []}}\n"));
-        assert!(err.contains("until is empty"), "{err}");
+        let err = prepare_err(&format!("{GEN}generation_kwargs: {{until: [\"\"]}}\n"));
+        assert!(err.contains("until has an empty stop string"), "{err}");
         let err = prepare_err(&format!("{GEN}generation_kwargs: {{temperature: -0.5}}\n"));
         assert!(err.contains("temperature must be >= 0"), "{err}");
         let err = prepare_err(&format!("{GEN}generation_kwargs: {{max_gen_toks: 0}}\n"));
@@ -350,5 +350,304 @@ mod builtin {
             );
         }
         assert_eq!(ok, task.docs.len());
+    }
+}
+
+/// A task file's own filters, metrics and aggregations (`!function` hooks in Python).
+mod hooked {
+    use super::super::*;
+    use crate::DataDir;
+    use assay_core::StopReason;
+
+    const HOOKS: &str = r#"
+import re
+
+def last_number(resps, docs):
+    return [[(re.findall(r"-?\d+", r) or ["[none]"])[-1] + docs[0]["unit"] for r in rs] for rs in resps]
+
+class Shout:
+    def __init__(self, ignore_case=False, regex_pattern=None):
+        self.upper = ignore_case
+        self.pattern = regex_pattern
+    def apply(self, resps, docs):
+        return map(lambda rs: [r.upper() if self.upper else r for r in rs], resps)
+
+def length(references, predictions):
+    return float(len(predictions[0]))
+
+def pair(items):
+    return items
+
+def pair_agg(items):
+    return 1000 + sum(gold == answer for gold, answer in items) / len(items)
+
+def broken(references, predictions):
+    raise ValueError("no score for you")
+"#;
+
+    const ROWS: &str = "{\"q\": \"Q1\", \"g\": \"12kg\", \"unit\": \"kg\"}\n{\"q\": \"Q2\", \"g\": \"7kg\", \"unit\": \"kg\"}\n";
+
+    /// Prepares a generation task whose `{dir}` placeholders name the hooks' folder.
+    fn prepared(tail: &str) -> (tempfile::TempDir, Result<PreparedTask, TaskError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("d.jsonl"), ROWS).unwrap();
+        std::fs::write(dir.path().join("hooks.py"), HOOKS).unwrap();
+        let yaml = format!(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: generate_until\ndoc_to_text: q\ndoc_to_target: g\n{tail}"
+        )
+        .replace("{dir}", &dir.path().display().to_string());
+        let spec: TaskSpec = serde_yaml::from_str(&yaml).unwrap();
+        let task = PreparedTask::prepare("t", &spec, &DataDir(dir.path().to_path_buf()), None);
+        (dir, task)
+    }
+
+    fn generated(text: &str) -> Answers {
+        Answers::Generations(vec![Generation {
+            text: text.to_string(),
+            tokens: 1,
+            stop: StopReason::Until,
+            truncated: false,
+        }])
+    }
+
+    const FILTERS: &str = "filter_list:\n  - name: numbers\n    filter:\n      - function: custom\n        filter_fn: !function {dir}/hooks.last_number\n      - function: take_first\n  - name: loud\n    filter:\n      - function: !function {dir}/hooks.Shout\n        ignore_case: true\n";
+
+    #[test]
+    fn filter_hooks_metric_hooks_and_aggregation_hooks_score_as_lm_eval_calls_them() {
+        let (_dir, task) = prepared(&format!(
+            "{FILTERS}metric_list:\n  - metric: exact_match\n  - metric: !function {{dir}}/hooks.length\n    aggregation: mean\n    higher_is_better: false\n  - metric: !function {{dir}}/hooks.pair\n    aggregation: !function {{dir}}/hooks.pair_agg\n"
+        ));
+        let task = task.unwrap();
+        let names: Vec<String> = task
+            .keys
+            .iter()
+            .map(|(m, f)| format!("{},{f}", m.name()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "exact_match,numbers",
+                "length,numbers",
+                "pair,numbers",
+                "exact_match,loud",
+                "length,loud",
+                "pair,loud"
+            ]
+        );
+        assert!(!task.keys[1].0.higher_is_better());
+        assert_eq!(task.keys[2].0.aggregation_name(), "hooks.pair_agg");
+
+        let scored = task
+            .score(&task.instance(0).unwrap(), &generated("I think 3, no: 12"))
+            .unwrap();
+        assert_eq!(
+            scored.filtered,
+            [
+                ("numbers".to_string(), vec!["12kg".to_string()]),
+                ("loud".to_string(), vec!["I THINK 3, NO: 12".to_string()]),
+            ]
+        );
+        assert_eq!(scored.values[0], DocValue::Scalar(1.0));
+        assert_eq!(scored.values[1], DocValue::Scalar(4.0));
+        assert_eq!(
+            scored.values[2],
+            DocValue::Item(serde_json::json!(["12kg", "12kg"]))
+        );
+        assert_eq!(scored.values[3], DocValue::Scalar(0.0));
+        let other = task
+            .score(&task.instance(1).unwrap(), &generated("no idea"))
+            .unwrap();
+        let pair = &task.keys[2].0;
+        let items = [scored.values[2].clone(), other.values[2].clone()];
+        assert_eq!(pair.aggregate(&items).unwrap(), 1000.5);
+        assert_eq!(pair.stderr(&items, 100, 1), None);
+    }
+
+    #[test]
+    fn hook_failures_and_misplaced_hooks_are_clear_errors() {
+        let (_dir, task) = prepared(&format!(
+            "{FILTERS}metric_list:\n  - metric: !function {{dir}}/hooks.broken\n"
+        ));
+        let task = task.unwrap();
+        let err = task
+            .score(&task.instance(0).unwrap(), &generated("12"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("document 0, filter numbers: metric `broken` (`!function hooks.broken`): ValueError: no score for you"),
+            "{err}"
+        );
+        // A pass-through value needs an aggregation hook to combine it.
+        let (_dir, task) = prepared("metric_list:\n  - metric: !function {dir}/hooks.pair\n");
+        let task = task.unwrap();
+        let err = task
+            .score(&task.instance(0).unwrap(), &generated("12"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`mean` aggregation cannot combine"), "{err}");
+
+        let (_dir, task) =
+            prepared("filter_list:\n  - name: x\n    filter:\n      - function: custom\n");
+        let err = task.err().unwrap().to_string();
+        assert!(err.contains("`custom` needs `filter_fn"), "{err}");
+        let (_dir, task) = prepared(
+            "filter_list:\n  - name: x\n    filter:\n      - function: regex\n        ignore_case: true\n",
+        );
+        let err = task.err().unwrap().to_string();
+        assert!(
+            err.contains("`ignore_case` applies to `custom` and `!function` filters only"),
+            "{err}"
+        );
+        let (_dir, task) =
+            prepared("metric_list:\n  - metric: exact_match\n    aggregation: perplexity\n");
+        let err = task.err().unwrap().to_string();
+        assert!(
+            err.contains("assay aggregates it with `mean`, not `perplexity`"),
+            "{err}"
+        );
+        let (_dir, task) =
+            prepared("metric_list:\n  - metric: exact_match\n    aggregation: median\n");
+        let err = task.err().unwrap().to_string();
+        assert!(
+            err.contains("aggregation `median` is not one assay has"),
+            "{err}"
+        );
+        let (_dir, task) = prepared("metric_list:\n  - metric: rouge_zz\n");
+        let err = task.err().unwrap().to_string();
+        assert!(
+            err.contains("unknown metric `rouge_zz`") && err.contains("`!function` metric"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn choice_f1_and_mcc_are_pairs_for_corpus_aggregations() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.jsonl"),
+            "{\"q\": \"a\", \"g\": 1}\n{\"q\": \"b\", \"g\": 1}\n{\"q\": \"c\", \"g\": 0}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("agg.py"),
+            "def weighted(items):\n    golds, preds = zip(*items)\n    return sum(g == p for g, p in items) + 100\n",
+        )
+        .unwrap();
+        let d = dir.path().display();
+        // As lm-eval's afrobench files: `average` and `hf_evaluate` change nothing here.
+        let spec: TaskSpec = serde_yaml::from_str(&format!(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_target: g\ndoc_to_choice: [no, yes]\nmetric_list:\n  - metric: f1\n    aggregation: f1\n  - metric: mcc\n  - metric: f1\n    aggregation: !function {d}/agg.weighted\n    average: weighted\n    hf_evaluate: true\n  - metric: acc\n    weight_by_size: true\n"
+        ))
+        .unwrap();
+        let task = PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None).unwrap();
+        let ll = |logprob: f64| assay_core::Loglikelihood {
+            logprob,
+            is_greedy: false,
+            continuation_tokens: 1,
+            truncated: false,
+        };
+        // Predictions: yes, no, yes (golds 1, 1, 0).
+        let answers = [[-2.0, -1.0], [-1.0, -2.0], [-3.0, -1.0]];
+        let per_doc: Vec<Vec<DocValue>> = answers
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let lls = Answers::Loglikelihoods(a.iter().map(|&x| ll(x)).collect());
+                task.score(&task.instance(i).unwrap(), &lls).unwrap().values
+            })
+            .collect();
+        assert_eq!(per_doc[0][0], DocValue::Pair { gold: 1, pred: 1 });
+        let column = |k: usize| per_doc.iter().map(|v| v[k].clone()).collect::<Vec<_>>();
+        // sklearn: f1_score([1,1,0], [1,0,1]) = 0.5, matthews_corrcoef(...) = -0.5.
+        assert!((task.keys[0].0.aggregate(&column(0)).unwrap() - 0.5).abs() < 1e-12);
+        assert!((task.keys[1].0.aggregate(&column(1)).unwrap() + 0.5).abs() < 1e-12);
+        assert_eq!(task.keys[2].0.aggregate(&column(2)).unwrap(), 101.0);
+        assert_eq!(task.keys[3].0.aggregate(&column(3)).unwrap(), 1.0 / 3.0);
+
+        let spec: TaskSpec = serde_yaml::from_str(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: generate_until\ndoc_to_text: q\ndoc_to_target: g\nmetric_list:\n  - metric: f1\n    average: macro\n",
+        )
+        .unwrap();
+        let err = PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`average` is an option of lm-eval's metric functions"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn process_results_fills_metrics_assay_does_not_have() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("d.jsonl"), ROWS).unwrap();
+        std::fs::write(
+            dir.path().join("scoring.py"),
+            "def results(doc, results):\n    return {'closeness': 0.25, 'pair': [doc['g'], results[0]]}\ndef agg(items):\n    return len(items)\n",
+        )
+        .unwrap();
+        let d = dir.path().display();
+        let spec: TaskSpec = serde_yaml::from_str(&format!(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: generate_until\ndoc_to_text: q\ndoc_to_target: g\nprocess_results: !function {d}/scoring.results\nmetric_list:\n  - metric: closeness\n  - metric: pair\n    aggregation: !function {d}/scoring.agg\n"
+        ))
+        .unwrap();
+        let task = PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None).unwrap();
+        let scored = task
+            .score(&task.instance(0).unwrap(), &generated("x"))
+            .unwrap();
+        assert_eq!(scored.values[0], DocValue::Scalar(0.25));
+        assert_eq!(
+            scored.values[1],
+            DocValue::Item(serde_json::json!(["12kg", "x"]))
+        );
+        assert_eq!(task.keys[1].0.aggregate(&scored.values[1..]).unwrap(), 1.0);
+    }
+}
+
+/// `fewshot_config`'s own fields and `gen_prefix`, written as lm-eval's `build_qa_turn` does.
+mod fewshot_format {
+    use super::super::*;
+    use crate::DataDir;
+
+    fn prepared(yaml: &str) -> PreparedTask {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("d.jsonl"),
+            "{\"q\": \"Q1\", \"g\": \"g1\"}\n{\"q\": \"Q2\", \"g\": \"g2\"}\n",
+        )
+        .unwrap();
+        let spec: TaskSpec = serde_yaml::from_str(yaml).unwrap();
+        PreparedTask::prepare("t", &spec, &DataDir(dir.path().into()), None).unwrap()
+    }
+
+    #[test]
+    fn listed_samples_with_their_own_format_and_prefixes() {
+        let task = prepared(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: generate_until\n\
+             doc_to_text: \"Q: {{q}}\"\ndoc_to_target: g\ngen_prefix: \"So:\"\nnum_fewshot: 3\n\
+             fewshot_config:\n  sampler: first_n\n  doc_to_text: \"Example {{q}}\"\n\
+             \x20 doc_to_target: \"{{g}}\"\n  target_delimiter: \"\\n\"\n  fewshot_delimiter: \"\\n---\\n\"\n\
+             \x20 gen_prefix: Ans\n  samples:\n    - {q: S1, g: a1}\n    - {q: S2, g: ''}\n    - {q: 'S3 ', g: a3}\n",
+        );
+        let instance = task.instance(1).unwrap();
+        // S2 has no answer: its prefix ends the turn without the few-shot delimiter; "S3 " ends
+        // with a space, so no target delimiter before its prefix; "Q: Q2" and "So:" need one.
+        assert_eq!(
+            instance.context().unwrap(),
+            "Example S1\nAns a1\n---\nExample S2\nAnsExample S3 Ans a3\n---\nQ: Q2 So:"
+        );
+    }
+
+    #[test]
+    fn the_examples_default_to_the_tasks_fields() {
+        let task = prepared(
+            "task: t\ndataset_path: d.jsonl\ntest_split: test\noutput_type: multiple_choice\n\
+             doc_to_text: \"{{q}}?\"\ndoc_to_target: 0\ndoc_to_choice: \"{{[g, 'x']}}\"\nnum_fewshot: 1\n\
+             fewshot_config:\n  sampler: first_n\n  fewshot_indices: [1]\n",
+        );
+        let instance = task.instance(0).unwrap();
+        assert_eq!(instance.requests[0].context, "Q2? g2\n\nQ1?");
+        assert_eq!(instance.requests[0].continuation, " g1");
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use assay_dirs::default_cache_path;
 use assay_eval::{
     evaluate, prepare_tasks, results_json, sanitize_model_name, ChatInfo, EvalOptions, Limit,
     RunInfo,
@@ -160,6 +161,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     let data = args.source.data()?;
+    if !args.backend.no_cache {
+        let path = args
+            .backend
+            .cache
+            .clone()
+            .unwrap_or_else(default_cache_path);
+        assay_tasks::cache_hook_outputs(assay_request_cache::RequestCache::open(&path)?);
+    }
     let gen_kwargs = match &args.gen_kwargs {
         Some(text) => parse_pairs(text)?,
         None => Vec::new(),
