@@ -6,19 +6,21 @@
 use assay_tasks::{DataSource, PreparedTask, Registry, Selection, TaskError};
 
 /// The tasks of `selection`, prepared from `data` with `num_fewshot` (each task's own when
-/// `None`) and the `--gen-kwargs` overrides `gen_kwargs` (on generation tasks).
+/// `None`), the few-shot sampler seed `fewshot_seed` (each task's own when `None`, as lm-eval's
+/// `--seed`) and the `--gen-kwargs` overrides `gen_kwargs` (on generation tasks).
 pub fn prepare_tasks(
     registry: &Registry,
     selection: &Selection,
     data: &dyn DataSource,
     num_fewshot: Option<usize>,
+    fewshot_seed: Option<u64>,
     gen_kwargs: &[(String, String)],
 ) -> Result<Vec<PreparedTask>, TaskError> {
     let mut tasks = Vec::with_capacity(selection.tasks.len());
     for name in &selection.tasks {
         let (spec, _) = registry.task(name).expect("resolved tasks exist");
         // Without a data folder, a built-in task reads its benchmark from the Hub.
-        let spec = if data.has_data_folder() {
+        let mut spec = if data.has_data_folder() {
             spec.clone()
         } else {
             spec.on_hub().map_err(|message| TaskError::Invalid {
@@ -26,6 +28,11 @@ pub fn prepare_tasks(
                 message,
             })?
         };
+        if let Some(seed) = fewshot_seed {
+            spec.fewshot_config
+                .get_or_insert_with(Default::default)
+                .seed = Some(seed);
+        }
         tasks.push(PreparedTask::prepare(name, &spec, data, num_fewshot)?);
     }
     for task in &mut tasks {

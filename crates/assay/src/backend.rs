@@ -53,6 +53,30 @@ pub struct BackendArgs {
         action = clap::ArgAction::Append
     )]
     pub model: Vec<String>,
+    /// lm-eval's model settings, for `--model hf|local-completions|local-chat-completions`:
+    /// `pretrained=FILE.gguf` (or a folder with `gguf_file=NAME`), `max_length`, `device`;
+    /// served: `base_url`, `model`, `num_concurrent`, `max_retries`, `timeout`. Other keys are
+    /// refused by name, or noted where they cannot change the numbers (`dtype`, `batch_size`).
+    #[arg(
+        long,
+        alias = "model_args",
+        value_name = "K=V,...",
+        help_heading = "Model"
+    )]
+    pub model_args: Option<String>,
+    /// lm-eval's `--device`: `cpu` (no GPU layers) or `cuda`/`cuda:N` (every layer on the GPU;
+    /// a CUDA build).
+    #[arg(long, value_name = "DEVICE", help_heading = "Model")]
+    pub device: Option<String>,
+    /// lm-eval's `--batch_size N|auto`: accepted; assay schedules its own batches and the
+    /// scores do not depend on them (see --parallel for generation).
+    #[arg(
+        long,
+        alias = "batch_size",
+        value_name = "N|auto",
+        help_heading = "Model"
+    )]
+    pub batch_size: Option<String>,
     /// CPU threads [default: all cores].
     #[arg(long, value_name = "N", help_heading = "Model")]
     pub threads: Option<usize>,
@@ -267,8 +291,13 @@ impl Runner {
 }
 
 impl BackendArgs {
-    /// Loads the model or connects to the server, and opens the cache.
+    /// Loads the model or connects to the server, and opens the cache; lm-eval's model flags
+    /// are turned into assay's first.
     pub fn open(&self) -> anyhow::Result<Runner> {
+        self.resolved()?.open_resolved()
+    }
+
+    fn open_resolved(&self) -> anyhow::Result<Runner> {
         if self.model.len() > 1 {
             bail!(
                 "--model is given {} times: this command runs one model (`assay generate` takes several)",

@@ -3,6 +3,7 @@
 mod backend;
 mod commands;
 mod guard;
+mod lm_eval_args;
 mod progress;
 mod table;
 

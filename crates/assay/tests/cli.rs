@@ -536,3 +536,54 @@ fn tasks_lists_builtin_tasks_with_counts() {
         .any(|l| l.starts_with("mmlu_anatomy ") && l.contains("135")));
     assert!(text.contains("group mmlu "));
 }
+
+#[test]
+fn lm_evals_command_line_runs_unchanged_but_for_the_program() {
+    // Seed 003's command, `python -m lm_eval` replaced by `assay`, on a GGUF in a folder as
+    // lm-eval's hf model takes one (pretrained=DIR,gguf_file=NAME).
+    let model = assay_dirs::default_model_path();
+    let folder = model.parent().unwrap().display().to_string();
+    let file = model.file_name().unwrap().to_str().unwrap();
+    let lm_eval_style = tempfile::tempdir().unwrap();
+    let r = run(assay()
+        .args(["--model", "hf", "--model_args"])
+        .arg(format!("pretrained={folder},gguf_file={file},dtype=float16"))
+        .args(["--tasks", "arc_easy", "--device", "cpu", "--batch_size", "4"])
+        .args(["--num_fewshot", "1", "--seed", "0,1234,1234,77", "--limit", "4"])
+        .arg("--output_path")
+        .arg(lm_eval_style.path())
+        .arg("--log_samples"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("dtype=float16 has no effect"), "{}", r.stderr);
+    assert!(r.stderr.contains("--batch_size 4"), "{}", r.stderr);
+    let assay_style = tempfile::tempdir().unwrap();
+    let a = run(assay()
+        .args(["--tasks", "arc_easy", "--num-fewshot", "1", "--limit", "4"])
+        .args(["--seed", "77", "--output-path"])
+        .arg(assay_style.path())
+        .arg("--log-samples"));
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let texts = |dir: &Path| -> Vec<String> {
+        let d = model_dir(dir);
+        samples(&only_file(&d, "samples_arc_easy"))
+            .iter()
+            .map(|l| format!("{} {}", l["arguments"], l["acc"]))
+            .collect()
+    };
+    assert_eq!(texts(lm_eval_style.path()), texts(assay_style.path()));
+    // The few-shot seed is lm-eval's fourth: another one draws other examples.
+    let other = tempfile::tempdir().unwrap();
+    let o = run(assay()
+        .args(["--tasks", "arc_easy", "--num-fewshot", "1", "--limit", "4"])
+        .arg("--output-path")
+        .arg(other.path())
+        .arg("--log-samples"));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_ne!(texts(other.path()), texts(assay_style.path()));
+    // A key assay cannot honour is named.
+    let bad = run(assay()
+        .args(["--model", "hf", "--model_args", "pretrained=x.gguf,peft=./adapter"])
+        .args(["--tasks", "arc_easy", "--limit", "1"]));
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("`peft` is not a key assay honours"), "{}", bad.stderr);
+}

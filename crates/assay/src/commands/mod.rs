@@ -26,11 +26,11 @@ use assay_tasks::{DataDir, Registry};
 #[derive(clap::Args, Debug, Clone)]
 pub struct TaskSourceArgs {
     /// Folder of benchmark data files [default: $ASSAY_DATA_DIR, else ../shared/data].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "data_dir", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Extra folder of task YAML files (repeatable); a task there replaces a built-in one of
     /// the same name.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "include_path", value_name = "DIR")]
     pub include_path: Vec<PathBuf>,
     /// Also read the task library of an installed Python package: `lm_eval` (lm-eval's
     /// `lm_eval/tasks`, found with the Python hooks run in: python3, or $ASSAY_PYTHON).

@@ -34,14 +34,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub limit: Option<String>,
     /// Few-shot examples per document (overrides each task's default).
-    #[arg(long, value_name = "N")]
+    #[arg(long, alias = "num_fewshot", value_name = "N")]
     pub num_fewshot: Option<usize>,
     /// Folder for the results JSON (and per-sample logs): <DIR>/<model>/results_<time>.json.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "output_path", value_name = "DIR")]
     pub output_path: Option<PathBuf>,
     /// Write every document's prompt, answers and scores as JSONL (needs --output-path).
-    #[arg(long, requires = "output_path")]
+    #[arg(long, alias = "log_samples", requires = "output_path")]
     pub log_samples: bool,
+    /// lm-eval's `--seed`: `N`, or its four seeds `python,numpy,torch,fewshot`; the few-shot
+    /// seed (the last, or N) replaces every task's sampler seed (default 1234, as lm-eval's).
+    #[arg(long, value_name = "N|A,B,C,D")]
+    pub seed: Option<String>,
     /// Run model-written code (pass@k tasks such as humaneval) without the sandbox: only
     /// rlimits, a temporary folder and a cleared environment. The code can then reach the
     /// network and your files.
@@ -52,14 +56,19 @@ pub struct RunArgs {
     #[command(flatten)]
     pub backend: BackendArgs,
     /// Resamples for bootstrap standard errors of non-mean metrics (0 disables them).
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(
+        long,
+        alias = "bootstrap_iters",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
     pub bootstrap_iters: usize,
     /// Override generation settings of generation tasks, e.g.
     /// `max_gen_toks=64,temperature=0.7,top_p=0.9,seed=1` (`until` takes `a|b|c`).
-    #[arg(long, value_name = "K=V,...")]
+    #[arg(long, alias = "gen_kwargs", value_name = "K=V,...")]
     pub gen_kwargs: Option<String>,
     /// Render every prompt through the model's own chat template (from the GGUF).
-    #[arg(long)]
+    #[arg(long, alias = "apply_chat_template")]
     pub apply_chat_template: bool,
     /// Chat template to use instead of the model's: a built-in name (gemma, chatml, llama3) or
     /// a Jinja file. Without it: the GGUF's own template, else the built-in one for the model's
@@ -67,10 +76,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME|FILE", requires = "apply_chat_template")]
     pub chat_template: Option<String>,
     /// A system message placed before each prompt (with --apply-chat-template).
-    #[arg(long, value_name = "TEXT", requires = "apply_chat_template")]
+    #[arg(
+        long,
+        alias = "system_instruction",
+        value_name = "TEXT",
+        requires = "apply_chat_template"
+    )]
     pub system_instruction: Option<String>,
     /// Few-shot examples as alternating user/assistant turns (with --apply-chat-template).
-    #[arg(long, requires = "apply_chat_template")]
+    #[arg(long, alias = "fewshot_as_multiturn", requires = "apply_chat_template")]
     pub fewshot_as_multiturn: bool,
     #[command(flatten)]
     pub record: RecordArgs,
@@ -93,6 +107,25 @@ pub struct RecordArgs {
     /// Tags for the registry (repeatable).
     #[arg(long, value_name = "TAG")]
     pub tag: Vec<String>,
+}
+
+/// The few-shot seed of lm-eval's `--seed`: `N` (every seed), or `python,numpy,torch,fewshot`
+/// (the last; `None` keeps the tasks' own). The other three seed nothing assay has: generation
+/// is seeded per document by `--gen-kwargs seed=`.
+fn parse_seed(text: &str) -> anyhow::Result<Option<u64>> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let fewshot = match parts.as_slice() {
+        [one] => one,
+        [_, _, _, last] => last,
+        _ => bail!("--seed {text}: give one seed, or four (python,numpy,torch,fewshot) as lm-eval takes them"),
+    };
+    if *fewshot == "None" {
+        return Ok(None);
+    }
+    fewshot
+        .parse()
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("--seed {text}: `{fewshot}` is not a whole number or None"))
 }
 
 fn parse_limit(text: &str) -> anyhow::Result<Limit> {
@@ -173,7 +206,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(text) => parse_pairs(text)?,
         None => Vec::new(),
     };
-    let mut tasks = prepare_tasks(&registry, &selection, &data, args.num_fewshot, &gen_kwargs)?;
+    let fewshot_seed = args.seed.as_deref().map(parse_seed).transpose()?.flatten();
+    let mut tasks = prepare_tasks(
+        &registry,
+        &selection,
+        &data,
+        args.num_fewshot,
+        fewshot_seed,
+        &gen_kwargs,
+    )?;
     let datasets = data.origins(
         &tasks
             .iter()
