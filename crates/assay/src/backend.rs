@@ -91,8 +91,9 @@ pub struct BackendArgs {
     /// Model layers to offload to the GPU (needs a build with `--features cuda`).
     #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Model")]
     pub gpu_layers: u32,
-    /// A LoRA adapter (GGUF, e.g. from llama.cpp's convert_lora_to_gguf.py) applied to the
-    /// model at run time.
+    /// A LoRA adapter applied to the model at run time: a PEFT adapter folder
+    /// (adapter_config.json + adapter_model.safetensors, converted once for this model and
+    /// cached), or a GGUF adapter (e.g. from llama.cpp's convert_lora_to_gguf.py).
     #[arg(long, value_name = "GGUF", help_heading = "Model")]
     pub lora: Option<PathBuf>,
     /// Scale of the LoRA adapter (0 leaves the model unchanged).
@@ -191,6 +192,43 @@ fn token_ids(path: &std::path::Path) -> Result<TokenIds, assay_llama::LlamaError
         tokenizer: std::sync::Arc::new(Tokenizer::load(path)?),
         sha256: assay_gguf::sha256_file(path)?,
     })
+}
+
+/// The GGUF adapter for `--lora PATH` on the model `base`: `PATH` itself, or for a PEFT adapter
+/// folder its conversion for that model, made once and kept in the cache under a key of both
+/// (`~/.cache/assay/adapters/<key>.gguf`).
+pub fn lora_gguf(path: &std::path::Path, base: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if !assay_peft::is_adapter_folder(path) {
+        if path.is_dir() {
+            bail!(
+                "--lora {}: a folder without adapter_config.json; give a PEFT adapter folder or a GGUF adapter",
+                path.display()
+            );
+        }
+        return Ok(path.to_path_buf());
+    }
+    let model = assay_gguf::container::Gguf::open(base)?;
+    let key = assay_peft::conversion_key(path, &model)?;
+    let out = assay_dirs::cache_dir()
+        .join("adapters")
+        .join(format!("{key}.gguf"));
+    if out.is_file() {
+        return Ok(out);
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let done = assay_peft::convert(path, &model, &out)?;
+    eprintln!(
+        "note: PEFT adapter {} converted for {} ({} weights, rank {}, alpha {}): {}",
+        path.display(),
+        base.display(),
+        done.tensors,
+        done.rank,
+        done.alpha,
+        out.display()
+    );
+    Ok(out)
 }
 
 /// The model file `--model` (or `--tokenizer`) names.
@@ -334,10 +372,16 @@ impl BackendArgs {
             max_memory: self.limits.max_memory,
             gpu_layers: self.gpu_layers,
             parallel: self.parallel as usize,
-            lora: self.lora.clone().map(|path| LoraSettings {
-                path,
-                scale: self.lora_scale,
-            }),
+            lora: self
+                .lora
+                .as_deref()
+                .map(|path| {
+                    Ok::<_, anyhow::Error>(LoraSettings {
+                        path: lora_gguf(path, &model_path)?,
+                        scale: self.lora_scale,
+                    })
+                })
+                .transpose()?,
         };
         if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
             eprintln!(

@@ -547,14 +547,34 @@ fn lm_evals_command_line_runs_unchanged_but_for_the_program() {
     let lm_eval_style = tempfile::tempdir().unwrap();
     let r = run(assay()
         .args(["--model", "hf", "--model_args"])
-        .arg(format!("pretrained={folder},gguf_file={file},dtype=float16"))
-        .args(["--tasks", "arc_easy", "--device", "cpu", "--batch_size", "4"])
-        .args(["--num_fewshot", "1", "--seed", "0,1234,1234,77", "--limit", "4"])
+        .arg(format!(
+            "pretrained={folder},gguf_file={file},dtype=float16"
+        ))
+        .args([
+            "--tasks",
+            "arc_easy",
+            "--device",
+            "cpu",
+            "--batch_size",
+            "4",
+        ])
+        .args([
+            "--num_fewshot",
+            "1",
+            "--seed",
+            "0,1234,1234,77",
+            "--limit",
+            "4",
+        ])
         .arg("--output_path")
         .arg(lm_eval_style.path())
         .arg("--log_samples"));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("dtype=float16 has no effect"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("dtype=float16 has no effect"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("--batch_size 4"), "{}", r.stderr);
     let assay_style = tempfile::tempdir().unwrap();
     let a = run(assay()
@@ -582,8 +602,17 @@ fn lm_evals_command_line_runs_unchanged_but_for_the_program() {
     assert_ne!(texts(other.path()), texts(assay_style.path()));
     // A key assay cannot honour is named.
     let bad = run(assay()
-        .args(["--model", "hf", "--model_args", "pretrained=x.gguf,peft=./adapter"])
+        .args([
+            "--model",
+            "hf",
+            "--model_args",
+            "pretrained=x.gguf,peft=./adapter",
+        ])
         .args(["--tasks", "arc_easy", "--limit", "1"]));
     assert_ne!(bad.code, 0);
-    assert!(bad.stderr.contains("`peft` is not a key assay honours"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("`peft` is not a key assay honours"),
+        "{}",
+        bad.stderr
+    );
 }

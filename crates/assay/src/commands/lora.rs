@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::backend::resolve_model;
+use crate::backend::{lora_gguf, resolve_model};
 
 /// Arguments of `assay lora`.
 #[derive(clap::Args, Debug)]
@@ -19,8 +19,8 @@ enum LoraCommand {
         /// The base model (GGUF, or `default`).
         #[arg(long, default_value = "default", value_name = "GGUF")]
         model: String,
-        /// The LoRA adapter (GGUF).
-        #[arg(long, value_name = "GGUF")]
+        /// The LoRA adapter: a PEFT adapter folder or a GGUF adapter.
+        #[arg(long, value_name = "DIR|GGUF")]
         lora: PathBuf,
         /// Scale of the adapter, as `--lora-scale` at run time.
         #[arg(long, default_value_t = 1.0, value_name = "S")]
@@ -41,6 +41,7 @@ pub fn run(args: LoraArgs) -> anyhow::Result<i32> {
             output,
         } => {
             let base = resolve_model(&model)?;
+            let lora = lora_gguf(&lora, &base)?;
             let summary = assay_llama::lora::merge(&base, &lora, scale, &output)?;
             println!(
                 "merged {} tensors (rank {}, alpha {}, factor {}) into {}",
