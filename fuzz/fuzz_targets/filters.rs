@@ -41,6 +41,10 @@ fuzz_target!(|data: &[u8]| {
                 // -4 ..= 3: the last matches, the first ones, and past either end.
                 group_select: regex.then(|| i64::from(b >> 5) - 4),
                 fallback: (regex && (b & 16) != 0).then(|| "none".to_string()),
+                filter_fn: None,
+                ignore_case: None,
+                ignore_punctuation: None,
+                regex_pattern_to_value: None,
             }
         })
         .collect();
@@ -51,6 +55,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(pipeline) = Pipeline::compile(&spec) else {
         return;
     };
-    let out = pipeline.apply(&generations);
+    // Built-in steps never fail (only a Python hook step can).
+    let out = pipeline
+        .apply(&generations, &Default::default())
+        .expect("built-in filter steps do not fail");
     assert!(out.len() <= generations.len().max(1), "{out:?}");
 });
