@@ -152,29 +152,33 @@ fn sources_digest(folder: &Path) -> String {
 pub fn process_docs(path: &str, docs: Vec<Record>) -> Result<Vec<Record>, String> {
     let name = display_name(path);
     let folder = Path::new(path).parent().unwrap_or(Path::new("."));
-    let key = request_key(&(
-        "hook-v1",
-        "process_docs",
-        name,
-        sources_digest(folder),
-        &docs,
-    ));
-    let cached = {
+    // The key hashes every document: computed only when there is a cache to look in.
+    let has_cache = cache().lock().unwrap_or_else(|e| e.into_inner()).is_some();
+    let key = has_cache.then(|| {
+        request_key(&(
+            "hook-v1",
+            "process_docs",
+            name,
+            sources_digest(folder),
+            &docs,
+        ))
+    });
+    let cached = key.as_ref().and_then(|key| {
         let store = cache().lock().unwrap_or_else(|e| e.into_inner());
         store
             .as_ref()
-            .and_then(|c| c.get_many(std::slice::from_ref(&key)).ok())
+            .and_then(|c| c.get_many(std::slice::from_ref(key)).ok())
             .and_then(|mut found| found.pop().flatten())
-    };
+    });
     let out = match cached.and_then(|text| serde_json::from_str(&text).ok()) {
         Some(out) => out,
         None => {
             let out = request(&json!({"op": "process_docs", "hook": path, "docs": docs}))?;
             let store = cache().lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(c) = store.as_ref() {
+            if let (Some(c), Some(key)) = (store.as_ref(), &key) {
                 let answer = out.to_string();
                 let entry = Entry {
-                    key: &key,
+                    key,
                     primitive: "process_docs",
                     model: &format!("hook {name}"),
                     answer: &answer,

@@ -18,6 +18,16 @@ pub enum MetricAggregation {
     Hook(String),
 }
 
+impl MetricAggregation {
+    /// Its name as results show it (`mean`, or the hook's `module.name`).
+    pub fn name(&self) -> String {
+        match self {
+            MetricAggregation::Builtin(a) => a.name().to_string(),
+            MetricAggregation::Hook(path) => crate::hooks::display_name(path).to_string(),
+        }
+    }
+}
+
 /// A metric of a task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
@@ -105,10 +115,7 @@ impl Metric {
 
     /// The aggregation's name as results show it (`mean`, or the hook's `module.name`).
     pub fn aggregation_name(&self) -> String {
-        match &self.aggregation {
-            MetricAggregation::Builtin(a) => a.name().to_string(),
-            MetricAggregation::Hook(path) => crate::hooks::display_name(path).to_string(),
-        }
+        self.aggregation.name()
     }
 
     /// The task's value over `values`; an aggregation hook's failure or non-number is an
@@ -126,7 +133,7 @@ impl Metric {
                     format!(
                         "metric `{}`: aggregation `!function {}`: {m}",
                         self.name,
-                        crate::hooks::display_name(path)
+                        self.aggregation.name()
                     )
                 };
                 let out = crate::hooks::call(path, &[Value::Array(items)]).map_err(failed)?;

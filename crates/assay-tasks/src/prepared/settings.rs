@@ -94,7 +94,7 @@ pub(super) fn metrics_for(
                             return Err(at(format!(
                                 "assay aggregates it with `{}`, not `{}`; drop the aggregation key or score it with a `!function` metric",
                                 kind.aggregation().name(),
-                                Metric::from(*kind).with(agg.clone(), true).aggregation_name()
+                                agg.name()
                             )));
                         }
                     }
