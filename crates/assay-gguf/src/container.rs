@@ -294,88 +294,214 @@ pub fn write_gguf(
     metadata: &[(String, Value)],
     tensors: &[(String, Vec<u64>, u32, Vec<u8>)],
 ) -> Result<(), GgufError> {
-    const ALIGN: u64 = 32;
-    let tmp = path.with_extension("gguf.partial");
-    let io = |source| GgufError::Io {
-        path: tmp.clone(),
-        source,
-    };
-    let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
-    let mut header: Vec<u8> = Vec::new();
-    header.extend_from_slice(super::GGUF_MAGIC);
-    header.extend_from_slice(&3u32.to_le_bytes());
-    header.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
-    let metadata: Vec<&(String, Value)> = metadata
+    let specs: Vec<TensorSpec> = tensors
         .iter()
-        .filter(|(k, _)| k != "general.alignment")
+        .map(|(name, dims, ggml_type, _)| TensorSpec {
+            name: name.clone(),
+            dims: dims.clone(),
+            ggml_type: *ggml_type,
+        })
         .collect();
-    header.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
-    fn string(out: &mut Vec<u8>, s: &str) {
-        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
+    let mut writer = GgufWriter::create(path, metadata, &specs)?;
+    for (_, _, _, data) in tensors {
+        writer.write_tensor(data)?;
     }
-    fn value(out: &mut Vec<u8>, v: &Value) {
-        match v {
-            Value::U8(x) => out.push(*x),
-            Value::I8(x) => out.push(*x as u8),
-            Value::U16(x) => out.extend_from_slice(&x.to_le_bytes()),
-            Value::I16(x) => out.extend_from_slice(&x.to_le_bytes()),
-            Value::U32(x) => out.extend_from_slice(&x.to_le_bytes()),
-            Value::I32(x) => out.extend_from_slice(&x.to_le_bytes()),
-            Value::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
-            Value::Bool(x) => out.push(u8::from(*x)),
-            Value::String(s) => string(out, s),
-            Value::Array(t, items) => {
-                out.extend_from_slice(&t.to_le_bytes());
-                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
-                for i in items {
-                    value(out, i);
-                }
-            }
-            Value::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
-            Value::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
-            Value::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
+    writer.finish()
+}
+
+/// A tensor's directory entry before its data is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSpec {
+    /// Name, e.g. `blk.0.attn_q.weight`.
+    pub name: String,
+    /// Dimensions, fastest first (ggml's `ne`).
+    pub dims: Vec<u64>,
+    /// ggml type id.
+    pub ggml_type: u32,
+}
+
+/// Data alignment of the files this crate writes.
+const ALIGN: u64 = 32;
+
+/// A GGUF file written one tensor at a time, so that a model larger than memory can be written:
+/// the header (metadata and the whole tensor directory) first, then each tensor's data in the
+/// directory's order. It is written to `<path>.partial` and renamed into place by
+/// [`GgufWriter::finish`]; dropped before that, the partial file is removed, so that no reader
+/// ever sees half a model.
+pub struct GgufWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+    sizes: Vec<(String, usize)>,
+    next: usize,
+}
+
+impl GgufWriter {
+    /// Starts `path`: checks every tensor's size and writes the header.
+    pub fn create(
+        path: &Path,
+        metadata: &[(String, Value)],
+        tensors: &[TensorSpec],
+    ) -> Result<GgufWriter, GgufError> {
+        let mut header: Vec<u8> = Vec::new();
+        header.extend_from_slice(super::GGUF_MAGIC);
+        header.extend_from_slice(&3u32.to_le_bytes());
+        header.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+        let metadata: Vec<&(String, Value)> = metadata
+            .iter()
+            .filter(|(k, _)| k != "general.alignment")
+            .collect();
+        header.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+        for (k, v) in metadata {
+            put_string(&mut header, k);
+            header.extend_from_slice(&v.type_id().to_le_bytes());
+            put_value(&mut header, v);
         }
+        let mut offset = 0u64;
+        let mut sizes = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            let Some(bytes) = tensor_bytes(t.ggml_type, &t.dims) else {
+                return Err(GgufError::NotGguf {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "tensor {}: dims {:?} do not fit ggml type {}",
+                        t.name, t.dims, t.ggml_type
+                    ),
+                });
+            };
+            put_string(&mut header, &t.name);
+            header.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+            for d in &t.dims {
+                header.extend_from_slice(&d.to_le_bytes());
+            }
+            header.extend_from_slice(&t.ggml_type.to_le_bytes());
+            header.extend_from_slice(&offset.to_le_bytes());
+            offset = (offset + bytes as u64).div_ceil(ALIGN) * ALIGN;
+            sizes.push((t.name.clone(), bytes));
+        }
+        let mut name = path.as_os_str().to_owned();
+        name.push(".partial");
+        let tmp = PathBuf::from(name);
+        let file = File::create(&tmp).map_err(|source| GgufError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        let mut writer = GgufWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            sizes,
+            next: 0,
+        };
+        writer.put(&header)?;
+        writer.pad(header.len() as u64)?;
+        Ok(writer)
     }
-    for (k, v) in metadata {
-        string(&mut header, k);
-        header.extend_from_slice(&v.type_id().to_le_bytes());
-        value(&mut header, v);
+
+    /// Bytes the whole file will take.
+    pub fn planned_bytes(&self) -> u64 {
+        self.sizes
+            .iter()
+            .map(|(_, n)| (*n as u64).div_ceil(ALIGN) * ALIGN)
+            .sum()
     }
-    let mut offset = 0u64;
-    for (name, dims, t, data) in tensors {
-        if Some(data.len()) != tensor_bytes(*t, dims) {
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
+        let out = self.out.as_mut().expect("open until finished");
+        out.write_all(bytes).map_err(|source| GgufError::Io {
+            path: self.tmp.clone(),
+            source,
+        })
+    }
+
+    fn pad(&mut self, len: u64) -> Result<(), GgufError> {
+        let pad = vec![0u8; (len.div_ceil(ALIGN) * ALIGN - len) as usize];
+        self.put(&pad)
+    }
+
+    /// Writes the data of the next tensor in the directory.
+    pub fn write_tensor(&mut self, data: &[u8]) -> Result<(), GgufError> {
+        let Some((name, bytes)) = self.sizes.get(self.next).cloned() else {
             return Err(GgufError::NotGguf {
-                path: path.to_path_buf(),
+                path: self.path.clone(),
                 reason: format!(
-                    "tensor {name}: {} bytes of data for dims {dims:?} of type {t}",
+                    "more tensors written than the {} declared",
+                    self.sizes.len()
+                ),
+            });
+        };
+        if data.len() != bytes {
+            return Err(GgufError::NotGguf {
+                path: self.path.clone(),
+                reason: format!(
+                    "tensor {name}: {} bytes of data, {bytes} declared",
                     data.len()
                 ),
             });
         }
-        string(&mut header, name);
-        header.extend_from_slice(&(dims.len() as u32).to_le_bytes());
-        for d in dims {
-            header.extend_from_slice(&d.to_le_bytes());
+        self.put(data)?;
+        self.pad(bytes as u64)?;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Flushes the file to disk and renames it into place.
+    pub fn finish(mut self) -> Result<(), GgufError> {
+        if self.next != self.sizes.len() {
+            return Err(GgufError::NotGguf {
+                path: self.path.clone(),
+                reason: format!("{} of {} tensors written", self.next, self.sizes.len()),
+            });
         }
-        header.extend_from_slice(&t.to_le_bytes());
-        header.extend_from_slice(&offset.to_le_bytes());
-        offset = (offset + data.len() as u64).div_ceil(ALIGN) * ALIGN;
+        let io = |path: &Path, source| GgufError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let out = self.out.take().expect("open until finished");
+        let file = out
+            .into_inner()
+            .map_err(|e| io(&self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| io(&self.tmp, e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| io(&self.path, e))
     }
-    let pad = |len: u64| vec![0u8; (len.div_ceil(ALIGN) * ALIGN - len) as usize];
-    let header_pad = pad(header.len() as u64);
-    w.write_all(&header).map_err(io)?;
-    w.write_all(&header_pad).map_err(io)?;
-    for (_, _, _, data) in tensors {
-        w.write_all(data).map_err(io)?;
-        w.write_all(&pad(data.len() as u64)).map_err(io)?;
+}
+
+impl Drop for GgufWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
-    w.flush().map_err(io)?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(|source| GgufError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::U8(x) => out.push(*x),
+        Value::I8(x) => out.push(*x as u8),
+        Value::U16(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::I16(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::U32(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::I32(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::F32(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::Bool(x) => out.push(u8::from(*x)),
+        Value::String(s) => put_string(out, s),
+        Value::Array(t, items) => {
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            for i in items {
+                put_value(out, i);
+            }
+        }
+        Value::U64(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
+        Value::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
+    }
 }
 
 #[cfg(test)]
@@ -470,5 +596,32 @@ mod tests {
             g.read_tensor(g.tensor("b").unwrap()).unwrap(),
             data[..8].to_vec()
         );
+    }
+
+    #[test]
+    fn an_unfinished_file_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.gguf");
+        let spec = |name: &str| TensorSpec {
+            name: name.into(),
+            dims: vec![2],
+            ggml_type: 0,
+        };
+        let mut w = GgufWriter::create(&path, &[], &[spec("a"), spec("b")]).unwrap();
+        w.write_tensor(&[0; 8]).unwrap();
+        let err = w.write_tensor(&[0; 4]).unwrap_err().to_string();
+        assert!(
+            err.contains("tensor b: 4 bytes of data, 8 declared"),
+            "{err}"
+        );
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let w = GgufWriter::create(&path, &[], &[spec("a")]).unwrap();
+        assert!(w
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("0 of 1 tensors"));
+        assert!(!path.exists());
     }
 }

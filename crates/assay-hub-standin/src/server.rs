@@ -1,7 +1,8 @@
 //! The Hub's HTTP surface that `huggingface_hub`, `datasets` and assay use, over a folder of
-//! repositories: `ROOT/datasets/<id>/<revision>/<files>`, one folder per branch (a branch with
+//! repositories: `ROOT/datasets/<id>/<revision>/<files>` and `ROOT/models/<id>/<revision>/<files>`,
+//! one folder per branch (a branch with
 //! `/` in its name, `refs/convert/parquet`, is the folder `refs%2Fconvert%2Fparquet`), and an
-//! optional `ROOT/datasets/<id>/.gated` holding the one token that may read the repository.
+//! optional `ROOT/<kind>/<id>/.gated` holding the one token that may read the repository.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use serde_json::{json, Value};
 use sha1::Digest;
 
 /// Extensions stored through LFS on the real Hub (their ETag is the content's SHA-256).
-const LFS_EXTENSIONS: [&str; 4] = ["parquet", "arrow", "gz", "zip"];
+const LFS_EXTENSIONS: [&str; 6] = ["parquet", "arrow", "gz", "zip", "safetensors", "gguf"];
 
 /// What the stand-in serves and how it misbehaves.
 #[derive(Debug, Clone, Default)]
@@ -114,40 +115,49 @@ fn route(
         .map(percent_decode)
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // Datasets live under /datasets/, models at the top: /<repo>/resolve/...
+    let (kind, file_route): (&str, &[&str]) = match segs.as_slice() {
+        ["api", kind @ ("datasets" | "models"), ..] => (kind, &[]),
+        ["datasets", rest @ ..] => ("datasets", rest),
+        rest => ("models", rest),
+    };
     match segs.as_slice() {
-        ["api", "datasets", rest @ ..] => {
-            let Some((repo, rest)) = shared.split_repo(rest) else {
+        ["api", "datasets" | "models", rest @ ..] => {
+            let Some((repo, rest)) = shared.split_repo(kind, rest) else {
                 return repo_not_found(headers);
             };
-            if let Some(denied) = shared.authorize(&repo, headers) {
+            if let Some(denied) = shared.authorize(kind, &repo, headers) {
                 return denied;
             }
             match rest {
-                [] => shared.info(&repo, "main"),
-                ["revision", revision @ ..] => shared.info(&repo, &revision.join("/")),
+                [] => shared.info(kind, &repo, "main"),
+                ["revision", revision @ ..] => shared.info(kind, &repo, &revision.join("/")),
                 ["tree", revision, sub @ ..] => shared.tree(
+                    kind,
                     &repo,
                     revision,
                     &sub.join("/"),
                     query.contains("recursive=true") || query.contains("recursive=True"),
                 ),
                 ["paths-info", revision] if method == Method::POST => {
-                    shared.paths_info(&repo, revision, body)
+                    shared.paths_info(kind, &repo, revision, body)
                 }
-                ["parquet", rest @ ..] => shared.parquet_listing(&repo, rest),
+                ["parquet", rest @ ..] if kind == "datasets" => {
+                    shared.parquet_listing(kind, &repo, rest)
+                }
                 _ => error(StatusCode::NOT_FOUND, "", "no such API route"),
             }
         }
-        ["datasets", rest @ ..] => {
-            let Some((repo, rest)) = shared.split_repo(rest) else {
+        _ if !file_route.is_empty() => {
+            let Some((repo, rest)) = shared.split_repo(kind, file_route) else {
                 return repo_not_found(headers);
             };
-            if let Some(denied) = shared.authorize(&repo, headers) {
+            if let Some(denied) = shared.authorize(kind, &repo, headers) {
                 return denied;
             }
             match rest {
                 ["resolve", revision, file @ ..] => {
-                    shared.resolve(&repo, revision, &file.join("/"), method, headers)
+                    shared.resolve(kind, &repo, revision, &file.join("/"), method, headers)
                 }
                 _ => error(StatusCode::NOT_FOUND, "", "no such route"),
             }
@@ -158,8 +168,12 @@ fn route(
 
 impl Shared {
     /// `org/name` or `name` at the start of `segments`, whichever is a repository here.
-    fn split_repo<'a>(&self, segments: &'a [&'a str]) -> Option<(String, &'a [&'a str])> {
-        let base = self.root.join("datasets");
+    fn split_repo<'a>(
+        &self,
+        kind: &str,
+        segments: &'a [&'a str],
+    ) -> Option<(String, &'a [&'a str])> {
+        let base = self.root.join(kind);
         if segments.len() >= 2
             && base
                 .join(segments[0])
@@ -175,20 +189,23 @@ impl Shared {
         None
     }
 
-    fn repo_dir(&self, repo: &str) -> PathBuf {
-        self.root.join("datasets").join(repo)
+    fn repo_dir(&self, kind: &str, repo: &str) -> PathBuf {
+        self.root.join(kind).join(repo)
     }
 
     /// The refusal for a gated repository without its token, `None` when access is allowed.
-    fn authorize(&self, repo: &str, headers: &HeaderMap) -> Option<Response> {
-        let Ok(wanted) = std::fs::read_to_string(self.repo_dir(repo).join(".gated")) else {
+    fn authorize(&self, kind: &str, repo: &str, headers: &HeaderMap) -> Option<Response> {
+        let Ok(wanted) = std::fs::read_to_string(self.repo_dir(kind, repo).join(".gated")) else {
             return None;
         };
         let sent = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let message = format!("Access to dataset {repo} is restricted. You must have access to it and be authenticated to access it. Please log in.");
+        let message = format!(
+            "Access to {} {repo} is restricted. You must have access to it and be authenticated to access it. Please log in.",
+            kind.trim_end_matches('s')
+        );
         match sent {
             Some(token) if token == wanted.trim() => None,
             Some(_) => Some(error(StatusCode::FORBIDDEN, "GatedRepo", &message)),
@@ -197,8 +214,8 @@ impl Shared {
     }
 
     /// The branch folder of `revision` (a branch name or a commit of one).
-    fn branch(&self, repo: &str, revision: &str) -> Option<PathBuf> {
-        let dir = self.repo_dir(repo);
+    fn branch(&self, kind: &str, repo: &str, revision: &str) -> Option<PathBuf> {
+        let dir = self.repo_dir(kind, repo);
         let named = dir.join(revision.replace('/', "%2F"));
         if named.is_dir() {
             return Some(named);
@@ -211,12 +228,12 @@ impl Shared {
     }
 
     /// The files of `revision`, `None` when it names no branch or commit.
-    fn files(&self, repo: &str, revision: &str) -> Option<Vec<Entry>> {
-        self.branch(repo, revision).map(|dir| entries(&dir))
+    fn files(&self, kind: &str, repo: &str, revision: &str) -> Option<Vec<Entry>> {
+        self.branch(kind, repo, revision).map(|dir| entries(&dir))
     }
 
-    fn info(&self, repo: &str, revision: &str) -> Response {
-        let Some(files) = self.files(repo, revision) else {
+    fn info(&self, kind: &str, repo: &str, revision: &str) -> Response {
+        let Some(files) = self.files(kind, repo, revision) else {
             return revision_not_found(revision);
         };
         let commit = commit_of(&files);
@@ -226,7 +243,7 @@ impl Shared {
             .and_then(|e| std::fs::read_to_string(&e.local).ok())
             .map(|t| card_data(&t))
             .unwrap_or(Value::Null);
-        let gated = self.repo_dir(repo).join(".gated").exists();
+        let gated = self.repo_dir(kind, repo).join(".gated").exists();
         let (author, _) = repo.split_once('/').unwrap_or(("", repo));
         json_response(json!({
             "_id": &commit[..24],
@@ -246,8 +263,8 @@ impl Shared {
         }))
     }
 
-    fn tree(&self, repo: &str, revision: &str, sub: &str, recursive: bool) -> Response {
-        let Some(files) = self.files(repo, revision) else {
+    fn tree(&self, kind: &str, repo: &str, revision: &str, sub: &str, recursive: bool) -> Response {
+        let Some(files) = self.files(kind, repo, revision) else {
             return revision_not_found(revision);
         };
         let prefix = if sub.is_empty() {
@@ -294,8 +311,8 @@ impl Shared {
         json_response(Value::Array(listing))
     }
 
-    fn paths_info(&self, repo: &str, revision: &str, body: &[u8]) -> Response {
-        let Some(files) = self.files(repo, revision) else {
+    fn paths_info(&self, kind: &str, repo: &str, revision: &str, body: &[u8]) -> Response {
+        let Some(files) = self.files(kind, repo, revision) else {
             return revision_not_found(revision);
         };
         let form = String::from_utf8_lossy(body);
@@ -327,9 +344,9 @@ impl Shared {
     }
 
     /// `/api/datasets/<id>/parquet[/<config>[/<split>]]`: the export's file URLs.
-    fn parquet_listing(&self, repo: &str, rest: &[&str]) -> Response {
+    fn parquet_listing(&self, kind: &str, repo: &str, rest: &[&str]) -> Response {
         let revision = "refs/convert/parquet";
-        let Some(dir) = self.branch(repo, revision) else {
+        let Some(dir) = self.branch(kind, repo, revision) else {
             return error(StatusCode::NOT_FOUND, "", "no parquet export");
         };
         let mut tree: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
@@ -353,7 +370,7 @@ impl Shared {
             [config, split] => json_response(json!(tree.get(*config).and_then(|s| s.get(*split)))),
             [config, split, n] => {
                 let path = format!("{config}/{split}/{n}.parquet");
-                self.resolve(repo, revision, &path, &Method::GET, &HeaderMap::new())
+                self.resolve(kind, repo, revision, &path, &Method::GET, &HeaderMap::new())
             }
             _ => error(StatusCode::NOT_FOUND, "", "no such route"),
         }
@@ -361,13 +378,14 @@ impl Shared {
 
     fn resolve(
         &self,
+        kind: &str,
         repo: &str,
         revision: &str,
         path: &str,
         method: &Method,
         headers: &HeaderMap,
     ) -> Response {
-        let Some(files) = self.files(repo, revision) else {
+        let Some(files) = self.files(kind, repo, revision) else {
             return revision_not_found(revision);
         };
         let commit = commit_of(&files);

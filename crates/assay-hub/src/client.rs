@@ -1,6 +1,7 @@
-//! The Hub's repository API and file downloads, in the cache layout `huggingface_hub` writes
-//! (`datasets--org--name/blobs/<etag>`, `snapshots/<commit>/<path>` links, `refs/<revision>`),
-//! so a file either side downloaded is reused by the other.
+//! The Hub's repository API and file downloads, for dataset and model repositories, in the
+//! cache layout `huggingface_hub` writes (`datasets--org--name/` or `models--org--name/`, each
+//! with `blobs/<etag>`, `snapshots/<commit>/<path>` links and `refs/<revision>`), so a file either
+//! side downloaded is reused by the other.
 //!
 //! Downloads go through the `hf-hub` crate (resumable `.part` files, retries, the blob lock);
 //! every finished blob is then checked against the Hub's ETag (SHA-256 for LFS files, the git
@@ -20,9 +21,62 @@ use crate::HubError;
 /// Times a download is retried (resuming where it stopped) before it fails.
 const DOWNLOAD_RETRIES: usize = 5;
 
+/// Which kind of repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    /// A dataset (`/api/datasets/...`, `datasets--org--name`).
+    Dataset,
+    /// A model (`/api/models/...`, `models--org--name`).
+    Model,
+}
+
+impl RepoKind {
+    fn repo_type(self) -> RepoType {
+        match self {
+            RepoKind::Dataset => RepoType::Dataset,
+            RepoKind::Model => RepoType::Model,
+        }
+    }
+
+    /// The cache folder prefix `huggingface_hub` uses.
+    fn cache_prefix(self) -> &'static str {
+        match self {
+            RepoKind::Dataset => "datasets",
+            RepoKind::Model => "models",
+        }
+    }
+
+    /// The repository's page on the Hub at `endpoint`.
+    fn page(self, endpoint: &str, repo: &str) -> String {
+        match self {
+            RepoKind::Dataset => format!("{endpoint}/datasets/{repo}"),
+            RepoKind::Model => format!("{endpoint}/{repo}"),
+        }
+    }
+
+    /// Where a user sets the revision.
+    pub(crate) fn revision_hint(self) -> &'static str {
+        match self {
+            RepoKind::Dataset => "check dataset_kwargs.revision",
+            RepoKind::Model => "check the revision after `@` in --model",
+        }
+    }
+}
+
+impl std::fmt::Display for RepoKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RepoKind::Dataset => "dataset",
+            RepoKind::Model => "model",
+        })
+    }
+}
+
 /// A repository's files at one commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// A dataset or a model repository.
+    pub kind: RepoKind,
     /// The repository, `org/name`.
     pub repo: String,
     /// The revision asked for (a branch, tag or commit).
@@ -33,7 +87,7 @@ pub struct Snapshot {
     pub files: Vec<String>,
 }
 
-/// A client for dataset repositories on one Hub.
+/// A client for the repositories of one Hub.
 pub struct Hub {
     config: HubConfig,
     api: Api,
@@ -75,10 +129,20 @@ impl Hub {
 
     /// The files of dataset `repo` at `revision`: from the Hub, or from the cache when offline.
     pub fn snapshot(&self, repo: &str, revision: &str) -> Result<Snapshot, HubError> {
+        self.snapshot_of(RepoKind::Dataset, repo, revision)
+    }
+
+    /// The files of the `kind` repository `repo` at `revision`.
+    pub fn snapshot_of(
+        &self,
+        kind: RepoKind,
+        repo: &str,
+        revision: &str,
+    ) -> Result<Snapshot, HubError> {
         if self.config.offline {
-            return self.cached_snapshot(repo, revision);
+            return self.cached_snapshot(kind, repo, revision);
         }
-        let handle = Repo::with_revision(repo.into(), RepoType::Dataset, revision.into());
+        let handle = Repo::with_revision(repo.into(), kind.repo_type(), revision.into());
         let request = self.api.repo(handle).info_request();
         let url = request.url().to_string();
         let info: RepoInfo = match request.call() {
@@ -86,18 +150,21 @@ impl Hub {
                 url: url.clone(),
                 message: format!("not the Hub's repository JSON: {e}"),
             })?,
-            Err(e) => return Err(self.request_error(repo, revision, None, e)),
+            Err(e) => return Err(self.request_error(kind, repo, revision, None, e)),
         };
         let mut files: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
         files.sort();
         // Remember the revision's commit as huggingface_hub does, so an offline run finds it.
         if revision != info.sha {
-            write_ref(&self.repo_dir(repo), revision, &info.sha).map_err(|e| HubError::Cache {
-                path: self.repo_dir(repo),
-                message: e.to_string(),
+            write_ref(&self.repo_dir_of(kind, repo), revision, &info.sha).map_err(|e| {
+                HubError::Cache {
+                    path: self.repo_dir_of(kind, repo),
+                    message: e.to_string(),
+                }
             })?;
         }
         Ok(Snapshot {
+            kind,
             repo: repo.into(),
             revision: revision.into(),
             commit: info.sha,
@@ -108,7 +175,7 @@ impl Hub {
     /// The local path of `path` in `snapshot`, downloaded unless the cache has it.
     pub fn file(&self, snapshot: &Snapshot, path: &str) -> Result<PathBuf, HubError> {
         let cached = self
-            .repo_dir(&snapshot.repo)
+            .repo_dir_of(snapshot.kind, &snapshot.repo)
             .join("snapshots")
             .join(&snapshot.commit)
             .join(path);
@@ -117,6 +184,7 @@ impl Hub {
         }
         if self.config.offline {
             return Err(HubError::Offline {
+                kind: snapshot.kind,
                 repo: snapshot.repo.clone(),
                 revision: format!("{} ({path})", snapshot.revision),
                 cache: self.config.cache_dir.clone(),
@@ -124,7 +192,7 @@ impl Hub {
         }
         let repo = self.api.repo(Repo::with_revision(
             snapshot.repo.clone(),
-            RepoType::Dataset,
+            snapshot.kind.repo_type(),
             snapshot.commit.clone(),
         ));
         let result = if self.progress {
@@ -133,9 +201,13 @@ impl Hub {
             repo.download_with_progress(path, ())
         };
         let local = result.map_err(|e| match e {
-            ApiError::RequestError(e) => {
-                self.request_error(&snapshot.repo, &snapshot.revision, Some(path), *e)
-            }
+            ApiError::RequestError(e) => self.request_error(
+                snapshot.kind,
+                &snapshot.repo,
+                &snapshot.revision,
+                Some(path),
+                *e,
+            ),
             ApiError::TooManyRetries(e) => HubError::Http {
                 url: repo.url(path),
                 message: format!("download failed after {DOWNLOAD_RETRIES} retries: {e}"),
@@ -152,6 +224,7 @@ impl Hub {
             }
             let _ = std::fs::remove_file(&local);
             HubError::Corrupt {
+                kind: snapshot.kind,
                 repo: snapshot.repo.clone(),
                 path: path.into(),
                 message,
@@ -166,14 +239,27 @@ impl Hub {
 
     /// The cache folder of dataset `repo`.
     pub fn repo_dir(&self, repo: &str) -> PathBuf {
-        self.config
-            .cache_dir
-            .join(format!("datasets--{}", repo.replace('/', "--")))
+        self.repo_dir_of(RepoKind::Dataset, repo)
     }
 
-    fn cached_snapshot(&self, repo: &str, revision: &str) -> Result<Snapshot, HubError> {
-        let dir = self.repo_dir(repo);
+    /// The cache folder of the `kind` repository `repo`.
+    pub fn repo_dir_of(&self, kind: RepoKind, repo: &str) -> PathBuf {
+        self.config.cache_dir.join(format!(
+            "{}--{}",
+            kind.cache_prefix(),
+            repo.replace('/', "--")
+        ))
+    }
+
+    fn cached_snapshot(
+        &self,
+        kind: RepoKind,
+        repo: &str,
+        revision: &str,
+    ) -> Result<Snapshot, HubError> {
+        let dir = self.repo_dir_of(kind, repo);
         let offline = || HubError::Offline {
+            kind,
             repo: repo.into(),
             revision: revision.into(),
             cache: self.config.cache_dir.clone(),
@@ -197,6 +283,7 @@ impl Hub {
         })?;
         files.sort();
         Ok(Snapshot {
+            kind,
             repo: repo.into(),
             revision: revision.into(),
             commit,
@@ -206,6 +293,7 @@ impl Hub {
 
     fn request_error(
         &self,
+        kind: RepoKind,
         repo: &str,
         revision: &str,
         path: Option<&str>,
@@ -217,20 +305,24 @@ impl Hub {
                 let message = response.header("x-error-message").unwrap_or("").to_string();
                 match (status, code.as_str()) {
                     (_, "GatedRepo") | (403, _) => HubError::Gated {
+                        kind,
                         repo: repo.into(),
-                        page: format!("{}/datasets/{repo}", self.config.endpoint),
+                        page: kind.page(&self.config.endpoint, repo),
                         has_token: self.config.token.is_some(),
                     },
                     (_, "RevisionNotFound") => HubError::RevisionNotFound {
+                        kind,
                         repo: repo.into(),
                         revision: revision.into(),
                     },
                     (_, "EntryNotFound") => HubError::FileNotFound {
+                        kind,
                         repo: repo.into(),
                         revision: revision.into(),
                         path: path.unwrap_or("").into(),
                     },
                     (401 | 404, _) => HubError::RepoNotFound {
+                        kind,
                         repo: repo.into(),
                         endpoint: self.config.endpoint.clone(),
                         has_token: self.config.token.is_some(),

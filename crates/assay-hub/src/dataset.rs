@@ -407,6 +407,7 @@ mod tests {
     #[test]
     fn globs_stay_inside_folders() {
         let snapshot = Snapshot {
+            kind: crate::RepoKind::Dataset,
             repo: "o/n".into(),
             revision: "main".into(),
             commit: "c".into(),

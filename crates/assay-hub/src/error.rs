@@ -1,14 +1,18 @@
-//! Why a Hub dataset could not be resolved or read; every message names the dataset and says
-//! what to do.
+//! Why a Hub dataset or model could not be resolved or read; every message names the repository
+//! and says what to do.
 
 use std::path::PathBuf;
+
+use crate::client::RepoKind;
 
 /// A Hub dataset that could not be resolved, fetched or read.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// No such repository (or a private one the token cannot see).
-    #[error("dataset {repo} not found on {endpoint}{}", if *.has_token { " (with the token in use)" } else { " (if it is private, set HF_TOKEN or run `huggingface-cli login`)" })]
+    #[error("{kind} {repo} not found on {endpoint}{}", if *.has_token { " (with the token in use)" } else { " (if it is private, set HF_TOKEN or run `huggingface-cli login`)" })]
     RepoNotFound {
+        /// A dataset or a model.
+        kind: RepoKind,
         /// `org/name`.
         repo: String,
         /// The Hub asked.
@@ -17,8 +21,10 @@ pub enum HubError {
         has_token: bool,
     },
     /// The repository is gated and the token (if any) has no access.
-    #[error("dataset {repo} is gated: {}", if *.has_token { format!("the token in use has no access; request it at {page}") } else { format!("request access at {page}, then set HF_TOKEN to a token of that account (or run `huggingface-cli login`)") })]
+    #[error("{kind} {repo} is gated: {}", if *.has_token { format!("the token in use has no access; request it at {page}") } else { format!("request access at {page}, then set HF_TOKEN to a token of that account (or run `huggingface-cli login`)") })]
     Gated {
+        /// A dataset or a model.
+        kind: RepoKind,
         /// `org/name`.
         repo: String,
         /// The dataset's page, where access is requested.
@@ -27,16 +33,20 @@ pub enum HubError {
         has_token: bool,
     },
     /// The branch, tag or commit does not exist.
-    #[error("dataset {repo} has no revision `{revision}` (check dataset_kwargs.revision)")]
+    #[error("{kind} {repo} has no revision `{revision}` ({})", .kind.revision_hint())]
     RevisionNotFound {
+        /// A dataset or a model.
+        kind: RepoKind,
         /// `org/name`.
         repo: String,
         /// The revision asked for.
         revision: String,
     },
     /// A file listed by the repository could not be found.
-    #[error("dataset {repo}@{revision} has no file {path}")]
+    #[error("{kind} {repo}@{revision} has no file {path}")]
     FileNotFound {
+        /// A dataset or a model.
+        kind: RepoKind,
         /// `org/name`.
         repo: String,
         /// The revision.
@@ -45,8 +55,10 @@ pub enum HubError {
         path: String,
     },
     /// `HF_HUB_OFFLINE` is set and the cache lacks what is needed.
-    #[error("HF_HUB_OFFLINE is set and dataset {repo}@{revision} is not in the cache {}: run once without HF_HUB_OFFLINE to download it", .cache.display())]
+    #[error("HF_HUB_OFFLINE is set and {kind} {repo}@{revision} is not in the cache {}: run once without HF_HUB_OFFLINE to download it", .cache.display())]
     Offline {
+        /// A dataset or a model.
+        kind: RepoKind,
         /// `org/name`.
         repo: String,
         /// The revision (and file) looked for.
@@ -71,8 +83,10 @@ pub enum HubError {
         message: String,
     },
     /// A downloaded file does not match its checksum (it was removed).
-    #[error("dataset {repo}, {path}: {message}")]
+    #[error("{kind} {repo}, {path}: {message}")]
     Corrupt {
+        /// A dataset or a model.
+        kind: RepoKind,
         /// `org/name`.
         repo: String,
         /// The path in the repository.

@@ -53,6 +53,11 @@ pub struct BackendArgs {
         action = clap::ArgAction::Append
     )]
     pub model: Vec<String>,
+    /// Precision a Hugging Face checkpoint folder given as --model is converted to (once;
+    /// cached by the content of its files): auto (the checkpoint's torch_dtype), float32,
+    /// float16, bfloat16 or q8_0. A GGUF file runs as it was written.
+    #[arg(long, value_name = "DTYPE", value_parser = crate::checkpoint::parse_dtype, help_heading = "Model")]
+    pub dtype: Option<crate::checkpoint::Dtype>,
     /// lm-eval's model settings, for `--model hf|local-completions|local-chat-completions`:
     /// `pretrained=FILE.gguf` (or a folder with `gguf_file=NAME`), `max_length`, `device`;
     /// served: `base_url`, `model`, `num_concurrent`, `max_retries`, `timeout`. Other keys are
@@ -231,8 +236,18 @@ pub fn lora_gguf(path: &std::path::Path, base: &std::path::Path) -> anyhow::Resu
     Ok(out)
 }
 
-/// The model file `--model` (or `--tokenizer`) names.
+/// The model file `--model` (or `--tokenizer`) names: `default`, a GGUF file, a Hugging Face
+/// checkpoint folder (converted at its own precision), or a Hub model id
+/// (`org/name[@revision][:QUANT]`, downloaded into the Hub cache).
 pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
+    resolve_model_as(model, None)
+}
+
+/// As [`resolve_model`], a checkpoint folder converted at `dtype`.
+pub fn resolve_model_as(
+    model: &str,
+    dtype: Option<assay_convert::OutType>,
+) -> anyhow::Result<PathBuf> {
     if model == "default" {
         let path = default_model_path();
         if !path.exists() {
@@ -243,7 +258,24 @@ pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
         }
         return Ok(path);
     }
-    Ok(PathBuf::from(model))
+    let path = PathBuf::from(model);
+    if assay_convert::is_checkpoint_folder(&path) {
+        return crate::checkpoint::checkpoint_gguf(&path, dtype);
+    }
+    if !path.exists() {
+        if let Some(id) = assay_hub::ModelRef::parse(model) {
+            let hub = assay_hub::Hub::new(assay_hub::HubConfig::from_env(), true)?;
+            return match assay_hub::fetch_model(&hub, &id)
+                .with_context(|| format!("--model {model}: fetching it from the Hub"))?
+            {
+                assay_hub::ModelFiles::Gguf(file) => Ok(file),
+                assay_hub::ModelFiles::Checkpoint(dir) => {
+                    crate::checkpoint::checkpoint_gguf(&dir, dtype)
+                }
+            };
+        }
+    }
+    Ok(path)
 }
 
 /// The chat template to use and where it came from (`gguf`, `builtin:NAME` or a path).
@@ -364,7 +396,7 @@ impl BackendArgs {
         if let Some((_, flag)) = openai_only.iter().find(|(given, _)| *given) {
             bail!("{flag} is for a served model: add --backend openai");
         }
-        let model_path = resolve_model(&self.model[0])?;
+        let model_path = resolve_model_as(&self.model[0], self.dtype.and_then(|d| d.0))?;
         self.limits.check_model_file(&model_path)?;
         let settings = EngineSettings {
             threads: self.threads.unwrap_or(EngineSettings::default().threads),

@@ -47,7 +47,7 @@ fn key_for(model_type: &str, key: &str) -> Option<Key> {
     let served = model_type.starts_with("local-");
     Some(match key {
         "pretrained" | "gguf_file" | "max_length" | "device" if !served => Key::Honoured,
-        "dtype" if !served => Key::NoEffect("a GGUF file runs at the precision it was written in"),
+        "dtype" if !served => Key::Honoured,
         "trust_remote_code" => Key::NoEffect("assay runs no model code"),
         "parallelize" | "batch_size" | "max_batch_size" => {
             Key::NoEffect("assay schedules its own batches; scores do not depend on them")
@@ -163,11 +163,24 @@ impl BackendArgs {
             Some(file) => Path::new(pretrained).join(file),
             None => PathBuf::from(pretrained),
         };
-        if path.is_dir() {
+        let checkpoint = assay_convert::is_checkpoint_folder(&path);
+        if path.is_dir() && !checkpoint {
             bail!(
-                "--model_args pretrained={}: a Hugging Face checkpoint folder; assay runs GGUF files: name the GGUF with gguf_file=NAME, or convert the folder with llama.cpp's convert_hf_to_gguf.py",
+                "--model_args pretrained={}: a folder with neither config.json (a Hugging Face checkpoint) nor gguf_file=NAME",
                 path.display()
             );
+        }
+        if let Some(dtype) = get("dtype") {
+            if checkpoint {
+                out.dtype = Some(
+                    crate::checkpoint::parse_dtype(dtype)
+                        .map_err(|e| anyhow::anyhow!("--model_args dtype={e}"))?,
+                );
+            } else {
+                eprintln!(
+                    "note: --model_args dtype={dtype} has no effect: a GGUF file runs at the precision it was written in"
+                );
+            }
         }
         if let Some(device) = get("device") {
             out.gpu_layers = device_layers(device, out.gpu_layers)?;
@@ -287,7 +300,21 @@ mod tests {
         let err = resolved(&["--model", "hf", "--model_args", &folder])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("Hugging Face checkpoint folder"), "{err}");
+        assert!(err.contains("neither config.json"), "{err}");
+        // A checkpoint folder runs converted, at the dtype lm-eval's key asks for.
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let args = format!("{folder},dtype=bfloat16");
+        let r = resolved(&["--model", "hf", "--model_args", &args]).unwrap();
+        assert_eq!(r.model, [dir.path().display().to_string()]);
+        assert_eq!(
+            r.dtype,
+            Some(crate::checkpoint::Dtype(Some(assay_convert::OutType::Bf16)))
+        );
+        let args = format!("{folder},dtype=int4");
+        let err = resolved(&["--model", "hf", "--model_args", &args])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dtype=`int4`: expected auto"), "{err}");
         let err = resolved(&["--model", "x.gguf", "--model_args", "pretrained=y"])
             .unwrap_err()
             .to_string();

@@ -1,6 +1,7 @@
 //! assay: evaluate GGUF models on standard benchmarks, lm-eval compatible and fast.
 
 mod backend;
+mod checkpoint;
 mod commands;
 mod guard;
 mod lm_eval_args;
