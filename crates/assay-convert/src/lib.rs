@@ -76,15 +76,33 @@ fn input_files(dir: &Path) -> Result<Vec<PathBuf>, ConvertError> {
     .map(|f| dir.join(f))
     .filter(|p| p.is_file())
     .collect();
-    let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| ConvertError::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("model-") && name.ends_with(".safetensors")
-        })
-        .collect();
+    // The shards the index names (as the conversion reads them), else `model-*.safetensors`.
+    let index = dir.join("model.safetensors.index.json");
+    let named: Option<Vec<PathBuf>> = std::fs::read_to_string(&index)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|j| {
+            let map = j.get("weight_map")?.as_object()?;
+            Some(
+                map.values()
+                    .filter_map(|v| v.as_str())
+                    .map(|n| dir.join(n))
+                    .collect(),
+            )
+        });
+    let mut shards: Vec<PathBuf> = match named {
+        Some(named) => named.into_iter().filter(|p| p.is_file()).collect(),
+        None => std::fs::read_dir(dir)
+            .map_err(|e| ConvertError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                name.starts_with("model-") && name.ends_with(".safetensors")
+            })
+            .collect(),
+    };
     shards.sort();
+    shards.dedup();
     files.extend(shards);
     Ok(files)
 }
@@ -441,4 +459,38 @@ fn apply(
             })?
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_too_small_is_an_error_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("m.gguf");
+        check_space(&out, 1 << 20).unwrap();
+        let err = check_space(&out, u64::MAX).unwrap_err().to_string();
+        assert!(err.contains("the conversion needs"), "{err}");
+        assert!(err.contains("ASSAY_CACHE_DIR"), "{err}");
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn keys_change_with_any_input_file_and_the_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), "weights").unwrap();
+        let memo = dir.path().join("memo");
+        let key = |t| conversion_key(dir.path(), t, Some(&memo)).unwrap();
+        let f16 = key(OutType::F16);
+        assert_eq!(f16, key(OutType::F16), "memoised hashes give the same key");
+        assert_ne!(f16, key(OutType::Q8_0));
+        std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
+        assert_ne!(
+            f16,
+            key(OutType::F16),
+            "a new tokenizer file converts again"
+        );
+    }
 }

@@ -49,12 +49,6 @@ pub struct Vocab {
     pub n_defined: usize,
 }
 
-/// Which vocabulary a checkpoint's tokenizer files give.
-enum Source {
-    SentencePiece(spm::SpmModel),
-    Json(Json),
-}
-
 /// Reads the tokenizer in `dir`. `prefer_spm`: use `tokenizer.model` where there is one (as
 /// llama.cpp does for Llama, Gemma and Phi-3); `vocab_size`: the embedding rows, to pad to.
 pub fn read(
@@ -64,44 +58,45 @@ pub fn read(
 ) -> Result<Vocab, ConvertError> {
     let model_file = dir.join("tokenizer.model");
     let json_file = dir.join("tokenizer.json");
-    let source = if prefer_spm && model_file.is_file() {
-        let bytes = std::fs::read(&model_file).map_err(|e| ConvertError::io(&model_file, e))?;
-        match spm::parse(&bytes) {
-            Ok(m) => Source::SentencePiece(m),
-            Err(why) if json_file.is_file() => {
-                // A tiktoken file named tokenizer.model (Llama 3) is not SentencePiece.
-                let _ = why;
-                Source::Json(read_json(&json_file)?)
+    let tokenizer_json = match json_file.is_file() {
+        true => read_json(&json_file)?,
+        false => Json::Null,
+    };
+    let spm = match prefer_spm && model_file.is_file() {
+        true => {
+            let bytes = std::fs::read(&model_file).map_err(|e| ConvertError::io(&model_file, e))?;
+            match spm::parse(&bytes) {
+                Ok(m) => Some(m),
+                // A tiktoken file named tokenizer.model (Llama 3) is not SentencePiece: the
+                // tokenizer.json beside it is the tokenizer.
+                Err(_) if !tokenizer_json.is_null() => None,
+                Err(why) => return Err(ConvertError::bad(&model_file, why)),
             }
-            Err(why) => return Err(ConvertError::bad(&model_file, why)),
         }
-    } else if json_file.is_file() {
-        Source::Json(read_json(&json_file)?)
-    } else {
+        false => None,
+    };
+    if spm.is_none() && tokenizer_json.is_null() {
         return Err(ConvertError::bad(
             dir,
             "no tokenizer.json (or tokenizer.model): save the tokenizer with the model (tokenizer.save_pretrained(DIR))",
         ));
-    };
+    }
     let tokenizer_config = match dir.join("tokenizer_config.json") {
         p if p.is_file() => read_json(&p)?,
         _ => Json::Null,
     };
-    let added = match &source {
-        Source::Json(j) => added_tokens(j),
-        Source::SentencePiece(_) => match added_from_config(&tokenizer_config) {
-            from_config if !from_config.is_empty() => from_config,
-            _ if json_file.is_file() => added_tokens(&read_json(&json_file)?),
-            _ => Vec::new(),
-        },
-    };
-    let (mut meta, tokens) = match source {
-        Source::SentencePiece(m) => sentencepiece(m, &added, vocab_size),
-        Source::Json(j) => from_json(&json_file, &j, &added, vocab_size)?,
-    };
-    let tokenizer_json = match json_file.is_file() {
-        true => read_json(&json_file)?,
-        false => Json::Null,
+    let (mut meta, tokens) = match spm {
+        Some(model) => {
+            let added = match added_from_config(&tokenizer_config) {
+                from_config if !from_config.is_empty() => from_config,
+                _ => added_tokens(&tokenizer_json),
+            };
+            sentencepiece(model, &added, vocab_size)
+        }
+        None => {
+            let added = added_tokens(&tokenizer_json);
+            from_json(&json_file, &tokenizer_json, &added, vocab_size)?
+        }
     };
     special_tokens(dir, &tokenizer_config, &tokenizer_json, &tokens, &mut meta)?;
     let n_defined = tokens

@@ -235,6 +235,152 @@ pub fn merge(
     })
 }
 
+/// What stacking adapters wrote.
+#[derive(Debug, Clone)]
+pub struct StackSummary {
+    /// Base tensors the stacked adapter changes.
+    pub tensors: usize,
+    /// The largest combined rank of a tensor.
+    pub rank: u64,
+}
+
+/// An adapter file's pairs of A and B by target tensor, with its factor per rank.
+struct Adapter {
+    gguf: Gguf,
+    alpha: f32,
+    scale: f32,
+}
+
+impl Adapter {
+    fn open(path: &Path, scale: f32) -> Result<Adapter, LlamaError> {
+        let gguf = Gguf::open(path)?;
+        match gguf.get("general.type") {
+            Some(Value::String(t)) if t == "adapter" => {}
+            _ => {
+                return Err(bad(
+                    path,
+                    "not an adapter: `general.type` is not \"adapter\"".into(),
+                ))
+            }
+        }
+        let alpha = gguf
+            .get("adapter.lora.alpha")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0) as f32;
+        Ok(Adapter { gguf, alpha, scale })
+    }
+
+    /// The factor llama.cpp applies to B·A of a tensor of rank `r` at this adapter's scale.
+    fn factor(&self, r: u64) -> f32 {
+        if self.alpha != 0.0 {
+            self.scale * self.alpha / r as f32
+        } else {
+            self.scale
+        }
+    }
+}
+
+/// Writes `out`: one adapter equal to the sum of `adapters` (file, scale), applied at scale 1.
+/// llama.cpp adds `factor · B·A` per adapter; the sum of several is one adapter whose A stacks
+/// the A's rows and whose B puts each factor-scaled B side by side (rank r1 + r2 + ...), written
+/// without an alpha so that llama.cpp applies it as it is. Exact, for run time and for merges.
+pub fn stack(adapters: &[(&Path, f32)], out: &Path) -> Result<StackSummary, LlamaError> {
+    let opened: Vec<(&Path, Adapter)> = adapters
+        .iter()
+        .map(|(p, s)| Ok((*p, Adapter::open(p, *s)?)))
+        .collect::<Result<_, LlamaError>>()?;
+    let Some((first_path, first)) = opened.first() else {
+        return Err(bad(out, "no adapters to stack".into()));
+    };
+    let arch = first.gguf.get("general.architecture");
+    for (path, a) in &opened {
+        if a.gguf.get("general.architecture") != arch {
+            return Err(bad(
+                path,
+                format!(
+                    "made for architecture {:?}, {} for {arch:?}: stacked adapters must share a base",
+                    a.gguf.get("general.architecture"),
+                    first_path.display()
+                ),
+            ));
+        }
+    }
+    let mut targets: Vec<String> = opened
+        .iter()
+        .flat_map(|(_, a)| a.gguf.tensors.iter())
+        .filter_map(|t| t.name.strip_suffix(".lora_a").map(str::to_string))
+        .collect();
+    targets.sort();
+    targets.dedup();
+    let mut tensors = Vec::with_capacity(targets.len() * 2);
+    let mut max_rank = 0;
+    for target in &targets {
+        // (A values [r][in], B values [out][r], r, factor) of each adapter touching `target`.
+        let mut parts: Vec<(Vec<f32>, Vec<f32>, usize, f32)> = Vec::new();
+        let (mut n_in, mut n_out) = (None, None);
+        for (path, a) in &opened {
+            let (Some(ta), Some(tb)) = (
+                a.gguf.tensor(&format!("{target}.lora_a")),
+                a.gguf.tensor(&format!("{target}.lora_b")),
+            ) else {
+                if a.gguf.tensor(&format!("{target}.lora_b")).is_some() {
+                    return Err(bad(
+                        path,
+                        format!("{target} has only one of lora_a and lora_b"),
+                    ));
+                }
+                continue;
+            };
+            let (a_in, r) = matrix(path, ta)?;
+            let (b_r, b_out) = matrix(path, tb)?;
+            if b_r != r || n_in.is_some_and(|n| n != a_in) || n_out.is_some_and(|n| n != b_out) {
+                return Err(bad_shape(
+                    path,
+                    tb,
+                    format!("does not fit the other adapters' {target} (A [{a_in}, {r}], B [{b_r}, {b_out}])"),
+                ));
+            }
+            n_in = Some(a_in);
+            n_out = Some(b_out);
+            let av = to_f32(ta, &a.gguf.read_tensor(ta)?)?;
+            let bv = to_f32(tb, &a.gguf.read_tensor(tb)?)?;
+            parts.push((av, bv, r as usize, a.factor(r)));
+        }
+        let (Some(n_in), Some(n_out)) = (n_in, n_out) else {
+            continue;
+        };
+        let rank: usize = parts.iter().map(|p| p.2).sum();
+        max_rank = max_rank.max(rank as u64);
+        let a: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| p.0.iter())
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let mut b = Vec::with_capacity(n_out as usize * rank * 4);
+        for o in 0..n_out as usize {
+            for (_, bv, r, factor) in &parts {
+                for x in &bv[o * r..(o + 1) * r] {
+                    b.extend_from_slice(&(factor * x).to_le_bytes());
+                }
+            }
+        }
+        tensors.push((format!("{target}.lora_a"), vec![n_in, rank as u64], F32, a));
+        tensors.push((format!("{target}.lora_b"), vec![rank as u64, n_out], F32, b));
+    }
+    let metadata: Vec<(String, Value)> = first
+        .gguf
+        .metadata
+        .iter()
+        .filter(|(k, _)| k != "adapter.lora.alpha")
+        .cloned()
+        .collect();
+    write_gguf(out, &metadata, &tensors)?;
+    Ok(StackSummary {
+        tensors: tensors.len() / 2,
+        rank: max_rank,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +447,92 @@ mod tests {
         let t = merged.tensor("w").unwrap();
         assert_eq!(t.dims, w);
         Ok(summary)
+    }
+
+    #[test]
+    fn a_stack_of_adapters_merges_as_the_adapters_one_after_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |n: &str| dir.path().join(n);
+        write_gguf(
+            &path("base.gguf"),
+            &[],
+            &[tensor("w", &[3, 2]), tensor("v", &[3, 2])],
+        )
+        .unwrap();
+        let adapter = |alpha: Option<f32>| {
+            let mut meta = vec![("general.type".to_string(), Value::String("adapter".into()))];
+            if let Some(a) = alpha {
+                meta.push(("adapter.lora.alpha".into(), Value::F32(a)));
+            }
+            meta
+        };
+        // Rank 1 on w, alpha 2; rank 2 on w and v, no alpha.
+        write_gguf(
+            &path("one.gguf"),
+            &adapter(Some(2.0)),
+            &[
+                ("w.lora_a".into(), vec![3, 1], F32, f32s(&[1.0, 0.0, -1.0])),
+                ("w.lora_b".into(), vec![1, 2], F32, f32s(&[2.0, 10.0])),
+            ],
+        )
+        .unwrap();
+        write_gguf(
+            &path("two.gguf"),
+            &adapter(None),
+            &[
+                tensor("w.lora_a", &[3, 2]),
+                tensor("w.lora_b", &[2, 2]),
+                tensor("v.lora_a", &[3, 2]),
+                tensor("v.lora_b", &[2, 2]),
+            ],
+        )
+        .unwrap();
+        let summary = stack(
+            &[(&path("one.gguf"), 0.5), (&path("two.gguf"), 0.25)],
+            &path("stack.gguf"),
+        )
+        .unwrap();
+        assert_eq!((summary.tensors, summary.rank), (2, 3));
+        merge(
+            &path("base.gguf"),
+            &path("stack.gguf"),
+            1.0,
+            &path("stacked.gguf"),
+        )
+        .unwrap();
+        merge(
+            &path("base.gguf"),
+            &path("one.gguf"),
+            0.5,
+            &path("first.gguf"),
+        )
+        .unwrap();
+        merge(
+            &path("first.gguf"),
+            &path("two.gguf"),
+            0.25,
+            &path("both.gguf"),
+        )
+        .unwrap();
+        let values = |file: &str, name: &str| {
+            let g = Gguf::open(&path(file)).unwrap();
+            let t = g.tensor(name).unwrap();
+            to_f32(t, &g.read_tensor(t).unwrap()).unwrap()
+        };
+        for name in ["w", "v"] {
+            assert_eq!(
+                values("stacked.gguf", name),
+                values("both.gguf", name),
+                "{name}"
+            );
+        }
+        let err = stack(
+            &[(&path("one.gguf"), 1.0), (&path("base.gguf"), 1.0)],
+            &path("x.gguf"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not an adapter"), "{err}");
     }
 
     #[test]

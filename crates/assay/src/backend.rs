@@ -12,6 +12,7 @@ use assay_openai::{Api, ClientSettings, OpenAiBackend, OpenAiSettings, TokenIds}
 use assay_request_cache::{CachedBackend, RequestCache};
 use assay_tasks::{builtin_template, template_for_architecture};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::guard::LimitArgs;
 
@@ -98,18 +99,20 @@ pub struct BackendArgs {
     pub gpu_layers: u32,
     /// A LoRA adapter applied to the model at run time: a PEFT adapter folder
     /// (adapter_config.json + adapter_model.safetensors, converted once for this model and
-    /// cached), or a GGUF adapter (e.g. from llama.cpp's convert_lora_to_gguf.py).
-    #[arg(long, value_name = "GGUF", help_heading = "Model")]
-    pub lora: Option<PathBuf>,
-    /// Scale of the LoRA adapter (0 leaves the model unchanged).
+    /// cached), or a GGUF adapter (e.g. from llama.cpp's convert_lora_to_gguf.py). Given more
+    /// than once, the adapters are stacked: their sum, each at its --lora-scale.
+    #[arg(long, value_name = "DIR|GGUF", help_heading = "Model", action = clap::ArgAction::Append)]
+    pub lora: Vec<PathBuf>,
+    /// Scale of the LoRA adapter (0 leaves the model unchanged); with several --lora, one
+    /// --lora-scale per adapter in the same order, or one for all [default: 1].
     #[arg(
         long,
-        default_value_t = 1.0,
         value_name = "S",
         requires = "lora",
-        help_heading = "Model"
+        help_heading = "Model",
+        action = clap::ArgAction::Append
     )]
-    pub lora_scale: f32,
+    pub lora_scale: Vec<f32>,
     /// Sequences generated at once across documents in generation tasks (continuous batching,
     /// with a prompt cache). Faster, but a document's text may then change with its batch-mates
     /// where two tokens nearly tie (llama.cpp rounds differently for different batch shapes);
@@ -234,6 +237,74 @@ pub fn lora_gguf(path: &std::path::Path, base: &std::path::Path) -> anyhow::Resu
         out.display()
     );
     Ok(out)
+}
+
+/// The adapter `--lora` (given `adapters.len()` times) and `--lora-scale` apply to `base`: none,
+/// one at its scale, or several stacked into one adapter (their scaled sum, applied at scale 1)
+/// kept in the cache under the adapters' contents and scales.
+pub fn lora_settings(
+    adapters: &[PathBuf],
+    scales: &[f32],
+    base: &std::path::Path,
+) -> anyhow::Result<Option<LoraSettings>> {
+    let scales: Vec<f32> = match (adapters.len(), scales.len()) {
+        (_, 0) => vec![1.0; adapters.len()],
+        (n, 1) => vec![scales[0]; n],
+        (n, m) if n == m => scales.to_vec(),
+        (n, m) => bail!(
+            "--lora is given {n} times and --lora-scale {m} times: give one scale per adapter, in the same order, or one for all"
+        ),
+    };
+    let files: Vec<PathBuf> = adapters
+        .iter()
+        .map(|a| lora_gguf(a, base))
+        .collect::<anyhow::Result<_>>()?;
+    match files.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(LoraSettings {
+            path: one.clone(),
+            scale: scales[0],
+        })),
+        many => {
+            let mut key = Sha256::new();
+            for (file, scale) in many.iter().zip(&scales) {
+                key.update(assay_gguf::sha256_file(file)?.as_bytes());
+                key.update(scale.to_le_bytes());
+            }
+            let key: String = key.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let out = assay_dirs::cache_dir()
+                .join("adapters")
+                .join(format!("stack-{key}.gguf"));
+            if !out.is_file() {
+                if let Some(dir) = out.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                let inputs: Vec<(&std::path::Path, f32)> = many
+                    .iter()
+                    .map(PathBuf::as_path)
+                    .zip(scales.iter().copied())
+                    .collect();
+                let done = assay_llama::lora::stack(&inputs, &out)?;
+                let list: Vec<String> = adapters
+                    .iter()
+                    .zip(&scales)
+                    .map(|(a, s)| format!("{} x {s}", a.display()))
+                    .collect();
+                eprintln!(
+                    "note: {} stacked into one adapter ({} weights, rank up to {}): {}",
+                    list.join(" + "),
+                    done.tensors,
+                    done.rank,
+                    out.display()
+                );
+            }
+            Ok(Some(LoraSettings {
+                path: out,
+                scale: 1.0,
+            }))
+        }
+    }
 }
 
 /// The model file `--model` (or `--tokenizer`) names: `default`, a GGUF file, a Hugging Face
@@ -404,16 +475,7 @@ impl BackendArgs {
             max_memory: self.limits.max_memory,
             gpu_layers: self.gpu_layers,
             parallel: self.parallel as usize,
-            lora: self
-                .lora
-                .as_deref()
-                .map(|path| {
-                    Ok::<_, anyhow::Error>(LoraSettings {
-                        path: lora_gguf(path, &model_path)?,
-                        scale: self.lora_scale,
-                    })
-                })
-                .transpose()?,
+            lora: lora_settings(&self.lora, &self.lora_scale, &model_path)?,
         };
         if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
             eprintln!(
@@ -442,7 +504,7 @@ impl BackendArgs {
         if self.model != ["default"] {
             bail!("--model names a GGUF file for the llama backend; a served model is named by --model-name");
         }
-        if self.lora.is_some() {
+        if !self.lora.is_empty() {
             bail!("--lora applies an adapter in the embedded engine; for a served model, serve the adapter (e.g. vLLM --lora-modules) and name it with --model-name");
         }
         if !(self.timeout.is_finite() && self.timeout > 0.0) {

@@ -206,3 +206,112 @@ fn a_peft_adapter_folder_applies_at_run_time_and_merges() {
         bad.stderr
     );
 }
+
+#[test]
+fn adapters_given_twice_stack_with_their_scales() {
+    let model = assay_dirs::default_model_path();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (folder, direct) = adapter(dir.path());
+    let (lora, gguf) = (folder.display().to_string(), direct.display().to_string());
+    // Half of the folder plus half of the same adapter in GGUF form is the adapter at scale 1.
+    let whole = run(&cache, &model, &["--lora", &lora, "--lora-scale", "1"]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    let halves = run(
+        &cache,
+        &model,
+        &[
+            "--lora",
+            &lora,
+            "--lora-scale",
+            "0.5",
+            "--lora",
+            &gguf,
+            "--lora-scale",
+            "0.5",
+        ],
+    );
+    assert_eq!(halves.code, 0, "{}", halves.stderr);
+    assert!(
+        halves.stderr.contains("stacked into one adapter"),
+        "{}",
+        halves.stderr
+    );
+    // At run time the two differ by rounding only (the quantised model's activations round
+    // differently at every change, ~0.2 nats per choice): far closer than the base is.
+    let base = run(&cache, &model, &[]);
+    let mean_gap = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+        let d: Vec<f64> = a
+            .iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(x, y)| (x - y).abs())
+            .collect();
+        d.iter().sum::<f64>() / d.len() as f64
+    };
+    let (stack_gap, base_gap) = (
+        mean_gap(&whole.logprobs, &halves.logprobs),
+        mean_gap(&whole.logprobs, &base.logprobs),
+    );
+    assert!(
+        stack_gap < 0.5 * base_gap,
+        "stacked vs whole {stack_gap}, base vs whole {base_gap}"
+    );
+    // Merged, the stack is the adapter at scale 1, weight for weight up to rounding.
+    let merge = |args: &[&str], out: &Path| {
+        let m = assay(&cache, &["lora", "merge", "-o"])
+            .arg(out)
+            .arg("--model")
+            .arg(&model)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    };
+    let (one, two) = (dir.path().join("one.gguf"), dir.path().join("two.gguf"));
+    merge(&["--lora", &lora], &one);
+    merge(&["--lora", &lora, "--lora", &gguf, "--scale", "0.5"], &two);
+    let (a, b) = (
+        assay_gguf::container::Gguf::open(&one).unwrap(),
+        assay_gguf::container::Gguf::open(&two).unwrap(),
+    );
+    let t = a.tensor("blk.0.attn_q.weight").unwrap();
+    let (x, y) = (
+        a.read_tensor(t).unwrap(),
+        b.read_tensor(b.tensor(&t.name).unwrap()).unwrap(),
+    );
+    let f = |v: &[u8]| -> Vec<f32> {
+        v.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let worst = f(&x)
+        .iter()
+        .zip(f(&y))
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "merged weights differ by {worst}");
+    // Scales that do not pair with the adapters are refused.
+    let bad = run(
+        &cache,
+        &model,
+        &[
+            "--lora",
+            &lora,
+            "--lora",
+            &gguf,
+            "--lora-scale",
+            "1",
+            "--lora-scale",
+            "2",
+            "--lora-scale",
+            "3",
+        ],
+    );
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("give one scale per adapter"),
+        "{}",
+        bad.stderr
+    );
+}

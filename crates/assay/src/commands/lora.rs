@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::backend::{lora_gguf, resolve_model};
+use crate::backend::{lora_settings, resolve_model};
 
 /// Arguments of `assay lora`.
 #[derive(clap::Args, Debug)]
@@ -19,12 +19,14 @@ enum LoraCommand {
         /// The base model (GGUF, or `default`).
         #[arg(long, default_value = "default", value_name = "GGUF")]
         model: String,
-        /// The LoRA adapter: a PEFT adapter folder or a GGUF adapter.
-        #[arg(long, value_name = "DIR|GGUF")]
-        lora: PathBuf,
-        /// Scale of the adapter, as `--lora-scale` at run time.
-        #[arg(long, default_value_t = 1.0, value_name = "S")]
-        scale: f32,
+        /// The LoRA adapter: a PEFT adapter folder or a GGUF adapter; given more than once,
+        /// their sum (stacked, as at run time) is merged.
+        #[arg(long, value_name = "DIR|GGUF", required = true, action = clap::ArgAction::Append)]
+        lora: Vec<PathBuf>,
+        /// Scale of the adapter, as `--lora-scale` at run time (one per --lora, or one for all)
+        /// [default: 1].
+        #[arg(long, alias = "lora-scale", value_name = "S", action = clap::ArgAction::Append)]
+        scale: Vec<f32>,
         /// The merged model to write.
         #[arg(short, long, value_name = "GGUF")]
         output: PathBuf,
@@ -41,8 +43,8 @@ pub fn run(args: LoraArgs) -> anyhow::Result<i32> {
             output,
         } => {
             let base = resolve_model(&model)?;
-            let lora = lora_gguf(&lora, &base)?;
-            let summary = assay_llama::lora::merge(&base, &lora, scale, &output)?;
+            let lora = lora_settings(&lora, &scale, &base)?.expect("--lora is required");
+            let summary = assay_llama::lora::merge(&base, &lora.path, lora.scale, &output)?;
             println!(
                 "merged {} tensors (rank {}, alpha {}, factor {}) into {}",
                 summary.merged.len(),
