@@ -275,7 +275,8 @@ fn id_order(
     vocab: &serde_json::Map<String, Json>,
     added: &[Added],
     n: usize,
-) -> Vec<Option<String>> {
+    path: &Path,
+) -> Result<Vec<Option<String>>, ConvertError> {
     let top = vocab
         .values()
         .filter_map(Json::as_u64)
@@ -283,6 +284,18 @@ fn id_order(
         .chain(added.iter().map(|a| a.id + 1))
         .max()
         .unwrap_or(0);
+    // A hostile or broken file could name id 10^12: ids past every token and the embeddings
+    // are refused before anything is allocated for them.
+    let limit = n.max(vocab.len() + added.len());
+    if top > limit {
+        return Err(ConvertError::bad(
+            path,
+            format!(
+                "a token id {} is past the {limit} tokens the file and config.json allow",
+                top - 1
+            ),
+        ));
+    }
     let mut tokens = vec![None; n.max(top)];
     for (text, id) in vocab {
         if let Some(id) = id.as_u64() {
@@ -292,7 +305,7 @@ fn id_order(
     for a in added {
         tokens[a.id] = Some(a.content.clone());
     }
-    tokens
+    Ok(tokens)
 }
 
 /// Whether an added token that is not marked special looks like a control token.
@@ -329,7 +342,7 @@ fn from_json(
     let normalizers = tokenizer.get("normalizer").map(steps).unwrap_or_default();
     let byte_level = pre.iter().any(|s| step_type(s) == "ByteLevel");
     let special_ids: HashMap<usize, bool> = added.iter().map(|a| (a.id, a.special)).collect();
-    let tokens = id_order(vocab, added, vocab_size.unwrap_or(0));
+    let tokens = id_order(vocab, added, vocab_size.unwrap_or(0), path)?;
     let mut meta = Vec::new();
     if byte_level {
         let ignore_merges = model
@@ -575,4 +588,23 @@ fn template_single(tokenizer_json: &Json) -> Option<&Vec<Json>> {
         .find(|p| step_type(p) == "TemplateProcessing")?
         .get("single")?
         .as_array()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_id_far_past_the_vocabulary_is_refused_not_allocated() {
+        let vocab = serde_json::json!({"a": 0, "b": 1_000_000_000_000u64});
+        let err = id_order(
+            vocab.as_object().unwrap(),
+            &[],
+            10,
+            Path::new("tokenizer.json"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("past the 10 tokens"), "{err}");
+    }
 }
