@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -180,26 +181,30 @@ impl Registry {
             }
             other => self.sql(other),
         };
-        let app: i32 = self
-            .conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(header)?;
-        let tables: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(header)?;
         self.conn
             .execute_batch("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
             .map_err(|e| self.sql(e))?;
+        // Looked at and created under one write lock: two commands opening a new registry at
+        // the same moment must not both create its schema.
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(header)?;
+        let app: i32 = tx
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(header)?;
+        let tables: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(header)?;
         if app == 0 && tables == 0 {
-            self.conn
-                .execute_batch(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA application_id = {APPLICATION_ID};
-                     PRAGMA user_version = {SCHEMA_VERSION}; BEGIN; {SCHEMA} COMMIT;"
-                ))
-                .map_err(|e| self.sql(e))?;
+            tx.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID};
+                 PRAGMA user_version = {SCHEMA_VERSION}; {SCHEMA}"
+            ))
+            .map_err(|e| self.sql(e))?;
+            tx.commit().map_err(|e| self.sql(e))?;
+            use_write_ahead_log(&self.conn).map_err(|e| self.sql(e))?;
             return Ok(());
         }
+        tx.commit().map_err(|e| self.sql(e))?;
         if app != APPLICATION_ID {
             return Err(self.not_a_registry("an SQLite database of another program"));
         }
@@ -235,25 +240,29 @@ impl Registry {
             })?;
         parse_results(&doc, &run.origin)?;
         let sha = hex(&Sha256::digest(run.results_text.as_bytes()));
-        let existing: Option<i64> = self
+        let path = self.path.clone();
+        let sql = |source| RecordsError::Sql {
+            path: path.clone(),
+            source,
+        };
+        // A write lock from the start: a check-then-write transaction that began as a reader
+        // fails at once with "database is locked" when another command records at the same time.
+        let tx = self
             .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let existing: Option<i64> = tx
             .query_row("SELECT id FROM runs WHERE results_sha = ?1", [&sha], |r| {
                 r.get(0)
             })
             .optional()
-            .map_err(|e| self.sql(e))?;
+            .map_err(sql)?;
         if let Some(id) = existing {
             return Err(RecordsError::AlreadyRecorded {
                 origin: run.origin.clone(),
                 id,
             });
         }
-        let path = self.path.clone();
-        let sql = |source| RecordsError::Sql {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
         tx.execute(
             "INSERT INTO runs (label, recorded_at, origin, results_sha, results) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -582,6 +591,23 @@ fn for_each_sample(
     Ok(())
 }
 
+/// Switches `conn` to write-ahead logging. SQLite answers "database is locked" at once, without
+/// waiting, when another connection opens the same new file at that moment; this waits instead.
+fn use_write_ahead_log(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -595,6 +621,35 @@ mod tests {
         json!({"results": {"arc_easy": {"acc,none": acc, "acc_stderr,none": 0.03}},
                "n-samples": {"arc_easy": {"original": 10, "effective": 4}}})
         .to_string()
+    }
+
+    /// Commands opening one new registry at the same moment: each found it empty and the
+    /// later ones failed creating tables that already existed.
+    #[test]
+    fn commands_opening_a_new_registry_at_once_all_succeed() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("reg.sqlite");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let openers: Vec<_> = (0..6)
+                .map(|i| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Registry::open(&path)?.record(&NewRun {
+                            results_text: results(i as f64 / 10.0),
+                            origin: format!("{i}.json"),
+                            ..Default::default()
+                        })
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let runs = Registry::open(&path).unwrap().list().unwrap();
+            assert_eq!(runs.len(), 6, "round {round}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -98,18 +98,22 @@ impl RequestCache {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(sql)?;
+        let mut conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
         // WAL: a committed write survives the process being killed; NORMAL: no fsync per write.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        use_write_ahead_log(&conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
-        let version: i64 = conn
+        // The version is read and the schema written under one write lock, so that runs
+        // opening a new cache at the same moment neither fail nor drop each other's answers.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let version: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(sql)?;
         if version != SCHEMA_VERSION {
-            conn.execute_batch(&format!(
+            tx.execute_batch(&format!(
                 "DROP TABLE IF EXISTS answers;
                  CREATE TABLE answers (
                      key TEXT PRIMARY KEY,
@@ -122,6 +126,7 @@ impl RequestCache {
             ))
             .map_err(sql)?;
         }
+        tx.commit().map_err(sql)?;
         Ok(RequestCache {
             conn,
             path: path.to_path_buf(),
@@ -142,7 +147,10 @@ impl RequestCache {
 
     /// The answers stored under `keys` (in order; `None` where absent). Marks them used now.
     pub fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
-        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
+        // Reads, then writes the use times: the write lock is taken first, as a reader's
+        // transaction cannot become a writer once another process has written.
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(self.sql())?;
         let now = unix_now();
         let mut out = Vec::with_capacity(keys.len());
         {
@@ -255,6 +263,23 @@ fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Switches `conn` to write-ahead logging. SQLite answers "database is locked" at once, without
+/// waiting, when another connection opens the same new file at that moment; this waits instead.
+fn use_write_ahead_log(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
+}
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -281,6 +306,34 @@ mod tests {
         assert_eq!(a, request_key(&("scope", "loglikelihood", "ctx", "cont")));
         assert_ne!(a, request_key(&("scope", "loglikelihood", "ctx", "cont!")));
         assert_ne!(a, request_key(&("other", "loglikelihood", "ctx", "cont")));
+    }
+
+    /// Two runs sharing one new cache file opened it at the same moment: both found no
+    /// schema, and the second's `CREATE TABLE` failed (or its `DROP` took the first's answers).
+    #[test]
+    fn processes_opening_a_new_cache_at_once_all_succeed_and_keep_every_answer() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cache.sqlite");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let openers: Vec<_> = (0..6)
+                .map(|i| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let cache = RequestCache::open(&path)?;
+                        let key = format!("k{i}");
+                        cache.put_many(&[entry(&key, "m", "answer")])?;
+                        cache.get_many(&[key, "k0".into()])
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let stored = RequestCache::open(&path).unwrap().len().unwrap();
+            assert_eq!(stored, 6, "round {round}");
+        }
     }
 
     #[test]
