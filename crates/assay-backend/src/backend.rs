@@ -48,6 +48,9 @@ pub struct BackendInfo {
     pub threads: usize,
     /// Sequences generated at once across documents (1: one document at a time).
     pub parallel: usize,
+    /// Most documents whose log-likelihoods share one decode call (1: each document alone;
+    /// `usize::MAX`: as many as fit).
+    pub batch_size: usize,
     /// Layers offloaded to a GPU.
     pub gpu_layers: u32,
     /// `cpu` or `cuda`.

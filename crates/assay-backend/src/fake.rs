@@ -52,6 +52,7 @@ impl FakeBackend {
                 ctx_size: 2048,
                 threads: 1,
                 parallel: 1,
+                batch_size: 1,
                 gpu_layers: 0,
                 device: "cpu".into(),
                 add_bos: false,

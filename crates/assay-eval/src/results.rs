@@ -168,7 +168,11 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             "model_dtype": b.quantization,
             "model_revision": "",
             "model_sha": b.model_sha256,
-            "batch_size": "per-document",
+            "batch_size": match b.batch_size {
+                1 => json!("per-document"),
+                usize::MAX => json!("auto"),
+                n => json!(n),
+            },
             "batch_sizes": [],
             "device": b.device,
             "use_cache": null,

@@ -48,6 +48,14 @@ pub enum LlamaError {
         /// llama.cpp's reason.
         reason: String,
     },
+    /// llama.cpp's quantiser refused a file.
+    #[error("cannot quantise {path}: {reason}")]
+    Quantize {
+        /// The input GGUF.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A request cannot be scored as given.
     #[error("request cannot be scored: {0}")]
     BadRequest(String),

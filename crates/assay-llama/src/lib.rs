@@ -14,10 +14,13 @@ mod error;
 mod generator;
 mod llama;
 pub mod lora;
+pub mod quantize;
 mod runtime;
 pub mod sampler;
 mod tokenizer;
 
 pub use error::LlamaError;
-pub use llama::{EngineSettings, LlamaEngine, LoraSettings, TokenScore, DEFAULT_PARALLEL};
+pub use llama::{
+    EngineSettings, LlamaEngine, LoraSettings, TokenScore, BATCH_AUTO, DEFAULT_PARALLEL,
+};
 pub use tokenizer::Tokenizer;

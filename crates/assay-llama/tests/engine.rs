@@ -284,3 +284,86 @@ fn a_task_prefix_is_reused_without_changing_the_answers() {
         assert_eq!(x.logprob.to_bits(), y.logprob.to_bits());
     }
 }
+
+#[test]
+fn documents_batched_into_one_decode_score_as_they_do_alone_within_the_kernels_rounding() {
+    let long_context = "The committee met again to discuss the budget. ".repeat(60);
+    let docs = vec![
+        choices(
+            "Roof shingle removal: A man is sitting on a roof. He",
+            &[
+                "is using wrap to wrap a pair of skis.",
+                "starts pulling up roofing on a roof.",
+            ],
+        ),
+        choices("1 + 1 =", &["2", "3", "eleven"]),
+        // Cut to the 512-token window, one round per choice: runs alone, between batched ones.
+        choices(
+            &long_context,
+            &["It agreed.", "It did not agree.", "Nobody came."],
+        ),
+        choices("The capital of France is", &["Paris", "Berlin", "a banana"]),
+        choices(
+            "Water boils at",
+            &["100 degrees Celsius", "10 degrees Celsius"],
+        ),
+    ];
+    let load = |batch_size: usize| {
+        LlamaEngine::load(
+            &default_model_path(),
+            &EngineSettings {
+                threads: 2,
+                ctx_size: Some(512),
+                batch_size,
+                ..EngineSettings::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut alone = load(1);
+    let expected: Vec<_> = docs
+        .iter()
+        .map(|d| alone.loglikelihood(d).unwrap())
+        .collect();
+    let mut batched = load(3);
+    let mut reported = Vec::new();
+    let got = batched
+        .loglikelihood_many(&docs, &mut |doc, answers| {
+            reported.push((doc, answers.len()))
+        })
+        .unwrap();
+    assert_eq!(
+        reported,
+        docs.iter().map(Vec::len).enumerate().collect::<Vec<_>>(),
+        "every document reported whole, in order"
+    );
+    let best = |v: &[assay_core::Loglikelihood]| {
+        (0..v.len())
+            .max_by(|&i, &j| v[i].logprob.total_cmp(&v[j].logprob))
+            .unwrap()
+    };
+    for (a, b) in expected.iter().zip(&got) {
+        assert_eq!(a.len(), b.len());
+        assert_eq!(best(a), best(b), "{a:?} vs {b:?}");
+        for (x, y) in a.iter().zip(b) {
+            // The Q4_K kernels round differently for other batch shapes (DESIGN: batching).
+            assert!((x.logprob - y.logprob).abs() < 0.5, "{x:?} vs {y:?}");
+            assert_eq!(x.continuation_tokens, y.continuation_tokens);
+            assert_eq!(x.truncated, y.truncated);
+        }
+    }
+    // The document that ran alone is exactly as without batching.
+    assert!(expected[2].iter().all(|x| x.truncated));
+    for (x, y) in expected[2].iter().zip(&got[2]) {
+        assert_eq!(x.logprob.to_bits(), y.logprob.to_bits());
+    }
+    // The same batches give the same scores.
+    let again = batched.loglikelihood_many(&docs, &mut |_, _| {}).unwrap();
+    for (a, b) in got.iter().zip(&again) {
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.logprob.to_bits(), y.logprob.to_bits());
+        }
+    }
+    assert_eq!(batched.batch_documents(false), 3);
+    assert_eq!(batched.batch_documents(true), 1);
+}

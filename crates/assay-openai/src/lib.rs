@@ -123,6 +123,7 @@ impl OpenAiBackend {
             ctx_size: settings.ctx_size,
             threads: 0,
             parallel: settings.client.concurrency * settings.client.base_urls.len(),
+            batch_size: 1,
             gpu_layers: 0,
             device: "remote".into(),
             add_bos: tokenizer.as_ref().is_some_and(|t| t.bos().is_some()),

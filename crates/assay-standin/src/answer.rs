@@ -130,6 +130,7 @@ impl Model {
                     max_memory: None,
                     gpu_layers: 0,
                     parallel: DEFAULT_PARALLEL,
+                    batch_size: 1,
                     lora: None,
                 };
                 let engine = LlamaEngine::load(model, &settings).map_err(|e| e.to_string())?;

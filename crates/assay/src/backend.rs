@@ -56,7 +56,8 @@ pub struct BackendArgs {
     pub model: Vec<String>,
     /// Precision a Hugging Face checkpoint folder given as --model is converted to (once;
     /// cached by the content of its files): auto (the checkpoint's torch_dtype), float32,
-    /// float16, bfloat16 or q8_0. A GGUF file runs as it was written.
+    /// float16, bfloat16 or q8_0; or q4_k_m, q5_k_m, q6_k (converted at 16 bits, then quantised
+    /// by llama.cpp's quantiser, as llama-quantize does). A GGUF file runs as it was written.
     #[arg(long, value_name = "DTYPE", value_parser = crate::checkpoint::parse_dtype, help_heading = "Model")]
     pub dtype: Option<crate::checkpoint::Dtype>,
     /// lm-eval's model settings, for `--model hf|local-completions|local-chat-completions`:
@@ -74,15 +75,20 @@ pub struct BackendArgs {
     /// a CUDA build).
     #[arg(long, value_name = "DEVICE", help_heading = "Model")]
     pub device: Option<String>,
-    /// lm-eval's `--batch_size N|auto`: accepted; assay schedules its own batches and the
-    /// scores do not depend on them (see --parallel for generation).
+    /// Documents whose log-likelihood requests go through the model in one decode call
+    /// (lm-eval's `--batch_size`; `auto` or `auto:N`: as many as fit the window and 1,024 logit
+    /// rows). Keeps a GPU busy; on a CPU it gains little. With more than one, a document's
+    /// scores move slightly with its batch-mates (about 1e-6 relative, DESIGN: batching) and
+    /// are cached apart; 1 keeps each document a function of itself alone. Generation tasks:
+    /// see --parallel [default: 1].
     #[arg(
         long,
         alias = "batch_size",
         value_name = "N|auto",
+        value_parser = parse_batch_size,
         help_heading = "Model"
     )]
-    pub batch_size: Option<String>,
+    pub batch_size: Option<usize>,
     /// CPU threads [default: all cores].
     #[arg(long, value_name = "N", help_heading = "Model")]
     pub threads: Option<usize>,
@@ -195,6 +201,19 @@ pub struct BackendArgs {
 }
 
 /// The tokenizer of the GGUF file at `path`, for token-id prompts to a served model.
+/// `--batch-size`: a number of documents, or `auto` / lm-eval's `auto:N` (as many as fit).
+pub fn parse_batch_size(text: &str) -> Result<usize, String> {
+    let auto = text == "auto"
+        || text
+            .strip_prefix("auto:")
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+    match text.parse::<usize>() {
+        _ if auto => Ok(assay_llama::BATCH_AUTO),
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{text}`: give a number, auto or auto:N")),
+    }
+}
+
 fn token_ids(path: &std::path::Path) -> Result<TokenIds, assay_llama::LlamaError> {
     Ok(TokenIds {
         tokenizer: std::sync::Arc::new(Tokenizer::load(path)?),
@@ -317,7 +336,7 @@ pub fn resolve_model(model: &str) -> anyhow::Result<PathBuf> {
 /// As [`resolve_model`], a checkpoint folder converted at `dtype`.
 pub fn resolve_model_as(
     model: &str,
-    dtype: Option<assay_convert::OutType>,
+    dtype: Option<crate::checkpoint::Precision>,
 ) -> anyhow::Result<PathBuf> {
     if model == "default" {
         let path = default_model_path();
@@ -475,8 +494,14 @@ impl BackendArgs {
             max_memory: self.limits.max_memory,
             gpu_layers: self.gpu_layers,
             parallel: self.parallel as usize,
+            batch_size: self.batch_size.unwrap_or(1),
             lora: lora_settings(&self.lora, &self.lora_scale, &model_path)?,
         };
+        if settings.batch_size != 1 && (settings.gpu_layers == 0 || !cfg!(feature = "cuda")) {
+            eprintln!(
+                "note: --batch-size on the CPU gains little (within 10% in bench/batch_size.sh) and a document's scores then move with its batch-mates (DESIGN: batching); --batch-size 1 keeps each document alone"
+            );
+        }
         if settings.gpu_layers > 0 && !cfg!(feature = "cuda") {
             eprintln!(
                 "warning: --gpu-layers has no effect: this assay was built without `--features cuda`"
@@ -497,6 +522,11 @@ impl BackendArgs {
     fn connect(&self) -> anyhow::Result<OpenAiBackend> {
         if self.base_url.is_empty() {
             bail!("--backend openai needs --base-url (e.g. http://localhost:8000/v1)");
+        }
+        if self.batch_size.is_some_and(|n| n != 1) {
+            eprintln!(
+                "note: --batch-size has no effect on a served model: the server batches; --concurrency sets the requests in flight"
+            );
         }
         let Some(model) = self.model_name.clone() else {
             bail!("--backend openai needs --model-name (the name the server gives the model; see its /v1/models)");

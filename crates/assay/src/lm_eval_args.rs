@@ -49,8 +49,12 @@ fn key_for(model_type: &str, key: &str) -> Option<Key> {
         "pretrained" | "gguf_file" | "max_length" | "device" if !served => Key::Honoured,
         "dtype" if !served => Key::Honoured,
         "trust_remote_code" => Key::NoEffect("assay runs no model code"),
-        "parallelize" | "batch_size" | "max_batch_size" => {
-            Key::NoEffect("assay schedules its own batches; scores do not depend on them")
+        "batch_size" if !served => Key::Honoured,
+        "batch_size" => Key::NoEffect(
+            "a served model batches on the server; num_concurrent sets the requests in flight",
+        ),
+        "parallelize" | "max_batch_size" => {
+            Key::NoEffect("assay sizes its own batches (--batch-size auto: as many as fit)")
         }
         "base_url" | "model" | "num_concurrent" | "max_retries" | "timeout" | "max_length"
             if served =>
@@ -66,22 +70,9 @@ fn key_for(model_type: &str, key: &str) -> Option<Key> {
 
 impl BackendArgs {
     /// These flags with lm-eval's `--model TYPE --model_args ...`, `--device` and
-    /// `--batch_size` turned into assay's own; notes go to stderr.
+    /// `--model_args batch_size` turned into assay's own; notes go to stderr.
     pub fn resolved(&self) -> anyhow::Result<BackendArgs> {
         let mut out = self.clone();
-        if let Some(size) = &self.batch_size {
-            let valid = size == "auto"
-                || size.parse::<u32>().is_ok_and(|n| n > 0)
-                || size
-                    .strip_prefix("auto:")
-                    .is_some_and(|n| n.parse::<u32>().is_ok());
-            if !valid {
-                bail!("--batch_size {size}: give a number, auto or auto:N");
-            }
-            eprintln!(
-                "note: --batch_size {size}: assay schedules its own batches (log-likelihoods share prefixes; --parallel sets generation); scores do not depend on it"
-            );
-        }
         if let Some(device) = &self.device {
             out.gpu_layers = device_layers(device, self.gpu_layers)?;
         }
@@ -185,6 +176,12 @@ impl BackendArgs {
         if let Some(device) = get("device") {
             out.gpu_layers = device_layers(device, out.gpu_layers)?;
         }
+        if let Some(size) = get("batch_size") {
+            out.batch_size = Some(
+                crate::backend::parse_batch_size(size)
+                    .map_err(|e| anyhow::anyhow!("--model_args batch_size={e}"))?,
+            );
+        }
         out.backend = BackendKind::Llama;
         out.model = vec![path.display().to_string()];
         Ok(out)
@@ -263,6 +260,7 @@ mod tests {
             "auto:4",
         ])
         .unwrap();
+        assert_eq!(b.batch_size, Some(assay_llama::BATCH_AUTO));
         assert_eq!(b.model, [format!("{folder}/m.gguf")]);
         assert_eq!(b.ctx_size, Some(512));
         assert_eq!(b.gpu_layers, 0);
@@ -308,7 +306,9 @@ mod tests {
         assert_eq!(r.model, [dir.path().display().to_string()]);
         assert_eq!(
             r.dtype,
-            Some(crate::checkpoint::Dtype(Some(assay_convert::OutType::Bf16)))
+            Some(crate::checkpoint::Dtype(Some(
+                crate::checkpoint::Precision::Native(assay_convert::OutType::Bf16)
+            )))
         );
         let args = format!("{folder},dtype=int4");
         let err = resolved(&["--model", "hf", "--model_args", &args])

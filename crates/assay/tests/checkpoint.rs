@@ -624,6 +624,25 @@ fn a_llama_checkpoint_converts_and_scores_as_transformers_computes_it() {
         );
     }
     assert_eq!(converted(&env).len(), 3);
+    // A k-quant: the checkpoint at 16 bits (its own entry), quantised by llama.cpp.
+    let out = run(&["--dtype", "q4_k_m"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("quantised (q4_k_m)"), "{}", out.stderr);
+    let files = converted(&env);
+    assert_eq!(files.len(), 5, "{files:?}");
+    let quantised = files
+        .iter()
+        .find(|f| f.to_string_lossy().ends_with("-q4_k_m.gguf"))
+        .unwrap();
+    let g = Gguf::open(quantised).unwrap();
+    assert_eq!(g.get("general.file_type"), Some(&Value::U32(15)), "Q4_K_M");
+    let again = run(&["--dtype", "q4_k_m"]);
+    assert!(
+        again.stderr.contains("quantised before"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(converted(&env).len(), 5);
 }
 
 /// The small Llama checkpoint in `dir` rewritten as Phi-3 writes its weights: Q, K and V fused

@@ -575,7 +575,6 @@ fn lm_evals_command_line_runs_unchanged_but_for_the_program() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("--batch_size 4"), "{}", r.stderr);
     let assay_style = tempfile::tempdir().unwrap();
     let a = run(assay()
         .args(["--tasks", "arc_easy", "--num-fewshot", "1", "--limit", "4"])
@@ -612,6 +611,50 @@ fn lm_evals_command_line_runs_unchanged_but_for_the_program() {
     assert_ne!(bad.code, 0);
     assert!(
         bad.stderr.contains("`peft` is not a key assay honours"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn batched_documents_are_recorded_and_cached_apart_from_unbatched_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache.sqlite");
+    let cached = |batch: &str, out: &str| {
+        let mut cmd = Command::cargo_bin("assay").unwrap();
+        cmd.args(["run", "--no-record", "--data-dir"])
+            .arg(data_dir())
+            .args(["--tasks", "arc_easy", "--limit", "6", "--batch-size", batch])
+            .arg("--cache")
+            .arg(&cache)
+            .arg("--output-path")
+            .arg(dir.path().join(out));
+        run(&mut cmd)
+    };
+    let batched = cached("4", "batched");
+    assert_eq!(batched.code, 0, "{}", batched.stderr);
+    assert!(
+        batched.stderr.contains("0 answers reused"),
+        "{}",
+        batched.stderr
+    );
+    let results = only_file(&model_dir(&dir.path().join("batched")), "results_");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(results).unwrap()).unwrap();
+    assert_eq!(doc["config"]["batch_size"], 4);
+    // One document per decode scores differently, so it takes nothing from the batched answers;
+    // a second batched run takes them all.
+    let alone = cached("1", "alone");
+    assert!(
+        alone.stderr.contains("0 answers reused"),
+        "{}",
+        alone.stderr
+    );
+    let again = cached("4", "again");
+    assert!(again.stderr.contains(" 0 computed"), "{}", again.stderr);
+    let bad = run(assay().args(["--tasks", "arc_easy", "--batch-size", "0"]));
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("give a number, auto or auto:N"),
         "{}",
         bad.stderr
     );

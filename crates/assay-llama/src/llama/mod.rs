@@ -14,7 +14,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
-use assay_backend::plan::{self, BatchToken, Limits, Token, TokenizedRequest};
+use assay_backend::plan::{self, BatchToken, Limits, Plan, Round, Token, TokenizedRequest};
 use assay_backend::{
     AdapterInfo, Backend, BackendError, BackendInfo, GenerationSink, LoglikelihoodSink,
     RollingSink, SpecialTokens, TextTokenizer,
@@ -32,17 +32,27 @@ mod window;
 pub use score::TokenScore;
 use window::default_ctx_size;
 
-/// Most sequences one decode call may hold; the last id holds a task's shared prefix.
-const MAX_SEQS: usize = 32;
+/// Most sequences one decode call may hold (llama.cpp's own limit); the last id holds a task's
+/// shared prefix.
+const MAX_SEQS: usize = 256;
+/// Most sequences one document's decode call may hold: documents are planned as before
+/// cross-document batching, whatever the number of sequences a packed call may hold.
+const DOCUMENT_SEQS: usize = 31;
 /// The sequence id of the shared prefix (never used by a document's requests).
 const PREFIX_SEQ: i32 = MAX_SEQS as i32 - 1;
 /// Shared prefixes shorter than this many tokens are not worth keeping.
 const MIN_SHARED_PREFIX: usize = 8;
-/// Most logit rows one decode call may produce (each row is a vocabulary of floats).
+/// Most logit rows one document's decode call may produce (each row is a vocabulary of floats).
 const MAX_OUTPUTS: usize = 256;
+/// Most logit rows a decode call of several documents (`--batch-size`) may produce.
+const MAX_PACKED_OUTPUTS: usize = 1024;
 /// Sequences generated at once across documents unless told otherwise (1: one document at a
 /// time, each a function of itself alone).
 pub const DEFAULT_PARALLEL: usize = 1;
+/// `batch_size` meaning as many documents per decode call as fit.
+pub const BATCH_AUTO: usize = usize::MAX;
+/// Documents handed to the engine at once when `batch_size` is [`BATCH_AUTO`].
+const AUTO_BATCH_DOCUMENTS: usize = 256;
 /// Most samples of one document generated at once.
 const MAX_SAMPLE_SLOTS: usize = 8;
 
@@ -60,6 +70,9 @@ pub struct EngineSettings {
     pub gpu_layers: u32,
     /// Sequences generated at once (continuous batching across documents).
     pub parallel: usize,
+    /// Most documents whose log-likelihood requests share one decode call (1: each document
+    /// alone, its scores a function of itself; [`BATCH_AUTO`]: as many as the limits allow).
+    pub batch_size: usize,
     /// A LoRA adapter to apply at run time.
     pub lora: Option<LoraSettings>,
 }
@@ -81,6 +94,7 @@ impl Default for EngineSettings {
             max_memory: None,
             gpu_layers: 0,
             parallel: DEFAULT_PARALLEL,
+            batch_size: 1,
             lora: None,
         }
     }
@@ -189,6 +203,7 @@ impl LlamaEngine {
             ctx_size: n_ctx as u32,
             threads,
             parallel: settings.parallel.max(1),
+            batch_size: settings.batch_size.max(1),
             gpu_layers: settings.gpu_layers,
             device: if settings.gpu_layers > 0 && cfg!(feature = "cuda") {
                 "cuda".into()
@@ -208,7 +223,7 @@ impl LlamaEngine {
             limits: Limits {
                 max_len: n_ctx,
                 max_batch_tokens: n_ctx,
-                max_seqs: MAX_SEQS - 1,
+                max_seqs: DOCUMENT_SEQS,
                 max_outputs: MAX_OUTPUTS,
             },
             tokenizer,
@@ -262,37 +277,54 @@ impl LlamaEngine {
         Ok(())
     }
 
-    /// Runs one round of a document's plan on a cleared cache and returns how many of its
-    /// leading tokens were taken from the shared prefix instead of computed (batch indices of
-    /// the round's targets are that much lower).
+    /// Runs rounds (one round of each of several documents' plans) in one decode call on a
+    /// cleared cache: each round's sequences are renumbered after the previous round's, and
+    /// each round's leading tokens that match the shared prefix are copied from it instead of
+    /// computed. Returns where each round's batch indices went.
     ///
     /// Reused: the leading tokens that every sequence of the round shares, that match the
     /// prefix at the same positions, and that need no logits.
-    fn run_round(&mut self, tokens: &[BatchToken]) -> Result<usize, LlamaError> {
-        let seqs: std::collections::BTreeSet<i32> = tokens
-            .iter()
-            .flat_map(|t| t.seq_ids.iter().copied())
-            .collect();
-        let reuse = tokens
-            .iter()
-            .zip(&self.prefix)
-            .enumerate()
-            .take_while(|(i, (t, &p))| {
-                t.token == p && t.pos == *i as i32 && !t.logits && t.seq_ids.len() == seqs.len()
-            })
-            .count();
-        if reuse == 0 {
-            self.decode(tokens, true)?;
-            return Ok(0);
-        }
+    fn run_rounds(&mut self, rounds: &[&[BatchToken]]) -> Result<Vec<Placement>, LlamaError> {
         self.clear_documents()?;
-        for &seq in &seqs {
-            self.ctx
-                .copy_kv_cache_seq(PREFIX_SEQ, seq, Some(0), Some(reuse as u32))
-                .map_err(|e| LlamaError::Decode(e.to_string()))?;
+        let mut tokens = Vec::with_capacity(rounds.iter().map(|r| r.len()).sum());
+        let mut placements = Vec::with_capacity(rounds.len());
+        let mut first_seq = 0;
+        for round in rounds {
+            let seqs = round
+                .iter()
+                .flat_map(|t| t.seq_ids.iter().copied())
+                .max()
+                .map_or(0, |s| s + 1);
+            let reused = round
+                .iter()
+                .zip(&self.prefix)
+                .enumerate()
+                .take_while(|(i, (t, &p))| {
+                    t.token == p
+                        && t.pos == *i as i32
+                        && !t.logits
+                        && t.seq_ids.len() == seqs as usize
+                })
+                .count();
+            if reused > 0 {
+                for seq in first_seq..first_seq + seqs {
+                    self.ctx
+                        .copy_kv_cache_seq(PREFIX_SEQ, seq, Some(0), Some(reused as u32))
+                        .map_err(|e| LlamaError::Decode(e.to_string()))?;
+                }
+            }
+            placements.push(Placement {
+                start: tokens.len(),
+                reused,
+            });
+            tokens.extend(round[reused..].iter().map(|t| BatchToken {
+                seq_ids: t.seq_ids.iter().map(|s| s + first_seq).collect(),
+                ..t.clone()
+            }));
+            first_seq += seqs;
         }
-        self.decode(&tokens[reuse..], false)?;
-        Ok(reuse)
+        self.decode(&tokens, false)?;
+        Ok(placements)
     }
 
     /// Log-probability of `token` at batch index `index`, and whether it is the argmax.
@@ -343,6 +375,20 @@ impl LlamaEngine {
             out[i] = Some(stats);
         }
         out
+    }
+}
+
+/// Where a round's tokens went in a decode call: its batch index `i` is read at
+/// `start + i - reused`.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    start: usize,
+    reused: usize,
+}
+
+impl Placement {
+    fn index(&self, batch_index: usize) -> usize {
+        self.start + batch_index - self.reused
     }
 }
 
@@ -432,6 +478,10 @@ impl Backend for LlamaEngine {
             scope["adapter_sha256"] = a.sha256.clone().into();
             scope["adapter_scale"] = f64::from(a.scale).into();
         }
+        if primitive == Primitive::Loglikelihood && info.batch_size > 1 {
+            // Documents scored together move each other's scores slightly (`--batch-size`).
+            scope["batch_size"] = info.batch_size.into();
+        }
         if primitive == Primitive::GenerateUntil {
             // Batched generation depends on the batch-mates (see `--parallel`).
             scope["parallel"] = info.parallel.into();
@@ -444,13 +494,41 @@ impl Backend for LlamaEngine {
         docs: &[Vec<LoglikelihoodRequest>],
         done: &mut LoglikelihoodSink<'_>,
     ) -> Result<Vec<Vec<Loglikelihood>>, BackendError> {
+        let plans = docs
+            .iter()
+            .map(|requests| self.plan(requests))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(docs.len());
-        for (i, requests) in docs.iter().enumerate() {
-            let answers = self.score_document(requests)?;
+        let mut report = |i: usize, answers: Vec<Loglikelihood>| {
             let indexed: Vec<(usize, Loglikelihood)> =
                 answers.iter().copied().enumerate().collect();
             done(i, &indexed);
             out.push(answers);
+        };
+        let mut next = 0;
+        while next < plans.len() {
+            // Documents of one round each join the call while they fit (`--batch-size`); a
+            // longer document runs alone, round by round.
+            let mut pack: Vec<&Plan> = Vec::new();
+            while let Some(plan) = plans.get(next + pack.len()) {
+                if pack.len() == self.info.batch_size || plan.rounds.len() != 1 {
+                    break;
+                }
+                pack.push(plan);
+                if !self.packs(&pack) {
+                    pack.pop();
+                    break;
+                }
+            }
+            if pack.len() > 1 {
+                for (k, answers) in self.score_packed(&pack)?.into_iter().enumerate() {
+                    report(next + k, answers);
+                }
+                next += pack.len();
+            } else {
+                report(next, self.score_document(&plans[next])?);
+                next += 1;
+            }
         }
         Ok(out)
     }
@@ -507,8 +585,10 @@ impl Backend for LlamaEngine {
         // Enough documents that finished sequences are replaced while others still run.
         if generation && self.info.parallel > 1 {
             2 * self.info.parallel
-        } else {
+        } else if generation {
             1
+        } else {
+            self.info.batch_size.min(AUTO_BATCH_DOCUMENTS)
         }
     }
 

@@ -4,45 +4,93 @@
 use super::*;
 
 impl LlamaEngine {
-    /// Scores the requests of one document together: their shared context computed once.
-    pub(super) fn score_document(
-        &mut self,
-        requests: &[LoglikelihoodRequest],
-    ) -> Result<Vec<Loglikelihood>, LlamaError> {
+    /// Lays out the requests of one document in decode calls (a function of the document and
+    /// the window alone).
+    pub(super) fn plan(&self, requests: &[LoglikelihoodRequest]) -> Result<Plan, LlamaError> {
         let tokenized = self
             .tokenizer
             .encode_pairs(&requests.iter().collect::<Vec<_>>());
-        let plan = plan::plan_document(&tokenized, self.limits)
-            .map_err(|e| LlamaError::BadRequest(e.to_string()))?;
-        let mut answers: Vec<Option<Loglikelihood>> = vec![None; requests.len()];
+        plan::plan_document(&tokenized, self.limits)
+            .map_err(|e| LlamaError::BadRequest(e.to_string()))
+    }
+
+    /// Scores the requests of one document together: their shared context computed once.
+    pub(super) fn score_document(&mut self, plan: &Plan) -> Result<Vec<Loglikelihood>, LlamaError> {
+        let mut answers: Vec<Option<Loglikelihood>> = vec![None; plan.truncated.len()];
         for round in &plan.rounds {
-            let reused = self.run_round(&round.tokens)?;
-            let rows = self.row_stats(
-                round
-                    .targets
-                    .iter()
-                    .flat_map(|(_, targets)| targets.iter().map(|t| t.batch_index - reused)),
-            );
-            for (request, targets) in &round.targets {
-                let mut logprob = 0.0;
-                let mut is_greedy = true;
-                for target in targets {
-                    let (lp, greedy) = self.score(target.batch_index - reused, target.token, &rows);
-                    logprob += lp;
-                    is_greedy &= greedy;
-                }
-                answers[*request] = Some(Loglikelihood {
-                    logprob,
-                    is_greedy,
-                    continuation_tokens: targets.len(),
-                    truncated: plan.truncated[*request],
-                });
-            }
+            let placed = self.run_rounds(&[&round.tokens])?;
+            self.read_round(round, placed[0], &plan.truncated, &mut answers);
         }
         Ok(answers
             .into_iter()
             .map(|a| a.expect("every request is served by one round"))
             .collect())
+    }
+
+    /// Scores several documents of one round each in one decode call (`--batch-size`): the
+    /// caller checks with [`Self::packs`] that they fit.
+    pub(super) fn score_packed(
+        &mut self,
+        plans: &[&Plan],
+    ) -> Result<Vec<Vec<Loglikelihood>>, LlamaError> {
+        let rounds: Vec<&[BatchToken]> = plans.iter().map(|p| &p.rounds[0].tokens[..]).collect();
+        let placed = self.run_rounds(&rounds)?;
+        Ok(plans
+            .iter()
+            .zip(placed)
+            .map(|(plan, placement)| {
+                let mut answers = vec![None; plan.truncated.len()];
+                self.read_round(&plan.rounds[0], placement, &plan.truncated, &mut answers);
+                answers
+                    .into_iter()
+                    .map(|a| a.expect("a packed document has one round"))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Whether documents of these one-round plans fit one decode call together: tokens within
+    /// the batch, sequences and logit rows within the packed limits.
+    pub(super) fn packs(&self, plans: &[&Plan]) -> bool {
+        let rounds = || plans.iter().map(|p| &p.rounds[0]);
+        let tokens: usize = rounds().map(|r| r.tokens.len()).sum();
+        let outputs: usize = rounds()
+            .map(|r| r.tokens.iter().filter(|t| t.logits).count())
+            .sum();
+        let seqs: usize = rounds().map(|r| r.targets.len()).sum();
+        tokens <= self.limits.max_batch_tokens && outputs <= MAX_PACKED_OUTPUTS && seqs < MAX_SEQS
+    }
+
+    /// Reads the scores of `round`'s requests, placed in the last decode call by `placement`.
+    fn read_round(
+        &self,
+        round: &Round,
+        placement: Placement,
+        truncated: &[bool],
+        answers: &mut [Option<Loglikelihood>],
+    ) {
+        let rows = self.row_stats(
+            round
+                .targets
+                .iter()
+                .flat_map(|(_, targets)| targets.iter().map(|t| placement.index(t.batch_index))),
+        );
+        for (request, targets) in &round.targets {
+            let mut logprob = 0.0;
+            let mut is_greedy = true;
+            for target in targets {
+                let (lp, greedy) =
+                    self.score(placement.index(target.batch_index), target.token, &rows);
+                logprob += lp;
+                is_greedy &= greedy;
+            }
+            answers[*request] = Some(Loglikelihood {
+                logprob,
+                is_greedy,
+                continuation_tokens: targets.len(),
+                truncated: truncated[*request],
+            });
+        }
     }
 
     /// Scores every token of `text`, window by window.
@@ -92,11 +140,7 @@ impl LlamaEngine {
         requests: &[LoglikelihoodRequest],
         all_logits: bool,
     ) -> Result<usize, LlamaError> {
-        let tokenized = self
-            .tokenizer
-            .encode_pairs(&requests.iter().collect::<Vec<_>>());
-        let plan = plan::plan_document(&tokenized, self.limits)
-            .map_err(|e| LlamaError::BadRequest(e.to_string()))?;
+        let plan = self.plan(requests)?;
         let mut decoded = 0;
         for round in &plan.rounds {
             let mut tokens = round.tokens.clone();
@@ -106,7 +150,7 @@ impl LlamaEngine {
                     t.logits = i == last;
                 }
             }
-            decoded += tokens.len() - self.run_round(&tokens)?;
+            decoded += tokens.len() - self.run_rounds(&[&tokens])?[0].reused;
         }
         Ok(decoded)
     }
@@ -150,11 +194,11 @@ impl LlamaEngine {
             .map_err(|e| LlamaError::BadRequest(e.to_string()))?;
         let mut scores = Vec::with_capacity(tokens.len());
         for round in &plan.rounds {
-            let reused = self.run_round(&round.tokens)?;
+            let placement = self.run_rounds(&[&round.tokens])?[0];
             let targets: Vec<_> = round.targets.iter().flat_map(|(_, t)| t).collect();
-            let rows = self.row_stats(targets.iter().map(|t| t.batch_index - reused));
+            let rows = self.row_stats(targets.iter().map(|t| placement.index(t.batch_index)));
             for target in targets {
-                let index = target.batch_index - reused;
+                let index = placement.index(target.batch_index);
                 let (logprob, _) = self.score(index, target.token, &rows);
                 let stats = rows[index].expect("statistics computed for every scored row");
                 let logits = self.ctx.get_logits_ith(index as i32);
