@@ -13,18 +13,22 @@
 #    cached) before the timed runs.
 # 2. Work: assay (default model) on ARC-Easy with 100, 1,000 and all 2,376 documents, logging
 #    samples and recording the run in a scratch registry: seconds per document should stay
-#    flat (no quadratic planning, logging or recording).
+#    flat (no quadratic planning, logging or recording); and the harness alone (the served
+#    backend against assay-standin --instant, which answers at once) on 100, 1,000 and all
+#    10,042 HellaSwag documents.
 #
 #   bash bench/cost_growth.sh [ROUNDS=3] [MODELS="default llama-3.2-1b qwen2.5-3b"]
 #   env: DOCS_default (100), DOCS_llama_3_2_1b (20), DOCS_qwen2_5_3b (8): HellaSwag documents;
-#        MMLU gets half as many. GROWTH=0 skips part 2; LM_EVAL=0 skips lm-eval.
+#        MMLU gets half as many. GROWTH=0 skips part 2; LM_EVAL=0 skips lm-eval;
+#        GROWTH_DOCS, HARNESS_DOCS: the document counts of part 2. MODELS="" runs part 2 only.
+#        Rows already in the JSON that this run does not measure are kept.
 #
 # Needs bench/.venv (bench/ref_python.sh), ../shared/data, a release build (copied first).
 # Prints tables; writes bench/results/cost_growth.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
-names="${2:-default llama-3.2-1b qwen2.5-3b}"
+names="${2-default llama-3.2-1b qwen2.5-3b}"
 py=$(bash bench/ref_python.sh)
 bindir=$(dirname "$py")
 work=bench/.work/cost_growth
@@ -101,46 +105,68 @@ for name in $names; do
 done
 
 if [ "${GROWTH:-1}" != 0 ]; then
-  for docs in 100 1000 2376; do
+  for docs in ${GROWTH_DOCS:-100 1000 2376}; do
     timed assay-q growth arc_easy "$docs" 1 "$work/assay" run --tasks arc_easy --limit "$docs" \
       --no-cache --output-path "$work/growth-$docs" --log-samples
   done
+  # The harness alone: the served backend against a stand-in that answers at once, so what is
+  # timed is loading, planning, requests, logging and recording, on up to all of HellaSwag.
+  source bench/standin_lib.sh
+  start_standin 18252 --model-name gemma-3-270m --instant
+  for docs in ${HARNESS_DOCS:-100 1000 10042}; do
+    timed served-instant growth hellaswag "$docs" 1 "$work/assay" run --backend openai \
+      --base-url http://localhost:18252/v1 --model-name gemma-3-270m --tokenizer default \
+      --tasks hellaswag --limit "$docs" --no-cache --output-path "$work/harness-$docs" --log-samples
+  done
+  stop_standins
 fi
 
 python3 - "$rows" bench/results/cost_growth.json "$rounds" <<'EOF'
 import collections, json, os, statistics, sys
 
 rows_path, out, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+
+def key(r):
+    """A row's identity: a model row per model, task and tool; a growth row also per count."""
+    return (r["model"], r["task"], r["tool"]) + ((r["docs"],) if r["model"] == "growth" else ())
+
+
 runs = collections.defaultdict(list)
 for line in open(rows_path):
     name, task, tool, rnd, secs, rss_kb, docs = line.rstrip("\n").split("\t")
-    runs[(name, task, tool)].append((float(secs), int(rss_kb), int(docs)))
+    runs[(name, task, tool, int(docs))].append((float(secs), int(rss_kb)))
 table = []
-for (name, task, tool), xs in runs.items():
+for (name, task, tool, docs), xs in runs.items():
     secs = [x[0] for x in xs]
-    docs = xs[0][2]
     table.append({"model": name, "task": task, "tool": tool, "docs": docs, "rounds": len(xs),
                   "seconds_median": statistics.median(secs), "seconds_all": secs,
                   "docs_per_s": docs / statistics.median(secs),
                   "seconds_per_doc": statistics.median(secs) / docs,
                   "peak_rss_mb": max(x[1] for x in xs) // 1024})
-by = {(r["model"], r["task"], r["tool"]): r for r in table}
+by = {key(r): r for r in table}
+for r in table:
+    lm = by.get((r["model"], r["task"], "lm-eval"))
+    if r["model"] != "growth":
+        r["ratio_vs_lm_eval"] = lm["seconds_median"] / r["seconds_median"] if lm else None
+# Rows of an earlier run that this one did not measure are kept (a model added later, say).
+if os.path.exists(out):
+    table += [r for r in json.load(open(out))["rows"] if key(r) not in by]
 print("Models (wall time per process, model load included; median of rounds)")
 print(f"{'model':<14}{'task':<11}{'tool':<11}{'docs':>5}{'docs/s':>9}{'RSS MB':>8}{'vs lm-eval':>11}")
 for r in table:
     if r["model"] == "growth":
         continue
-    lm = by.get((r["model"], r["task"], "lm-eval"))
-    r["ratio_vs_lm_eval"] = lm["seconds_median"] / r["seconds_median"] if lm else None
-    ratio = f"{r['ratio_vs_lm_eval']:.2f}x" if lm and r["tool"] != "lm-eval" else ""
+    ratio = f"{r['ratio_vs_lm_eval']:.2f}x" if r.get("ratio_vs_lm_eval") and r["tool"] != "lm-eval" else ""
     print(f"{r['model']:<14}{r['task']:<11}{r['tool']:<11}{r['docs']:>5}{r['docs_per_s']:>9.2f}"
           f"{r['peak_rss_mb']:>8}{ratio:>11}")
-growth = sorted((r for r in table if r["model"] == "growth"), key=lambda r: r["docs"])
+growth = sorted((r for r in table if r["model"] == "growth"), key=lambda r: (r["tool"], r["docs"]))
 if growth:
-    print("\nWork (ARC-Easy, default model, samples logged and the run recorded)")
-    print(f"{'docs':>6}{'seconds':>10}{'ms/doc':>9}{'RSS MB':>8}")
+    print("\nWork (default model on ARC-Easy; the harness alone on HellaSwag; samples logged, run recorded)")
+    print(f"{'tool':<16}{'task':<11}{'docs':>6}{'seconds':>10}{'ms/doc':>9}{'RSS MB':>8}")
     for r in growth:
-        print(f"{r['docs']:>6}{r['seconds_median']:>10.1f}{1000 * r['seconds_per_doc']:>9.1f}{r['peak_rss_mb']:>8}")
+        print(f"{r['tool']:<16}{r['task']:<11}{r['docs']:>6}{r['seconds_median']:>10.1f}"
+              f"{1000 * r['seconds_per_doc']:>9.1f}{r['peak_rss_mb']:>8}")
 json.dump({"rounds": rounds, "cpu": os.cpu_count(), "rows": table}, open(out, "w"), indent=1)
 print(f"wrote {out}")
 EOF
