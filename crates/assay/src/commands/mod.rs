@@ -8,6 +8,7 @@ pub mod generate;
 pub mod grade;
 pub mod index;
 pub mod lora;
+pub mod models;
 pub mod ppl;
 pub mod report;
 pub mod run;
