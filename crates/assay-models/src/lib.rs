@@ -156,13 +156,19 @@ fn recorded_matches(source: &ModelSource, recorded: &Path, model: &std::fs::Meta
 }
 
 /// The model at `dest`, checked, and fetched from `index` when it is missing or corrupt
-/// (a note on stderr says which). `progress` shows download bars on a terminal.
+/// (a note on stderr says which; a process fetching it already is waited for). `progress`
+/// shows download bars on a terminal.
 pub fn ensure(
     source: &ModelSource,
     dest: &Path,
     index: &str,
     progress: bool,
 ) -> Result<(), ModelError> {
+    if check(source, dest, false)? == State::Verified {
+        return Ok(());
+    }
+    // Another process may be fetching it: wait for it, then look again.
+    let _lock = fetch::lock(source, dest)?;
     match check(source, dest, false)? {
         State::Verified => return Ok(()),
         State::Missing => eprintln!(
@@ -179,7 +185,7 @@ pub fn ensure(
             source.sha256
         ),
     }
-    pull(source, dest, index, progress)
+    fetch::pull_locked(source, dest, index, progress)
 }
 
 /// The SHA-256 of a file, in lowercase hex.

