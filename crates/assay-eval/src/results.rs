@@ -30,6 +30,8 @@ pub struct RunInfo {
     pub requests: Value,
     /// The `--gen-kwargs` overrides as given (key, value), applied to every generation task.
     pub gen_kwargs: Vec<(String, String)>,
+    /// lm-eval's four seeds (`--seed`): the hook worker's generators and the few-shot sampler.
+    pub seeds: assay_tasks::Seeds,
 }
 
 /// How prompts were wrapped in the model's chat format.
@@ -179,12 +181,12 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             "limit": limit,
             "bootstrap_iters": info.bootstrap_iters,
             "gen_kwargs": typed_kwargs(&info.gen_kwargs),
-            // assay draws on no Python, NumPy or torch generator; its own seeds are below and
-            // under `assay.seeds`.
-            "random_seed": null,
-            "numpy_seed": null,
-            "torch_seed": null,
-            "fewshot_seed": assay_tasks::FEWSHOT_SEED,
+            // The generators of the Python that runs `!function` hooks, seeded before any hook
+            // runs, and the few-shot sampler's; assay's own seeds are under `assay.seeds`.
+            "random_seed": info.seeds.python,
+            "numpy_seed": info.seeds.numpy,
+            "torch_seed": info.seeds.torch,
+            "fewshot_seed": info.seeds.fewshot,
         },
         "git_hash": info.git_hash,
         "date": info.date,
@@ -222,7 +224,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
     });
     doc["assay"]["requests"] = info.requests.clone();
     doc["assay"]["seeds"] = json!({
-        "fewshot": assay_tasks::FEWSHOT_SEED,
+        "fewshot": info.seeds.fewshot,
         "fewshot_sampler": "lm-eval's: one Python random.Random(seed) per task, sample(pool, n) per document in order (n + 1, the document dropped, when the pool is the evaluated split)",
         "generation": assay_tasks::GENERATION_SEED,
         "bootstrap": crate::aggregate::BOOTSTRAP_SEED,

@@ -94,15 +94,7 @@ fn sample_lines(
                 prompt = request.context.clone();
                 arguments.insert(
                     "gen_args_0".into(),
-                    json!({"arg_0": request.context, "arg_1": {
-                        "until": request.until,
-                        "max_gen_toks": request.max_gen_toks,
-                        "temperature": request.sampling.temperature,
-                        "top_p": request.sampling.top_p,
-                        "top_k": request.sampling.top_k,
-                        "seed": request.sampling.seed,
-                        "n": request.n,
-                    }}),
+                    json!({"arg_0": request.context, "arg_1": task.generation_arguments()}),
                 );
             }
             let texts: Vec<&str> = gens.iter().map(|g| g.text.as_str()).collect();

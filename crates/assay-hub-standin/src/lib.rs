@@ -11,5 +11,5 @@
 mod repos;
 mod server;
 
-pub use repos::{build_repos, write_parquet, BuildError, GATED_REPO, GATED_TOKEN};
+pub use repos::{build_repos, write_parquet, BuildError, GATED_REPO, GATED_TOKEN, GPQA_REPO};
 pub use server::{HubStandIn, Options};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use assay_hub_standin::{build_repos, HubStandIn, Options, GATED_REPO, GATED_TOKEN};
+use assay_hub_standin::{build_repos, HubStandIn, Options, GATED_REPO, GATED_TOKEN, GPQA_REPO};
 use clap::Parser;
 
 /// A local stand-in for the Hugging Face Hub, serving dataset repositories in the real layouts.
@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         let repos = build_repos(&data, &args.root)
             .with_context(|| format!("building repositories from {}", data.display()))?;
         eprintln!("built {} repositories: {}", repos.len(), repos.join(", "));
-        eprintln!("{GATED_REPO} needs HF_TOKEN={GATED_TOKEN}");
+        eprintln!("{GATED_REPO} and {GPQA_REPO} need HF_TOKEN={GATED_TOKEN}");
     }
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()

@@ -4,10 +4,18 @@
 //! `allenai/winogrande`, `truthfulqa/truthful_qa` and `baber/piqa`; `ybisk/piqa` as a script
 //! dataset readable only through its parquet export; and a gated copy of GSM8K.
 //!
+//! HellaSwag, BoolQ, OpenBookQA and GPQA are built in [`choice`]; HumanEval, MATH, MATH-500,
+//! MGSM and DROP in [`generation`], with what each had to write back into the real schema.
+//!
 //! The data folder has no `train` split for ARC, PIQA and WinoGrande, which lm-eval's task files
 //! name (and `datasets` must find) even at 0 shots: there the stand-in's `train` holds the
 //! validation rows, so layouts and 0-shot prompts are the real ones; few-shot examples drawn
 //! from such a `train` are not the real Hub's.
+
+mod choice;
+mod generation;
+
+pub use choice::GPQA_REPO;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -185,12 +193,19 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
         &main.join("multiple_choice/validation-00000-of-00001.parquet"),
         &rows,
     )?;
+    write_parquet(
+        &main.join("generation/validation-00000-of-00001.parquet"),
+        &generation::truthfulqa_generation_rows(data)?,
+    )?;
     write_card(
         &main,
-        &[(
-            "multiple_choice",
-            &[("validation", "multiple_choice/validation-*")],
-        )],
+        &[
+            ("generation", &[("validation", "generation/validation-*")]),
+            (
+                "multiple_choice",
+                &[("validation", "multiple_choice/validation-*")],
+            ),
+        ],
     )?;
     built.push(repo.into());
 
@@ -217,13 +232,18 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
         &main.join("README.md"),
         "---\nlicense: afl-3.0\n---\n# PIQA (script)\n",
     )?;
-    let export = branch(root, repo, "refs/convert/parquet")?;
+    let export = branch(root, repo, PARQUET_EXPORT)?;
     write_parquet(&export.join("plain_text/validation/0000.parquet"), &piqa)?;
     write_parquet(&export.join("plain_text/train/0000.parquet"), &piqa)?;
     built.push(repo.into());
 
+    built.extend(choice::build(data, root)?);
+    built.extend(generation::build(data, root)?);
     Ok(built)
 }
+
+/// The branch the Hub's parquet export lives on.
+const PARQUET_EXPORT: &str = "refs/convert/parquet";
 
 fn branch(root: &Path, repo: &str, name: &str) -> Result<PathBuf, BuildError> {
     let dir = root
@@ -261,6 +281,26 @@ fn write_card(dir: &Path, configs: &[(&str, &[(&str, &str)])]) -> Result<(), Bui
     write_card_owned(dir, &owned)
 }
 
+/// `rows` as the one Parquet file of each split in `splits` (`{folder}/{split}-00000-of-00001`)
+/// on branch folder `main`, and a card naming them as the config `config`.
+fn write_splits(
+    main: &Path,
+    config: &str,
+    folder: &str,
+    splits: &[&str],
+    rows: &[Record],
+) -> Result<(), BuildError> {
+    for split in splits {
+        let file = format!("{folder}/{split}-00000-of-00001.parquet");
+        write_parquet(&main.join(file), rows)?;
+    }
+    let patterns = splits
+        .iter()
+        .map(|s| (s.to_string(), format!("{folder}/{s}-*")))
+        .collect();
+    write_card_owned(main, &[(config, patterns)])
+}
+
 /// README.md with a `configs:` front matter as the Hub's cards have it.
 fn write_card_owned(
     dir: &Path,
@@ -286,6 +326,21 @@ fn pick(d: &Record, fields: &[&str]) -> Record {
 
 fn shape(what: &str) -> BuildError {
     BuildError::Shape(format!("unexpected record shape: {what}"))
+}
+
+/// A record's string field, or a shape error naming it.
+fn text_field<'a>(d: &'a Record, field: &str) -> Result<&'a str, BuildError> {
+    d.get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| shape(&format!("no text field `{field}`")))
+}
+
+/// A JSON object as a record.
+fn to_record(value: Value) -> Result<Record, BuildError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(shape("a row that is not an object")),
+    }
 }
 
 /// `query` "Question: X\nAnswer:", `choices`, `gold` back to ai2_arc's fields.

@@ -338,20 +338,40 @@ fn resolve_includes(source: &TaskSource, text: &str, depth: usize) -> Result<Map
             locate_hooks(v, folder);
         }
     }
-    let Some(include) = own.include else {
+    let Some(includes) = own.include else {
         return Ok(map);
     };
-    let parent = source.sibling(&include);
-    let parent_text = parent.read().map_err(|_| {
-        source.error(&format!(
-            "included file `{include}` not found (looked for {parent})"
-        ))
-    })?;
-    let mut merged = resolve_includes(&parent, &parent_text, depth + 1)?;
+    // lm-eval's order: the included files in turn, a later one's keys replacing an earlier
+    // one's, then this file's own.
+    let mut merged = Mapping::new();
+    for include in includes.to_vec() {
+        let parent = source.sibling(&include);
+        let parent_text = parent.read().map_err(|_| {
+            source.error(&format!(
+                "included file `{include}` not found (looked for {parent})"
+            ))
+        })?;
+        merge_into(
+            &mut merged,
+            resolve_includes(&parent, &parent_text, depth + 1)?,
+        );
+    }
+    merge_into(&mut merged, map);
+    Ok(merged)
+}
+
+/// `map`'s keys into `merged`, replacing its values; except that `hub` fields add to the
+/// inherited `hub` (an assay extension, so that a subject's file names only its Hub config).
+fn merge_into(merged: &mut Mapping, map: Mapping) {
     for (k, v) in map {
+        if let (true, Some(Yaml::Mapping(inherited)), Yaml::Mapping(own)) =
+            (k == "hub", merged.get_mut(&k), &v)
+        {
+            inherited.extend(own.clone());
+            continue;
+        }
         merged.insert(k, v);
     }
-    Ok(merged)
 }
 
 /// `!function module.name` tags under `value` rewritten to `folder/module.name`: the module is
@@ -483,6 +503,37 @@ mod tests {
         )
         .unwrap();
         assert!(Registry::load(&[dir.path().to_path_buf()]).is_ok());
+    }
+
+    #[test]
+    fn lm_evals_looser_forms_load_with_lm_evals_meaning() {
+        let r = registry_with(&[
+            ("_a.yaml", "output_type: multiple_choice\ndoc_to_text: a\ndescription: from a\n"),
+            ("_b.yaml", "doc_to_text: b\nnum_fewshot: 3\n"),
+            // Several includes: a later file's keys replace an earlier one's, this file's win.
+            (
+                "t.yaml",
+                "include: [_a.yaml, _b.yaml]\ntask: t\nnum_fewshot: 1\nunsafe_code: true\n\
+                 metric_list:\n  - metric: exact_match\n    ignore_punctuation: true\n      - \".\"\n",
+            ),
+            // One member and one aggregate metric, not lists.
+            (
+                "g.yaml",
+                "group: g\ntask: t\naggregate_metric_list:\n  metric: exact_match\n",
+            ),
+        ])
+        .unwrap();
+        let (spec, _) = r.task("t").unwrap();
+        assert_eq!(spec.doc_to_text, Some(Yaml::from("b")));
+        assert_eq!(spec.description.as_deref(), Some("from a"));
+        assert_eq!(spec.num_fewshot, Some(1));
+        // YAML folds the stray list into the string "true - \".\"": true, as Python reads it.
+        let metrics = spec.metric_list.as_ref().unwrap();
+        assert_eq!(metrics[0].ignore_punctuation, Some(true));
+        let selection = r.resolve(&["g".into()]).unwrap();
+        assert_eq!(selection.tasks, vec!["t".to_string()]);
+        assert_eq!(selection.groups[0].spec.aggregate_metric_list.len(), 1);
+        assert!(r.unreadable().is_empty(), "{:?}", r.unreadable());
     }
 
     #[test]

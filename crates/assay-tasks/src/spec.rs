@@ -185,10 +185,18 @@ pub struct MetricSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub higher_is_better: Option<bool>,
     /// `exact_match`: lowercase both sides.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "python_truth"
+    )]
     pub ignore_case: Option<bool>,
     /// `exact_match`: drop ASCII punctuation from both sides.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "python_truth"
+    )]
     pub ignore_punctuation: Option<bool>,
     /// `exact_match`: patterns removed from both sides first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,9 +261,14 @@ pub struct GenerationKwargs {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
-    /// Another task file whose fields this one extends (relative to this file).
+    /// Other task files whose fields this one extends (relative to this file): one, or a list
+    /// merged in order (a later file's keys replace an earlier one's; this file's win).
     #[serde(skip_serializing)]
-    pub include: Option<String>,
+    pub include: Option<OneOrMany>,
+    /// lm-eval's flag for tasks that run generated code: accepted; assay runs such code in its
+    /// sandbox whatever the flag says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsafe_code: Option<bool>,
     /// The task's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
@@ -426,14 +439,54 @@ pub struct GroupSpec {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_alias: Option<String>,
-    /// Members: task, tag or group names.
+    /// Members: task, tag or group names (one name alone, as lm-eval also reads it).
+    #[serde(deserialize_with = "one_or_many")]
     pub task: Vec<String>,
-    /// Metrics aggregated over the members.
-    #[serde(default)]
+    /// Metrics aggregated over the members (one metric alone, as lm-eval also reads it).
+    #[serde(default, deserialize_with = "one_or_many")]
     pub aggregate_metric_list: Vec<AggregateMetric>,
     /// `version` and free metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, Yaml>>,
+}
+
+/// A flag as lm-eval tests it (`if flag:`): a boolean, or any other value by Python's truth (a
+/// non-empty string is true: several lm-eval files give `ignore_punctuation` a multi-line
+/// string that YAML folds into one).
+fn python_truth<'de, D>(deserializer: D) -> Result<Option<bool>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(match Yaml::deserialize(deserializer)? {
+        Yaml::Null => None,
+        Yaml::Bool(b) => Some(b),
+        Yaml::String(s) => Some(!s.is_empty()),
+        Yaml::Number(n) => Some(n.as_f64() != Some(0.0)),
+        Yaml::Sequence(items) => Some(!items.is_empty()),
+        Yaml::Mapping(map) => Some(!map.is_empty()),
+        Yaml::Tagged(_) => Some(true),
+    })
+}
+
+/// A list, or one item standing for a list of one (lm-eval's files write both).
+fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Yaml::deserialize(deserializer)? {
+        Yaml::Sequence(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                serde_yaml::from_value(item).map_err(|e| D::Error::custom(format!("[{i}]: {e}")))
+            })
+            .collect(),
+        one => serde_yaml::from_value(one)
+            .map(|item| vec![item])
+            .map_err(D::Error::custom),
+    }
 }
 
 /// Parses one YAML document as a task file on its own (before includes), so that errors point

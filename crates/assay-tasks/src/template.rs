@@ -39,6 +39,11 @@ impl Templates {
         env.set_keep_trailing_newline(true);
         env.add_function("shuffled", shuffled);
         env.add_function("index_of", index_of);
+        env.add_function("last_boxed", |text: String| {
+            crate::answers::last_boxed(&text)
+        });
+        env.add_function("drop_answers", drop_answers);
+        env.add_filter("regex_replace", regex_replace);
         Templates { env }
     }
 
@@ -177,6 +182,78 @@ fn index_of(items: Vec<minijinja::Value>, item: minijinja::Value) -> i64 {
         .map_or(-1, |i| i as i64)
 }
 
+/// `text | regex_replace(pattern, replacement)`: Python's `re.sub(pattern, replacement, text)`
+/// with the replacement taken literally (the built-in tasks' Hub fields clean text as lm-eval's
+/// `process_docs` hooks do, e.g. HellaSwag's `\\[.*?\\]`).
+fn regex_replace(
+    text: String,
+    pattern: String,
+    replacement: String,
+) -> Result<String, minijinja::Error> {
+    let regex = fancy_regex::Regex::new(&pattern).map_err(|e| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("regex_replace: bad pattern {pattern:?}: {e}"),
+        )
+    })?;
+    Ok(regex
+        .replace_all(&text, fancy_regex::NoExpand(&replacement))
+        .into_owned())
+}
+
+/// `drop_answers(answer, validated_answers)`: DROP's acceptable answers from the Hub dataset's
+/// fields, as lm-eval's `get_answers` collects them: the answer, then each validated answer,
+/// each its number, else its spans (joined by ", "), else its date ("day month year"), without
+/// repeats.
+fn drop_answers(
+    answer: minijinja::Value,
+    validated: minijinja::Value,
+) -> Result<Vec<String>, minijinja::Error> {
+    let mut candidates = vec![drop_answer_text(&answer)?];
+    let numbers = validated.get_attr("number")?;
+    let count = numbers.len().unwrap_or(0);
+    for i in 0..count {
+        let one = |key: &str| -> Result<minijinja::Value, minijinja::Error> {
+            validated
+                .get_attr(key)?
+                .get_item(&minijinja::Value::from(i))
+        };
+        let fields = [
+            ("number", one("number")?),
+            ("date", one("date")?),
+            ("spans", one("spans")?),
+        ];
+        let candidate: minijinja::Value = fields.into_iter().collect();
+        candidates.push(drop_answer_text(&candidate)?);
+    }
+    let mut answers: Vec<String> = Vec::new();
+    for candidate in candidates {
+        if !answers.contains(&candidate) {
+            answers.push(candidate);
+        }
+    }
+    Ok(answers)
+}
+
+fn drop_answer_text(answer: &minijinja::Value) -> Result<String, minijinja::Error> {
+    let text = |v: minijinja::Value| v.as_str().map(str::to_string).unwrap_or_default();
+    let number = text(answer.get_attr("number")?);
+    if !number.is_empty() {
+        return Ok(number);
+    }
+    let spans = answer.get_attr("spans")?;
+    if spans.len().unwrap_or(0) > 0 {
+        let parts: Vec<String> = spans.try_iter()?.map(text).collect();
+        return Ok(parts.join(", "));
+    }
+    let date = answer.get_attr("date")?;
+    let parts = ["day", "month", "year"]
+        .iter()
+        .map(|k| date.get_attr(k).map(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(parts.join(" ").trim().to_string())
+}
+
 /// `Some(expr)` when `s` is exactly one `{{ expr }}` and nothing else.
 fn whole_expression(s: &str) -> Option<&str> {
     let t = s.trim();
@@ -276,6 +353,72 @@ mod tests {
         let mut t = Templates::new();
         let err = t.compile("t", &Yaml::from("{{ q ")).unwrap_err();
         assert!(err.contains("syntax error"), "{err}");
+    }
+
+    #[test]
+    fn hellaswag_cleaning_as_lm_evals_process_docs() {
+        let mut t = Templates::new();
+        let d = doc(json!({
+            "activity_label": "Roof shingle removal",
+            "ctx_a": "A man is on a roof [title] He  pulls.",
+            "ctx_b": "HE",
+            "endings": [" is [header] ripping tiles.  ", "waves."],
+        }));
+        let text = t
+            .compile(
+                "q",
+                &Yaml::from(
+                    "{{ (activity_label ~ ': ' ~ ctx_a ~ ' ' ~ ctx_b | capitalize).strip().replace(' [title]', '. ') | regex_replace('\\[.*?\\]', '') | replace('  ', ' ') }}",
+                ),
+            )
+            .unwrap();
+        assert_eq!(
+            t.eval(&text, &d).unwrap(),
+            json!("Roof shingle removal: A man is on a roof. He pulls. He")
+        );
+        let choices = t
+            .compile(
+                "c",
+                &Yaml::from("{{ endings | map('trim') | map('regex_replace', '\\[.*?\\]', '') | map('replace', '  ', ' ') | list }}"),
+            )
+            .unwrap();
+        assert_eq!(
+            t.eval(&choices, &d).unwrap(),
+            json!(["is ripping tiles.", "waves."])
+        );
+        let bad = t
+            .compile("b", &Yaml::from("{{ 'x' | regex_replace('(', '') }}"))
+            .unwrap();
+        assert!(t.eval(&bad, &d).unwrap_err().contains("bad pattern"));
+    }
+
+    #[test]
+    fn drop_answers_and_last_boxed() {
+        let mut t = Templates::new();
+        let date = |d: &str, m: &str, y: &str| json!({"day": d, "month": m, "year": y});
+        let d = doc(json!({
+            "answer": {"number": "", "date": date("", "", ""), "spans": ["Pakistanis", "Filipinos"]},
+            "validated_answers": {
+                "number": ["", "12", ""],
+                "date": [date("", "", ""), date("", "", ""), date("3", "May", "1990")],
+                "spans": [["Pakistanis", "Filipinos"], [], []],
+            },
+            "solution": "so $\\boxed{\\frac{1}{2}}$ and \\boxed{x^{2}}.",
+        }));
+        let answers = t
+            .compile(
+                "a",
+                &Yaml::from("{{ drop_answers(answer, validated_answers) }}"),
+            )
+            .unwrap();
+        assert_eq!(
+            t.eval(&answers, &d).unwrap(),
+            json!(["Pakistanis, Filipinos", "12", "3 May 1990"])
+        );
+        let boxed = t
+            .compile("x", &Yaml::from("{{ last_boxed(solution) }}"))
+            .unwrap();
+        assert_eq!(t.eval(&boxed, &d).unwrap(), json!("x^{2}"));
     }
 }
 

@@ -79,7 +79,18 @@ fn gsm8k_reports_both_filters_with_timing() {
         serde_json::json!({"max_gen_toks": 24})
     );
     assert_eq!(results["config"]["fewshot_seed"], 1234);
-    assert_eq!(results["config"]["torch_seed"], Value::Null);
+    assert_eq!(results["config"]["torch_seed"], 1234);
+    // The request's generation settings as lm-eval writes them: the task's, with the override.
+    let samples = jsonl(&file(out.path(), "samples_gsm8k"));
+    assert_eq!(
+        samples[0]["arguments"]["gen_args_0"]["arg_1"],
+        serde_json::json!({
+            "until": ["Question:", "</s>", "<|im_end|>"],
+            "do_sample": false,
+            "temperature": 0.0,
+            "max_gen_toks": 24,
+        })
+    );
     assert_eq!(results["assay"]["seeds"]["generation"], 1234);
     let timing = &results["assay"]["generation_timing"]["gsm8k"];
     assert_eq!(timing["docs"], 2);

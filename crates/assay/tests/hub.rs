@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use assay_hub_standin::{build_repos, HubStandIn, Options, GATED_REPO};
+use assay_hub_standin::{build_repos, HubStandIn, Options, GATED_REPO, GATED_TOKEN};
 use assert_cmd::cargo::CommandCargoExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
@@ -124,6 +124,17 @@ fn run(tasks: &str, include: Option<&Path>, env: &[(&str, &str)]) -> Run {
 
 /// `assay run` with the data folder `data`, or with none to be found (`None`).
 fn run_on(data: Option<&Path>, tasks: &str, include: Option<&Path>, env: &[(&str, &str)]) -> Run {
+    let mut args = vec!["--tasks", tasks, "--limit", "8"];
+    if let Some(dir) = include {
+        args.extend(["--include-path", dir.to_str().unwrap()]);
+    }
+    let (run, _out) = run_with(data, &args, env);
+    run
+}
+
+/// `assay run ARGS` (logging samples into a folder it returns) with the data folder `data`, or
+/// with none to be found (`None`).
+fn run_with(data: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> (Run, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let mut cmd = Command::cargo_bin("assay").unwrap();
     cmd.args(["run", "--no-cache", "--no-record", "--log-samples"]);
@@ -138,13 +149,11 @@ fn run_on(data: Option<&Path>, tasks: &str, include: Option<&Path>, env: &[(&str
             cmd.env_remove("ASSAY_DATA_DIR").current_dir(cwd);
         }
     }
-    cmd.args(["--tasks", tasks, "--limit", "8", "--output-path"])
+    cmd.args(args)
+        .arg("--output-path")
         .arg(out.path())
         .env_remove("HF_TOKEN")
         .env("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1");
-    if let Some(dir) = include {
-        cmd.arg("--include-path").arg(dir);
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -154,19 +163,23 @@ fn run_on(data: Option<&Path>, tasks: &str, include: Option<&Path>, env: &[(&str
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap());
     let samples = find_files(out.path(), "samples_")
         .iter()
-        .flat_map(|p| {
-            let text = std::fs::read_to_string(p).unwrap();
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|p| read_lines(p))
         .collect();
-    Run {
+    let run = Run {
         code: output.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         results,
         samples,
-    }
+    };
+    (run, out)
+}
+
+/// The JSON lines of a per-sample log.
+fn read_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect()
 }
 
 /// The files under `dir` whose names start with `prefix`.
@@ -353,39 +366,6 @@ fn a_task_library_loads_despite_files_it_cannot_read() {
 }
 
 #[test]
-fn without_a_data_folder_built_in_tasks_read_the_hub() {
-    let home = tempfile::tempdir().unwrap();
-    let vars = hub_env(home.path());
-    let env = borrowed(&vars);
-    let tasks = "arc_challenge,piqa,winogrande,mmlu_astronomy,truthfulqa_mc1,truthfulqa_mc2";
-    let hub_run = run_on(None, tasks, None, &env);
-    assert_eq!(hub_run.code, 0, "{}", hub_run.stderr);
-    let from_hub = hub_run.results.unwrap();
-    let local = run(tasks, None, &[]);
-    assert_eq!(local.code, 0, "{}", local.stderr);
-    let local = local.results.unwrap();
-    for (task, repo, key) in [
-        ("arc_challenge", "allenai/ai2_arc", "acc,none"),
-        ("piqa", "baber/piqa", "acc,none"),
-        ("winogrande", "allenai/winogrande", "acc,none"),
-        ("mmlu_astronomy", "cais/mmlu", "acc,none"),
-        ("truthfulqa_mc1", "truthfulqa/truthful_qa", "acc,none"),
-        ("truthfulqa_mc2", "truthfulqa/truthful_qa", "mc2,none"),
-    ] {
-        assert_eq!(from_hub["assay"]["datasets"][task]["repo"], repo, "{task}");
-        assert_eq!(
-            metric(&from_hub, task, key),
-            metric(&local, task, key),
-            "{task}: the Hub dataset and the data folder give the same documents and prompts"
-        );
-    }
-    // A built-in task with no Hub fields still needs the folder, and says so.
-    let none = run_on(None, "hellaswag", None, &env);
-    assert_ne!(none.code, 0);
-    assert!(none.stderr.contains("--data-dir"), "{}", none.stderr);
-}
-
-#[test]
 fn filter_metric_and_aggregation_hooks_score_generations() {
     let home = tempfile::tempdir().unwrap();
     let vars = hub_env(home.path());
@@ -464,4 +444,251 @@ fn filter_metric_and_aggregation_hooks_score_generations() {
     let listed = &results["configs"][task]["metric_list"];
     assert_eq!(listed[2]["metric"], "pair");
     assert_eq!(listed[2]["aggregation"], "gen_hooks.pair_agg");
+}
+
+#[test]
+fn hooks_draw_from_lm_evals_seeded_generators() {
+    let home = tempfile::tempdir().unwrap();
+    let vars = hub_env(home.path());
+    let env = borrowed(&vars);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    // The leaderboard GPQA's pattern: options shuffled with Python's global `random`.
+    write(
+        "shuffled.yaml",
+        "task: shuffled\ndataset_path: openai/gsm8k\ndataset_name: main\ntest_split: test\n\
+         output_type: multiple_choice\nprocess_docs: !function shuf.process\n\
+         doc_to_text: \"{{question}}\\n(A) {{o[0]}}\\n(B) {{o[1]}}\\n(C) {{o[2]}}\\n(D) {{o[3]}}\\nAnswer:\"\n\
+         doc_to_choice: [\"(A)\", \"(B)\", \"(C)\", \"(D)\"]\ndoc_to_target: gold\n\
+         metric_list:\n  - metric: acc\n",
+    );
+    write(
+        "shuf.py",
+        "import random\n\
+         def options():\n    o = ['right', 'wrong 1', 'wrong 2', 'wrong 3']\n    random.shuffle(o)\n    return o\n\
+         def process(ds):\n\
+         \x20   def one(doc):\n        o = options()\n        return {'o': o, 'gold': o.index('right')}\n\
+         \x20   return ds.map(one)\n\
+         def expected(n, seed):\n    random.seed(seed)\n    return [options().index('right') for _ in range(n)]\n",
+    );
+    let expected = |seed: u64| -> Vec<String> {
+        let script = format!(
+            "import sys; sys.path.insert(0, {:?}); import shuf; print(' '.join(map(str, shuf.expected(5, {seed}))))",
+            dir.path().display().to_string()
+        );
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let golds = |extra: &[&str]| {
+        let mut args = vec!["--tasks", "shuffled", "--limit", "5"];
+        args.extend(["--include-path", dir.path().to_str().unwrap()]);
+        args.extend(extra);
+        let (r, _out) = run_with(Some(&data_dir()), &args, &env);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let targets: Vec<String> = r
+            .samples
+            .iter()
+            .map(|s| {
+                s["target"]
+                    .as_str()
+                    .map_or(s["target"].to_string(), str::to_string)
+            })
+            .collect();
+        (targets, r.results.unwrap()["config"].clone())
+    };
+    let (first, config) = golds(&[]);
+    assert_eq!(
+        first,
+        expected(0),
+        "Python's random seeded with 0, as lm-eval seeds it"
+    );
+    assert_eq!(config["random_seed"], 0);
+    assert_eq!(config["numpy_seed"], 1234);
+    assert_eq!(
+        golds(&[]).0,
+        first,
+        "the same command gives the same documents"
+    );
+    let (seeded, config) = golds(&["--seed", "5"]);
+    assert_eq!(seeded, expected(5));
+    assert_eq!(config["random_seed"], 5);
+    assert_eq!(config["fewshot_seed"], 5);
+}
+
+/// Every built-in task's name: the `task:` of each file under `tasks/` (group files list theirs).
+fn built_in_tasks() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tasks");
+    let mut files = vec![];
+    let mut folders = vec![root];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    let mut names: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("task: ").map(|n| n.trim().to_string()))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// What a task's per-sample log says of each document's prompt: the requests' texts (as a set:
+/// the Hub's BoolQ lists its choices in lm-eval's order) and the gold request or target.
+fn prompts(out: &Path, task: &str) -> Vec<(u64, Vec<Vec<String>>, Value)> {
+    let prefix = format!("samples_{task}_");
+    let file = find_files(out, &prefix)
+        .into_iter()
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name[prefix.len()..].starts_with(|c: char| c.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no per-sample log of {task}"));
+    let mut seen: Vec<(u64, Vec<Vec<String>>, Value)> = read_lines(&file)
+        .iter()
+        .map(|sample| {
+            let requests: Vec<Vec<String>> = sample["arguments"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|args| {
+                    let mut texts: Vec<String> = args
+                        .as_object()
+                        .unwrap()
+                        .values()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect();
+                    texts.sort();
+                    texts
+                })
+                .collect();
+            let gold = gold_request(task, &sample["target"], &requests);
+            let mut set = requests.clone();
+            set.sort();
+            (sample["doc_id"].as_u64().unwrap(), set, gold)
+        })
+        .collect();
+    seen.sort_by_key(|s| s.0);
+    seen.dedup();
+    seen
+}
+
+/// The request a multiple-choice target points at (a list of them for several), else the target
+/// as compared across the two layouts: MGSM's numbers without thousands separators (the Hub's
+/// `answer_number` is an integer), DROP's answers without repeats (lm-eval's `get_answers`),
+/// and nothing for a MATH subject (the Hub has no `answer` column: the reference is the
+/// solution's last `\boxed{}`, which the folder's cleaned answer equals up to normalisation).
+fn gold_request(task: &str, target: &Value, requests: &[Vec<String>]) -> Value {
+    let index = |v: &Value| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    let multiple_choice = requests.len() > 1;
+    match target {
+        Value::Array(items) if multiple_choice => Value::from(
+            items
+                .iter()
+                .map(|i| gold_request(task, i, requests))
+                .collect::<Vec<_>>(),
+        ),
+        // An index, a list of them as Python writes it, or the gold choice's text (MMLU's).
+        _ if multiple_choice => match (index(target), target.as_str()) {
+            (Some(i), _) => json!(requests[i as usize]),
+            (None, Some(list)) if list.starts_with('[') => {
+                let items: Value = serde_json::from_str(list).unwrap();
+                gold_request(task, &items, requests)
+            }
+            (None, Some(text)) => json!(requests
+                .iter()
+                .find(|r| r.iter().any(|t| t.trim() == text.trim()))
+                .unwrap_or_else(|| panic!("{task}: target {text:?} is no choice"))),
+            (None, None) => target.clone(),
+        },
+        _ if task.starts_with("math_") => Value::Null,
+        Value::String(s) if task.starts_with("mgsm") => json!(s.replace(',', "")),
+        Value::Array(items) if task == "drop" => {
+            let mut unique: Vec<Value> = vec![];
+            for item in items {
+                if !unique.contains(item) {
+                    unique.push(item.clone());
+                }
+            }
+            Value::from(unique)
+        }
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn every_built_in_task_reads_the_hub_with_the_folders_prompts() {
+    let tasks = built_in_tasks();
+    assert!(tasks.len() > 90, "{tasks:?}");
+    let list = tasks.join(",");
+    // What is compared is the prompts: a server answering at once with the default model's
+    // tokenizer stands in for the model.
+    let server = assay_standin::StandIn::start(
+        assay_standin::Options {
+            model_name: "stand-in".into(),
+            backing: assay_standin::Backing::Instant {
+                model: assay_dirs::default_model_path(),
+            },
+            faults: Default::default(),
+            chat_only: false,
+            no_logprobs: false,
+            text_prompts_only: false,
+            delay: std::time::Duration::ZERO,
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let url = server.url();
+    let args = [
+        "--tasks",
+        &list,
+        "--limit",
+        "2",
+        "--backend",
+        "openai",
+        "--model-name",
+        "stand-in",
+        "--base-url",
+        &url,
+    ];
+    let home = tempfile::tempdir().unwrap();
+    let mut vars = hub_env(home.path()).to_vec();
+    // GPQA is gated; an empty ASSAY_DATA_DIR is no data folder (it was a folder named "").
+    vars.push(("HF_TOKEN", GATED_TOKEN.to_string()));
+    vars.push(("ASSAY_DATA_DIR", String::new()));
+    let (hub_run, hub_out) = run_with(None, &args, &borrowed(&vars));
+    assert_eq!(hub_run.code, 0, "{}", hub_run.stderr);
+    let (local_run, local_out) = run_with(Some(&data_dir()), &args, &[]);
+    assert_eq!(local_run.code, 0, "{}", local_run.stderr);
+    let from_hub = hub_run.results.unwrap();
+    for task in &tasks {
+        let repo = &from_hub["assay"]["datasets"][task]["repo"];
+        assert!(repo.is_string(), "{task} did not read the Hub");
+        let hub = prompts(hub_out.path(), task);
+        assert_eq!(hub.len(), 2, "{task}");
+        assert_eq!(
+            hub,
+            prompts(local_out.path(), task),
+            "{task}: the Hub's rows ({repo}) and the data folder give other prompts"
+        );
+    }
 }

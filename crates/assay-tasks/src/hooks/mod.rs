@@ -14,6 +14,8 @@ use std::sync::{Mutex, OnceLock};
 
 use assay_data::Record;
 use assay_request_cache::{request_key, Entry, RequestCache};
+
+use crate::Seeds;
 use serde_json::{json, Value};
 
 const WORKER: &str = include_str!("worker.py");
@@ -44,10 +46,30 @@ pub fn python() -> String {
         .unwrap_or_else(|| "python3".into())
 }
 
+/// The seeds the worker sets before any hook runs, once [`seed_hooks`] gave them (else
+/// lm-eval's defaults).
+fn hook_seeds() -> &'static Mutex<Seeds> {
+    static SEEDS: OnceLock<Mutex<Seeds>> = OnceLock::new();
+    SEEDS.get_or_init(|| Mutex::new(Seeds::default()))
+}
+
+/// Seeds Python's `random`, NumPy's and torch's global generators in the hook worker with
+/// `seeds` (lm-eval's `--seed`) before any hook runs, as lm-eval's `simple_evaluate` does
+/// before it builds any task: a hook that shuffles with the global generator (the
+/// leaderboard's GPQA) then gives lm-eval's documents, the same on every run.
+pub fn seed_hooks(seeds: Seeds) {
+    *hook_seeds().lock().unwrap_or_else(|e| e.into_inner()) = seeds;
+}
+
 fn start() -> Result<Worker, String> {
     let python = python();
+    let seeds = *hook_seeds().lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(&python)
         .args(["-u", "-c", WORKER])
+        .env(
+            "ASSAY_HOOK_SEEDS",
+            serde_json::to_string(&seeds).unwrap_or_default(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -148,7 +170,9 @@ fn sources_digest(folder: &Path) -> String {
 
 /// Runs a `process_docs` hook over `docs` (as a `datasets.Dataset` where `datasets` is
 /// installed) and returns the documents it gives back; read from the request cache when the
-/// same documents went through the same code before.
+/// same documents went through the same code before. A hook that drew from a global random
+/// generator is never cached: its output depends on the draws before it, so it runs on every
+/// run, in lm-eval's order, from the same seeds.
 pub fn process_docs(path: &str, docs: Vec<Record>) -> Result<Vec<Record>, String> {
     let name = display_name(path);
     let folder = Path::new(path).parent().unwrap_or(Path::new("."));
@@ -156,7 +180,7 @@ pub fn process_docs(path: &str, docs: Vec<Record>) -> Result<Vec<Record>, String
     let has_cache = cache().lock().unwrap_or_else(|e| e.into_inner()).is_some();
     let key = has_cache.then(|| {
         request_key(&(
-            "hook-v1",
+            "hook-v2",
             "process_docs",
             name,
             sources_digest(folder),
@@ -173,9 +197,11 @@ pub fn process_docs(path: &str, docs: Vec<Record>) -> Result<Vec<Record>, String
     let out = match cached.and_then(|text| serde_json::from_str(&text).ok()) {
         Some(out) => out,
         None => {
-            let out = request(&json!({"op": "process_docs", "hook": path, "docs": docs}))?;
+            let reply = request(&json!({"op": "process_docs", "hook": path, "docs": docs}))?;
+            let drew = reply["drew"].as_bool().unwrap_or(true);
+            let out = reply["rows"].clone();
             let store = cache().lock().unwrap_or_else(|e| e.into_inner());
-            if let (Some(c), Some(key)) = (store.as_ref(), &key) {
+            if let (Some(c), Some(key), false) = (store.as_ref(), &key, drew) {
                 let answer = out.to_string();
                 let entry = Entry {
                     key,
@@ -340,5 +366,30 @@ mod tests {
         // and the key already differs, so nothing stale is read back.
         process_docs(&hook, docs("a")).unwrap();
         assert_eq!(calls(), 3, "changed code runs the hook");
+    }
+
+    #[test]
+    fn a_process_docs_drawing_from_the_global_generator_is_never_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls.txt");
+        module(
+            dir.path(),
+            "drawing",
+            &format!(
+                "import random\ndef process(ds):\n    open({log:?}, 'a').write('x')\n    return ds.map(lambda d: {{'q': d['q'], 'r': random.random()}})\n",
+                log = log.display().to_string()
+            ),
+        );
+        use_cache(RequestCache::open(&dir.path().join("requests.sqlite")).unwrap());
+        let docs = || vec![json!({"q": "a"}).as_object().unwrap().clone()];
+        let hook = hook_path(dir.path(), "drawing.process");
+        let first = process_docs(&hook, docs()).unwrap();
+        let second = process_docs(&hook, docs()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap().len(),
+            2,
+            "run both times"
+        );
+        assert_ne!(first, second, "the generator moved on between the calls");
     }
 }

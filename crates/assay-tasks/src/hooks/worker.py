@@ -4,15 +4,21 @@ stdout (hooks that print write to stderr instead).
 
 Requests: {"op": "call", "hook": PATH, "args": [...]} calls the function; {"op":
 "process_docs", "hook": PATH, "docs": [...]} passes the documents as a `datasets.Dataset` (or,
-without `datasets`, a small stand-in with the same methods) and returns its rows; {"op":
+without `datasets`, a small stand-in with the same methods) and returns its rows, and whether the
+hook drew from a global random generator; {"op":
 "metric", ...} scores one answer as lm-eval calls a `metric: !function`; {"op": "filter", ...}
 applies a `filter_fn` or a filter class's `apply(resps, docs)`. PATH is
 "<task file folder>/<module>.<function>", resolved as lm-eval resolves `!function`: the module is
 the file `<module>.py` beside the task file.
+
+Before any hook runs, the worker seeds what lm-eval's `simple_evaluate` seeds, in its order:
+Python's `random`, NumPy's and torch's global generators (where installed), with the seeds in
+$ASSAY_HOOK_SEEDS (JSON: python, numpy, torch; null leaves one unseeded).
 """
 import importlib.util
 import json
 import os
+import random
 import sys
 import traceback
 
@@ -116,6 +122,31 @@ class Docs:
         return list(self._rows)
 
 
+def _seed():
+    seeds = json.loads(os.environ.get("ASSAY_HOOK_SEEDS") or "{}")
+    if seeds.get("python") is not None:
+        random.seed(seeds["python"])
+    if seeds.get("numpy") is not None and importlib.util.find_spec("numpy"):
+        import numpy
+        numpy.random.seed(seeds["numpy"])
+    if seeds.get("torch") is not None and importlib.util.find_spec("torch"):
+        import torch
+        torch.manual_seed(seeds["torch"])
+
+
+def _generator_states():
+    """The states of the global random generators, comparable with ==."""
+    states = [random.getstate()]
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        kind, keys, pos, has_gauss, cached = numpy.random.get_state()
+        states.append((kind, keys.tobytes(), pos, has_gauss, cached))
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_rng_state"):
+        states.append(bytes(torch.get_rng_state().tolist()))
+    return states
+
+
 def _dataset(rows):
     try:
         import datasets
@@ -176,12 +207,15 @@ def _answer(request):
         return _plain([list(r) if not isinstance(r, str) else r
                        for r in _filter(request, fn)])
     if request["op"] == "process_docs":
-        result = fn(_dataset(request["docs"]))
+        docs = _dataset(request["docs"])
+        before = _generator_states()
+        result = fn(docs)
         rows = result.to_list() if hasattr(result, "to_list") else list(result)
-        return _plain(rows)
+        return {"rows": _plain(rows), "drew": _generator_states() != before}
     return _plain(fn(*request["args"]))
 
 
+_seed()
 for line in sys.stdin:
     try:
         reply = {"ok": _answer(json.loads(line))}

@@ -257,6 +257,27 @@ impl PreparedTask {
             .clone()
             .or_else(|| spec.validation_split.clone())
             .ok_or_else(|| invalid("neither test_split nor validation_split is set".into()))?;
+        let fewshot = spec.fewshot_config.clone().unwrap_or_default();
+        let named_split = fewshot.split.as_ref().or(spec.fewshot_split.as_ref());
+        let fewshot_hook = hook_of(name, "fewshot_config.process_docs", &fewshot.process_docs)?;
+        let run_fewshot_hook = |hook: &str, split: &str| {
+            crate::hooks::process_docs(hook, data.load_split(name, spec, split)?).map_err(|m| {
+                invalid(format!(
+                    "fewshot_config.process_docs (`!function {hook}`), split {split}: {m}"
+                ))
+            })
+        };
+        // lm-eval processes a named few-shot split before the evaluated one, whatever the
+        // shot count: hooks drawing from the global generators then draw in lm-eval's order.
+        let mut early_fewshot = match (named_split, &fewshot_hook, &process_docs) {
+            (Some(split), Some(hook), _) if data.has_split(name, spec, split) => {
+                Some((split.clone(), run_fewshot_hook(hook, split)?))
+            }
+            (Some(split), None, Some(_)) if data.has_split(name, spec, split) => {
+                Some((split.clone(), load(split)?))
+            }
+            _ => None,
+        };
         let docs = load(&eval_split)?;
         if docs.is_empty() {
             let file = data
@@ -274,8 +295,6 @@ impl PreparedTask {
                     .into(),
             ));
         }
-        let fewshot = spec.fewshot_config.clone().unwrap_or_default();
-        let named_split = fewshot.split.as_ref().or(spec.fewshot_split.as_ref());
         // lm-eval's order: a named split, else the listed samples, else training, validation.
         let fewshot_split = match (named_split, &fewshot.samples) {
             (None, Some(_)) => None,
@@ -289,20 +308,13 @@ impl PreparedTask {
             .find(|s| data.has_split(name, spec, s))
             .cloned(),
         };
-        let fewshot_hook = hook_of(name, "fewshot_config.process_docs", &fewshot.process_docs)?;
         let fewshot_docs = match (&fewshot_split, &fewshot.samples) {
             _ if num_fewshot == 0 => None,
             (Some(split), _) if *split != eval_split || fewshot_hook.is_some() => {
-                let docs = match &fewshot_hook {
-                    Some(hook) => {
-                        crate::hooks::process_docs(hook, data.load_split(name, spec, split)?)
-                            .map_err(|m| {
-                                invalid(format!(
-                            "fewshot_config.process_docs (`!function {hook}`), split {split}: {m}"
-                        ))
-                            })?
-                    }
-                    None => load(split)?,
+                let docs = match (early_fewshot.take(), &fewshot_hook) {
+                    (Some((early, docs)), _) if early == *split => docs,
+                    (_, Some(hook)) => run_fewshot_hook(hook, split)?,
+                    (_, None) => load(split)?,
                 };
                 Some(docs)
             }
@@ -577,6 +589,26 @@ impl PreparedTask {
     /// Renders every prompt through `chat` (the model's chat template) from now on.
     pub fn set_chat(&mut self, chat: ChatFormat) {
         self.chat = Some(chat);
+    }
+
+    /// The generation settings as lm-eval writes them into a request's arguments: the task's
+    /// `generation_kwargs` as given, with the `--gen-kwargs` overrides, `until` defaulting to
+    /// the few-shot delimiter; lm-eval's defaults when the task gives none.
+    pub fn generation_arguments(&self) -> serde_json::Value {
+        let Some(kwargs) = &self.spec.generation_kwargs else {
+            return serde_json::json!({
+                "temperature": 0.0,
+                "do_sample": false,
+                "max_gen_toks": 256,
+                "until": [self.fewshot_delimiter],
+            });
+        };
+        let mut given = serde_json::to_value(kwargs).unwrap_or_default();
+        if let Some(map) = given.as_object_mut() {
+            map.entry("until")
+                .or_insert_with(|| serde_json::json!([self.fewshot_delimiter]));
+        }
+        given
     }
 
     /// Whether the task generates text (`output_type: generate_until`).

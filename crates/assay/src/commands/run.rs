@@ -12,7 +12,7 @@ use assay_eval::{
 };
 use assay_openai::CHAT_CANNOT_SCORE;
 use assay_sandbox::{Limits, Sandbox};
-use assay_tasks::{ChatFormat, PreparedTask};
+use assay_tasks::{ChatFormat, PreparedTask, Seeds};
 
 use super::{parse_meta, write_atomically, RegistryArgs, TaskSourceArgs};
 use crate::backend::{chat_template_for, ApiArg, BackendArgs, BackendKind};
@@ -42,8 +42,10 @@ pub struct RunArgs {
     /// Write every document's prompt, answers and scores as JSONL (needs --output-path).
     #[arg(long, alias = "log_samples", requires = "output_path")]
     pub log_samples: bool,
-    /// lm-eval's `--seed`: `N`, or its four seeds `python,numpy,torch,fewshot`; the few-shot
-    /// seed (the last, or N) replaces every task's sampler seed (default 1234, as lm-eval's).
+    /// lm-eval's `--seed`: `N` for all four, or `python,numpy,torch,fewshot` (each a number or
+    /// `None`; default 0,1234,1234,1234). The first three seed the global generators of the
+    /// Python that runs `!function` hooks, before any hook runs; the few-shot seed replaces
+    /// every task's sampler seed.
     #[arg(long, value_name = "N|A,B,C,D")]
     pub seed: Option<String>,
     /// Run model-written code (pass@k tasks such as humaneval) without the sandbox: only
@@ -107,25 +109,6 @@ pub struct RecordArgs {
     /// Tags for the registry (repeatable).
     #[arg(long, value_name = "TAG")]
     pub tag: Vec<String>,
-}
-
-/// The few-shot seed of lm-eval's `--seed`: `N` (every seed), or `python,numpy,torch,fewshot`
-/// (the last; `None` keeps the tasks' own). The other three seed nothing assay has: generation
-/// is seeded per document by `--gen-kwargs seed=`.
-fn parse_seed(text: &str) -> anyhow::Result<Option<u64>> {
-    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
-    let fewshot = match parts.as_slice() {
-        [one] => one,
-        [_, _, _, last] => last,
-        _ => bail!("--seed {text}: give one seed, or four (python,numpy,torch,fewshot) as lm-eval takes them"),
-    };
-    if *fewshot == "None" {
-        return Ok(None);
-    }
-    fewshot
-        .parse()
-        .map(Some)
-        .map_err(|_| anyhow::anyhow!("--seed {text}: `{fewshot}` is not a whole number or None"))
 }
 
 fn parse_limit(text: &str) -> anyhow::Result<Limit> {
@@ -206,7 +189,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         Some(text) => parse_pairs(text)?,
         None => Vec::new(),
     };
-    let fewshot_seed = args.seed.as_deref().map(parse_seed).transpose()?.flatten();
+    let seeds = match &args.seed {
+        Some(text) => Seeds::parse(text).map_err(anyhow::Error::msg)?,
+        None => Seeds::default(),
+    };
+    assay_tasks::seed_hooks(seeds);
+    // Without --seed, each task keeps its own few-shot seed (lm-eval's 1234 unless it sets one).
+    let fewshot_seed = args.seed.as_ref().and(seeds.fewshot);
     let mut tasks = prepare_tasks(
         &registry,
         &selection,
@@ -404,6 +393,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         chat,
         requests,
         gen_kwargs,
+        seeds,
     };
     let mut doc = results_json(&outcome, &run_info);
     doc["assay"]["datasets"] = serde_json::to_value(&datasets)?;
