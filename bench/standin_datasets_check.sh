@@ -11,7 +11,7 @@ py=$(bash bench/ref_python.sh)
 work=bench/.work/standin_datasets
 rm -rf "$work"
 mkdir -p "$work"
-cargo build --release -q -p assay -p assay-hub-standin
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p assay -p assay-hub-standin
 source bench/hub_standin_lib.sh
 start_hub_standin "$work"
 export HF_HOME="$PWD/$work/hf"

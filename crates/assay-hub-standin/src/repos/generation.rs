@@ -1,6 +1,6 @@
 //! Generation benchmarks' repositories: HumanEval, MATH (lm-eval's `EleutherAI/hendrycks_math`
-//! configs, and `HuggingFaceH4/MATH-500`), MGSM (a script dataset, its rows only in the parquet
-//! export, its `train` split the exemplars), DROP and TruthfulQA's `generation` config.
+//! configs, and `HuggingFaceH4/MATH-500`), MGSM (once a script dataset: here as
+//! `datasets-cli convert_to_parquet` leaves one, its `train` split the exemplars), DROP and TruthfulQA's `generation` config.
 //!
 //! DROP's data folder has the simple-evals layout ("Passage: ...\nQuestion: ...\nAnswer:" and
 //! the acceptable answers joined by "|"): each row is written back into the real schema, the
@@ -105,20 +105,13 @@ pub(super) fn build(data: &Path, root: &Path) -> Result<Vec<String>, BuildError>
     .to_vec())
 }
 
-/// juletxara/mgsm: a dataset script on `main`; per language, `test` (question, answer: null,
-/// answer_number, equation_solution: null) and `train` (the exemplars: question with its
-/// native prefix, the worked answer, the number) in the parquet export.
+/// juletxara/mgsm, as `datasets-cli convert_to_parquet` leaves a script dataset (the layout
+/// `datasets` 4 reads; it refuses a repository that still holds its script): one config per
+/// language, `test` (question, answer: null, answer_number, equation_solution: null) and `train`
+/// (the exemplars: question with its native prefix, the worked answer, the number).
 fn build_mgsm(data: &Path, root: &Path) -> Result<(), BuildError> {
     let main = branch(root, "juletxara/mgsm", "main")?;
-    write(
-        &main.join("mgsm.py"),
-        "# a dataset script: never run by datasets 4 or assay\n",
-    )?;
-    write(
-        &main.join("README.md"),
-        "---\nlicense: cc-by-sa-4.0\n---\n# MGSM (script)\n",
-    )?;
-    let export = branch(root, "juletxara/mgsm", super::PARQUET_EXPORT)?;
+    let mut configs = Vec::new();
     for language in MGSM_LANGUAGES {
         let test = read_records(
             &data.join(format!("mgsm/mgsm_{language}.tsv")),
@@ -157,13 +150,16 @@ fn build_mgsm(data: &Path, root: &Path) -> Result<(), BuildError> {
                 }))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        write_parquet(&export.join(format!("{language}/test/0000.parquet")), &test)?;
-        write_parquet(
-            &export.join(format!("{language}/train/0000.parquet")),
-            &train,
-        )?;
+        for (split, rows) in [("train", &train), ("test", &test)] {
+            let file = format!("{language}/{split}-00000-of-00001.parquet");
+            write_parquet(&main.join(file), rows)?;
+        }
+        let splits = ["train", "test"]
+            .map(|s| (s.to_string(), format!("{language}/{s}-*")))
+            .to_vec();
+        configs.push((language, splits));
     }
-    Ok(())
+    write_card_owned(&main, &configs)
 }
 
 /// A TSV row (question, answer "1,000") in the real schema: the number as an integer.
