@@ -11,6 +11,7 @@ mod dataset;
 mod error;
 pub mod filters;
 mod hooks;
+mod lenient;
 pub mod metrics;
 mod prepared;
 mod registry;

@@ -93,6 +93,9 @@ pub struct Registry {
     /// be told, else by file: (file, what was wrong). Reported when such a name is selected, so
     /// one bad file does not keep a whole folder (lm-eval's task library) from loading.
     broken: BTreeMap<String, (String, String)>,
+    /// Tasks read but needing what assay cannot do (`TaskSpec::unsupported`), by name: (file,
+    /// what they need).
+    refused: BTreeMap<String, (String, String)>,
 }
 
 impl Registry {
@@ -150,20 +153,19 @@ impl Registry {
 
     /// The user's task files that could not be read: (file, what was wrong), sorted.
     pub fn unreadable(&self) -> Vec<(&str, &str)> {
-        let mut list: Vec<(&str, &str)> = self
-            .broken
-            .values()
-            .map(|(f, m)| (f.as_str(), m.as_str()))
-            .collect();
-        list.sort();
-        list
+        sorted_pairs(&self.broken)
+    }
+
+    /// The user's tasks that need what assay cannot do: (file, what they need), sorted.
+    pub fn refused(&self) -> Vec<(&str, &str)> {
+        sorted_pairs(&self.refused)
     }
 
     fn add(&mut self, source: TaskSource) -> Result<(), TaskError> {
         // A file with `!function` hooks loads; the hook is refused when the task is prepared, so
         // one hooked task does not keep a folder such as lm-eval's task library from loading.
         let text = source.read()?;
-        let value: Yaml = serde_yaml::from_str(&text)
+        let value: Yaml = crate::lenient::parse(&text)
             .map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
         let Some(map) = value.as_mapping() else {
             return Err(source.error("expected a mapping of task fields"));
@@ -182,6 +184,10 @@ impl Registry {
         let spec: TaskSpec = serde_yaml::from_value(Yaml::Mapping(merged))
             .map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
         let name = spec.task.clone().unwrap_or_default();
+        if let Some(reason) = spec.unsupported() {
+            self.refused.insert(name, (source.to_string(), reason));
+            return Ok(());
+        }
         // A user's file may replace a built-in task, but two files of the user's with one task
         // name leave no way to tell which is meant.
         if let Some((_, earlier @ TaskSource::File(_))) = self.tasks.get(&name) {
@@ -256,6 +262,12 @@ impl Registry {
                 message: message.clone(),
             });
         }
+        if let Some((file, needs)) = self.refused.get(name) {
+            return Err(TaskError::Invalid {
+                task: name.into(),
+                message: format!("{file} needs {needs}; assay cannot run it"),
+            });
+        }
         if depth > 16 {
             return Err(TaskError::Invalid {
                 task: name.into(),
@@ -323,13 +335,23 @@ impl Registry {
     }
 }
 
+/// The (file, message) values of `map`, sorted.
+fn sorted_pairs(map: &BTreeMap<String, (String, String)>) -> Vec<(&str, &str)> {
+    let mut list: Vec<(&str, &str)> = map
+        .values()
+        .map(|(f, m)| (f.as_str(), m.as_str()))
+        .collect();
+    list.sort();
+    list
+}
+
 fn resolve_includes(source: &TaskSource, text: &str, depth: usize) -> Result<Mapping, TaskError> {
     if depth > 8 {
         return Err(source.error("`include` chains more than 8 files deep (a cycle?)"));
     }
     let own = spec::check_task_yaml(text).map_err(|m| source.error(&m))?;
     let value: Yaml =
-        serde_yaml::from_str(text).map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
+        crate::lenient::parse(text).map_err(|e| source.error(&spec::describe_yaml_error(&e)))?;
     let mut map = value.as_mapping().cloned().unwrap_or_default();
     map.remove("include");
     if let TaskSource::File(path) = source {
@@ -534,6 +556,27 @@ mod tests {
         assert_eq!(selection.tasks, vec!["t".to_string()]);
         assert_eq!(selection.groups[0].spec.aggregate_metric_list.len(), 1);
         assert!(r.unreadable().is_empty(), "{:?}", r.unreadable());
+
+        // What assay cannot run is read and refused by name; one beam is greedy decoding.
+        let r = registry_with(&[
+            ("img.yaml", "task: img\ndoc_to_image: [image]\n"),
+            (
+                "beams.yaml",
+                "task: beams\ngeneration_kwargs:\n  num_beams: 4\n",
+            ),
+            (
+                "greedy.yaml",
+                "task: greedy\ngeneration_kwargs:\n  num_beams: 1\n",
+            ),
+        ])
+        .unwrap();
+        assert!(r.unreadable().is_empty(), "{:?}", r.unreadable());
+        assert_eq!(r.refused().len(), 2);
+        assert!(r.task("greedy").is_some());
+        let err = r.resolve(&["img".into()]).unwrap_err().to_string();
+        assert!(err.contains("images") && err.contains("img.yaml"), "{err}");
+        let err = r.resolve(&["beams".into()]).unwrap_err().to_string();
+        assert!(err.contains("beam search"), "{err}");
     }
 
     #[test]

@@ -213,6 +213,9 @@ pub struct MetricSpec {
     /// As `average` (a group option some task files repeat).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_by_size: Option<bool>,
+    /// An option of a `!function` metric (pass@k's `k: [1, 10]`): passed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<Yaml>,
 }
 
 impl MetricSpec {
@@ -254,6 +257,13 @@ pub struct GenerationKwargs {
     /// Base seed of the sampler (default 1234); each document mixes in its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Hugging Face's name for the most tokens generated, which lm-eval's `hf` model passes to
+    /// `generate`, where it wins over `max_gen_toks`: so here too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_tokens: Option<usize>,
+    /// Beams of a beam search: 1 (greedy, as assay decodes) is accepted; more is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_beams: Option<u32>,
 }
 
 /// A task file. Every field is optional so that a file can be checked on its own before its
@@ -365,6 +375,48 @@ pub struct TaskSpec {
     /// for the built-in tasks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hub: Option<serde_yaml::Mapping>,
+    /// lm-eval's image input of multimodal tasks: read, and the task refused by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_image: Option<Yaml>,
+    /// lm-eval's audio input: read, and the task refused by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_to_audio: Option<Yaml>,
+    /// A unitxt recipe: read, and the task refused by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Yaml>,
+    /// A dataset built by a Python function: read, and the task refused by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_dataset: Option<Yaml>,
+    /// A Python task class (`class: !function module.Class`): read, and the task refused by
+    /// name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<Yaml>,
+}
+
+impl TaskSpec {
+    /// What this task needs that assay cannot do, when it needs something: images or audio,
+    /// beam search, a unitxt recipe, a Python-built dataset or task class.
+    pub fn unsupported(&self) -> Option<String> {
+        let beams = self
+            .generation_kwargs
+            .as_ref()
+            .and_then(|g| g.num_beams)
+            .filter(|&n| n > 1);
+        let reason = if self.doc_to_image.is_some() || self.doc_to_audio.is_some() {
+            "images or audio (`doc_to_image`, `doc_to_audio`): assay evaluates text models".into()
+        } else if let Some(n) = beams {
+            format!("beam search (`generation_kwargs.num_beams: {n}`): assay decodes greedily or samples")
+        } else if self.recipe.is_some() {
+            "a unitxt recipe (`recipe`): unitxt builds its prompts in its own Python package".into()
+        } else if self.custom_dataset.is_some() {
+            "a dataset built by Python (`custom_dataset`)".into()
+        } else if self.class.is_some() {
+            "a Python task class (`class`)".into()
+        } else {
+            return None;
+        };
+        Some(reason)
+    }
 }
 
 impl TaskSpec {
@@ -492,12 +544,12 @@ where
 /// Parses one YAML document as a task file on its own (before includes), so that errors point
 /// at the line in that file.
 pub(crate) fn check_task_yaml(text: &str) -> Result<TaskSpec, String> {
-    serde_yaml::from_str::<TaskSpec>(text).map_err(|e| describe_yaml_error(&e))
+    crate::lenient::from_str::<TaskSpec>(text).map_err(|e| describe_yaml_error(&e))
 }
 
 /// Parses a group file.
 pub(crate) fn parse_group_yaml(text: &str) -> Result<GroupSpec, String> {
-    serde_yaml::from_str::<GroupSpec>(text).map_err(|e| describe_yaml_error(&e))
+    crate::lenient::from_str::<GroupSpec>(text).map_err(|e| describe_yaml_error(&e))
 }
 
 /// A YAML error as "line L, column C: message".

@@ -317,6 +317,7 @@ fn a_task_library_loads_despite_files_it_cannot_read() {
         "odd.yaml",
         "task: odd_one\ndataset_path: openai/gsm8k\ndoc_to_image: x\n",
     );
+    write("typo.yaml", "task: typo_one\nnum_fewshots: 1\n");
     write("_group.yaml", "group: both\ntask: [good_one, odd_one]\n");
     let out = Command::cargo_bin("assay")
         .unwrap()
@@ -337,17 +338,30 @@ fn a_task_library_loads_despite_files_it_cannot_read() {
     );
     assert!(
         stdout.contains("1 task files could not be read")
-            && stdout.contains("odd.yaml: line 3, column 1: unknown field `doc_to_image`"),
+            && stdout.contains("typo.yaml: line 2, column 1: unknown field `num_fewshots`"),
+        "{stdout}"
+    );
+    // What assay cannot run is read, listed apart and refused by name.
+    assert!(
+        stdout.contains("1 tasks need what assay cannot run")
+            && stdout.contains("odd.yaml: images or audio"),
         "{stdout}"
     );
     assert!(
         stdout.contains("group both") && stdout.contains("? tasks"),
         "{stdout}"
     );
-    // Selecting the unreadable task gives its error.
+    // Selecting the unreadable task gives its error; the refused one says what it needs.
+    let r = run("typo_one", Some(dir.path()), &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("typo.yaml: line 2"), "{}", r.stderr);
     let r = run("odd_one", Some(dir.path()), &[]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("odd.yaml: line 3"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs images or audio") && r.stderr.contains("assay cannot run it"),
+        "{}",
+        r.stderr
+    );
     // A package that Python cannot import is said so.
     let out = Command::cargo_bin("assay")
         .unwrap()

@@ -129,6 +129,10 @@ pub(super) fn metrics_for(
                             m.average.as_ref().and_then(|v| serde_json::to_value(v).ok()),
                         ),
                         ("weight_by_size", m.weight_by_size.map(Into::into)),
+                        (
+                            "k",
+                            m.k.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+                        ),
                     ]);
                     let agg = aggregation.unwrap_or(mean);
                     Ok(Metric::defined_by_task(&metric_name, Some((path, kwargs)), agg, higher))
@@ -184,7 +188,7 @@ pub(super) fn generation_template(
             "generation_kwargs.until has an empty stop string: every stop string needs text".into(),
         );
     }
-    let max_gen_toks = kw.max_gen_toks.unwrap_or(256);
+    let max_gen_toks = kw.max_new_tokens.or(kw.max_gen_toks).unwrap_or(256);
     if max_gen_toks == 0 {
         return Err("generation_kwargs.max_gen_toks must be at least 1".into());
     }

@@ -127,6 +127,11 @@ mod fixtures {
         assert!(err.contains("temperature must be >= 0"), "{err}");
         let err = prepare_err(&format!("{GEN}generation_kwargs: {{max_gen_toks: 0}}\n"));
         assert!(err.contains("max_gen_toks must be at least 1"), "{err}");
+        // Hugging Face's `max_new_tokens` wins over `max_gen_toks`, as in lm-eval's `hf` model.
+        let err = prepare_err(&format!(
+            "{GEN}generation_kwargs: {{max_gen_toks: 5, max_new_tokens: 0}}\n"
+        ));
+        assert!(err.contains("max_gen_toks must be at least 1"), "{err}");
         let err = prepare_err(&format!("{GEN}filter_list: [{{name: x, filter: [{{function: regex, regex_pattern: \"([\"}}]}}]\n"));
         assert!(
             err.contains("filter `x`, step 1 (regex): invalid regex"),
@@ -372,8 +377,8 @@ class Shout:
     def apply(self, resps, docs):
         return map(lambda rs: [r.upper() if self.upper else r for r in rs], resps)
 
-def length(references, predictions):
-    return float(len(predictions[0]))
+def length(references, predictions, k=(1,)):
+    return float(len(predictions[0]) * k[0])
 
 def pair(items):
     return items
@@ -415,7 +420,7 @@ def broken(references, predictions):
     #[test]
     fn filter_hooks_metric_hooks_and_aggregation_hooks_score_as_lm_eval_calls_them() {
         let (_dir, task) = prepared(&format!(
-            "{FILTERS}metric_list:\n  - metric: exact_match\n  - metric: !function {{dir}}/hooks.length\n    aggregation: mean\n    higher_is_better: false\n  - metric: !function {{dir}}/hooks.pair\n    aggregation: !function {{dir}}/hooks.pair_agg\n"
+            "{FILTERS}metric_list:\n  - metric: exact_match\n  - metric: !function {{dir}}/hooks.length\n    aggregation: mean\n    higher_is_better: false\n    k: [2]\n  - metric: !function {{dir}}/hooks.pair\n    aggregation: !function {{dir}}/hooks.pair_agg\n"
         ));
         let task = task.unwrap();
         let names: Vec<String> = task
@@ -448,7 +453,8 @@ def broken(references, predictions):
             ]
         );
         assert_eq!(scored.values[0], DocValue::Scalar(1.0));
-        assert_eq!(scored.values[1], DocValue::Scalar(4.0));
+        // `k: [2]` reaches the metric function as a keyword argument.
+        assert_eq!(scored.values[1], DocValue::Scalar(8.0));
         assert_eq!(
             scored.values[2],
             DocValue::Item(serde_json::json!(["12kg", "12kg"]))

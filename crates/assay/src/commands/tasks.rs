@@ -41,15 +41,24 @@ pub fn run(args: TasksArgs) -> anyhow::Result<i32> {
     for (tag, tasks) in registry.tags() {
         println!("tag   {tag:<46} {:>3} tasks", tasks.len());
     }
-    let unreadable = registry.unreadable();
-    if !unreadable.is_empty() {
-        println!(
-            "\n{} task files could not be read (running one of their tasks shows why):",
-            unreadable.len()
-        );
-        for (file, message) in &unreadable {
-            println!("  {file}: {message}");
-        }
-    }
+    print_files(
+        "tasks need what assay cannot run (images, beam search, unitxt, Python-built data)",
+        &registry.refused(),
+    );
+    print_files(
+        "task files could not be read (running one of their tasks shows why)",
+        &registry.unreadable(),
+    );
     Ok(0)
+}
+
+/// `files` ((file, what about it)) under a heading that counts them; nothing when empty.
+fn print_files(heading: &str, files: &[(&str, &str)]) {
+    if files.is_empty() {
+        return;
+    }
+    println!("\n{} {heading}:", files.len());
+    for (file, message) in files {
+        println!("  {file}: {message}");
+    }
 }
