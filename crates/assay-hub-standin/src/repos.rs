@@ -335,6 +335,19 @@ fn text_field<'a>(d: &'a Record, field: &str) -> Result<&'a str, BuildError> {
         .ok_or_else(|| shape(&format!("no text field `{field}`")))
 }
 
+/// The pre-formatted layout's `choices` and `gold` index; a shape error names `what`.
+fn choices_and_gold<'a>(d: &'a Record, what: &str) -> Result<(&'a Vec<Value>, usize), BuildError> {
+    let choices = d
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| shape(&format!("{what} choices")))?;
+    let gold = d
+        .get("gold")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| shape(&format!("{what} gold")))?;
+    Ok((choices, gold as usize))
+}
+
 /// A JSON object as a record.
 fn to_record(value: Value) -> Result<Record, BuildError> {
     match value {
@@ -353,14 +366,7 @@ fn arc_row(d: &Record, id: &str) -> Result<Record, BuildError> {
         .strip_prefix("Question: ")
         .and_then(|q| q.strip_suffix("\nAnswer:"))
         .ok_or_else(|| shape("arc query form"))?;
-    let choices = d
-        .get("choices")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape("arc choices"))?;
-    let gold = d
-        .get("gold")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| shape("arc gold"))? as usize;
+    let (choices, gold) = choices_and_gold(d, "arc")?;
     let labels: Vec<String> = (0..choices.len())
         .map(|i| ((b'A' + i as u8) as char).to_string())
         .collect();

@@ -15,7 +15,8 @@ use assay_data::{read_records, ReadOptions, Record};
 use serde_json::{json, Value};
 
 use super::{
-    arc_row, branch, shape, text_field, to_record, write, write_card, write_splits, BuildError,
+    arc_row, branch, choices_and_gold, shape, text_field, to_record, write, write_card,
+    write_splits, BuildError,
 };
 
 /// The gated repository GPQA lives in, opened by [`crate::GATED_TOKEN`].
@@ -85,14 +86,7 @@ fn hellaswag_row(d: &Record, i: usize) -> Result<Record, BuildError> {
     let (activity, context) = query
         .split_once(": ")
         .ok_or_else(|| shape("hellaswag query without an activity label"))?;
-    let gold = d
-        .get("gold")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| shape("hellaswag gold"))?;
-    let choices = d
-        .get("choices")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape("hellaswag choices"))?;
+    let (choices, gold) = choices_and_gold(d, "hellaswag")?;
     // A cleaned ending that starts with a space lost a WikiHow tag after lm-eval's strip (as
     // "[substeps] Earn ..." becomes " Earn ..."): the tag goes back, so the cleaning gives it.
     let endings: Vec<String> = choices
@@ -150,15 +144,8 @@ fn boolq_row(d: &Record) -> Result<Record, BuildError> {
     let question = rest
         .strip_suffix("?\nAnswer:")
         .ok_or_else(|| shape("boolq query end"))?;
-    let choices = d
-        .get("choices")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape("boolq choices"))?;
-    let gold = d
-        .get("gold")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| shape("boolq gold"))?;
-    let answer = choices.get(gold as usize).and_then(Value::as_str);
+    let (choices, gold) = choices_and_gold(d, "boolq")?;
+    let answer = choices.get(gold).and_then(Value::as_str);
     let label = match answer {
         Some("yes") => 1,
         Some("no") => 0,
