@@ -79,7 +79,10 @@ def main():
             if pa == pb:
                 same_prompt += 1
             elif first_diff is None:
-                first_diff = {"doc_id": d, "lm_eval": pa[:1], "assay": pb[:1]}
+                # GPQA's items are never printed or committed.
+                withheld = ["(GPQA: withheld)"]
+                first_diff = {"doc_id": d, "lm_eval": withheld if "gpqa" in task else pa[:1],
+                              "assay": withheld if "gpqa" in task else pb[:1]}
             if str(a[d].get("target")) == str(b[d].get("target")):
                 same_target += 1
             la, lb = loglikelihoods(a[d]), loglikelihoods(b[d])

@@ -99,6 +99,17 @@ if ! "$test_python/bin/python" -c 'import datasets' >/dev/null 2>&1; then
   python3 -m venv "$test_python"
   "$test_python/bin/pip" install --quiet --disable-pip-version-check datasets==5.2.0
 fi
+# 3c. lm-eval's task library (its files and hooks; not its model backends, so no torch) with
+#     what the Open LLM Leaderboard's hooks import, for the leaderboard test; and NLTK's
+#     English punkt_tab (IFEval's sentence splitter), written from the `punkt` crate on
+#     crates.io because no machine here reaches NLTK's download server.
+if ! "$test_python/bin/python" -c 'import lm_eval, langdetect, math_verify, sacrebleu' >/dev/null 2>&1; then
+  say "installing lm-eval 0.4.13's task library and the leaderboard hooks' packages (pip, in $test_python)"
+  "$test_python/bin/pip" install --quiet --disable-pip-version-check --no-deps lm-eval==0.4.13
+  "$test_python/bin/pip" install --quiet --disable-pip-version-check requests jinja2 sacrebleu \
+    langdetect immutabledict "nltk>=3.9.1" sympy math-verify "antlr4-python3-runtime==4.11"
+fi
+"$test_python/bin/python" scripts/punkt_tab.py "$cache/nltk_data"
 
 # 4. The release build (llama.cpp is compiled for this CPU; the first build takes several minutes).
 if [ $build -eq 1 ]; then

@@ -10,6 +10,8 @@
 mod parquet;
 mod pyliteral;
 
+pub use pyliteral::parse_literal;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Reads the constants of a Python file that holds data as literals (`NAME = {...}`), such as
-//! MGSM's `exemplars.py`: strings (with escapes and implicit concatenation), numbers, lists,
-//! dicts, True/False/None. Nothing is executed.
+//! MGSM's `exemplars.py`, and single literals as `ast.literal_eval` reads them (MuSR's
+//! `choices` column holds a list's repr): strings (with escapes and implicit concatenation),
+//! numbers, lists, tuples, dicts, True/False/None. Nothing is executed.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,21 @@ pub fn parse_assignments(source: &str) -> Result<BTreeMap<String, Value>, (usize
         let value = p.value()?;
         out.insert(name, value);
     }
+}
+
+/// The one literal `text` spells, as Python's `ast.literal_eval` reads it; else the line and
+/// what is wrong.
+pub fn parse_literal(text: &str) -> Result<Value, (usize, String)> {
+    let mut p = Parser {
+        chars: text.chars().collect(),
+        pos: 0,
+    };
+    let value = p.value()?;
+    p.skip_space(true);
+    if p.pos < p.chars.len() {
+        return Err(p.error("more text after the literal"));
+    }
+    Ok(value)
 }
 
 struct Parser {
@@ -253,6 +269,18 @@ mod tests {
             vars["B"],
             json!({"en": {"q": "Question: café?", "n": -4.5, "ok": true}})
         );
+    }
+
+    #[test]
+    fn reads_one_literal_as_literal_eval_does() {
+        assert_eq!(
+            parse_literal(r#"['Mara', "it's", 'a\'b', 3, -1.5, True, None,]"#).unwrap(),
+            json!(["Mara", "it's", "a'b", 3, -1.5, true, null])
+        );
+        assert_eq!(parse_literal("('x', ['y'])").unwrap(), json!(["x", ["y"]]));
+        for text in ["Mara", "['open", "['a'] + ['b']", "[__import__('os')]", ""] {
+            assert!(parse_literal(text).is_err(), "{text}");
+        }
     }
 
     #[test]

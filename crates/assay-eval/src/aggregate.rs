@@ -111,30 +111,25 @@ pub(crate) fn groups(nodes: &[GroupNode], tasks: &[TaskOutcome]) -> Vec<GroupRes
         let mut metrics = Vec::new();
         let mut per_doc = Vec::new();
         for agg in &node.spec.aggregate_metric_list {
-            // Every filter under which all members report the metric.
-            let filters: Vec<(Metric, String)> = members
-                .first()
-                .map(|m| {
-                    m.values
-                        .iter()
-                        .filter(|(k, f, _)| k.name() == agg.metric && agg.covers_filter(f))
-                        .map(|(k, f, _)| (k.clone(), f.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            // Every filter under which some member reports the metric; members without it are
+            // left out, as lm-eval does (the leaderboard group mixes acc, acc_norm, ...).
+            let mut filters: Vec<(Metric, String)> = Vec::new();
+            for (k, f, _) in members.iter().flat_map(|m| &m.values) {
+                let wanted = k.name() == agg.metric && agg.covers_filter(f);
+                if wanted && !filters.iter().any(|(m, g)| m.name() == k.name() && g == f) {
+                    filters.push((k.clone(), f.clone()));
+                }
+            }
             for (metric, filter) in filters {
-                let Some(per_member) = members
+                let per_member: Vec<Vec<f64>> = members
                     .iter()
-                    .map(|m| {
+                    .filter_map(|m| {
                         m.values
                             .iter()
                             .find(|(k, f, _)| k.name() == metric.name() && *f == filter)
                             .map(|(_, _, v)| v.clone())
                     })
-                    .collect::<Option<Vec<_>>>()
-                else {
-                    continue;
-                };
+                    .collect();
                 let sizes: Vec<f64> = per_member.iter().map(|v| v.len() as f64).collect();
                 let pooled = per_member.concat();
                 if pooled.is_empty() {

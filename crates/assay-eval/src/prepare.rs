@@ -3,13 +3,12 @@
 //! when there is no data folder), the few-shot count and generation overrides applied, each
 //! checked before any inference.
 
-use assay_tasks::{DataSource, PreparedTask, Registry, Selection, TaskError};
+use assay_tasks::{DataSource, PreparedTask, Selection, TaskError};
 
 /// The tasks of `selection`, prepared from `data` with `num_fewshot` (each task's own when
 /// `None`), the few-shot sampler seed `fewshot_seed` (each task's own when `None`, as lm-eval's
 /// `--seed`) and the `--gen-kwargs` overrides `gen_kwargs` (on generation tasks).
 pub fn prepare_tasks(
-    registry: &Registry,
     selection: &Selection,
     data: &dyn DataSource,
     num_fewshot: Option<usize>,
@@ -17,8 +16,10 @@ pub fn prepare_tasks(
     gen_kwargs: &[(String, String)],
 ) -> Result<Vec<PreparedTask>, TaskError> {
     let mut tasks = Vec::with_capacity(selection.tasks.len());
-    for name in &selection.tasks {
-        let (spec, _) = registry.task(name).expect("resolved tasks exist");
+    let draws = selection.lm_eval_draws_before();
+    for (name, draws) in selection.tasks.iter().zip(draws) {
+        assay_tasks::hook_draws_before(draws);
+        let spec = selection.spec(name).expect("resolved tasks have fields");
         // Without a data folder, a built-in task reads its benchmark from the Hub.
         let mut spec = if data.has_data_folder() {
             spec.clone()

@@ -104,7 +104,7 @@ fn prepare(
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let selection = registry.resolve(&names).unwrap();
     let data = DataDir(dir.to_path_buf());
-    let tasks = prepare_tasks(&registry, &selection, &data, num_fewshot, None, &[]).unwrap();
+    let tasks = prepare_tasks(&selection, &data, num_fewshot, None, &[]).unwrap();
     (tasks, selection.groups)
 }
 

@@ -5,7 +5,8 @@
 //! dataset readable only through its parquet export; and a gated copy of GSM8K.
 //!
 //! HellaSwag, BoolQ, OpenBookQA and GPQA are built in [`choice`]; HumanEval, MATH, MATH-500,
-//! MGSM and DROP in [`generation`], with what each had to write back into the real schema.
+//! MGSM and DROP in [`generation`], with what each had to write back into the real schema; the
+//! Open LLM Leaderboard v2's BBH, MMLU-Pro, MuSR, IFEval and MATH-lighteval in [`leaderboard`].
 //!
 //! The data folder has no `train` split for ARC, PIQA and WinoGrande, which lm-eval's task files
 //! name (and `datasets` must find) even at 0 shots: there the stand-in's `train` holds the
@@ -14,6 +15,7 @@
 
 mod choice;
 mod generation;
+mod leaderboard;
 
 pub use choice::GPQA_REPO;
 
@@ -239,6 +241,7 @@ pub fn build_repos(data: &Path, root: &Path) -> Result<Vec<String>, BuildError> 
 
     built.extend(choice::build(data, root)?);
     built.extend(generation::build(data, root)?);
+    built.extend(leaderboard::build(data, root)?);
     Ok(built)
 }
 

@@ -25,7 +25,7 @@ mod text;
 pub use chat::{builtin_template, template_for_architecture, ChatFormat, Message};
 pub use dataset::{hub_dataset_id, DataDir};
 pub use error::TaskError;
-pub use hooks::{python, seed_hooks, use_cache as cache_hook_outputs};
+pub use hooks::{hook_draws_before, python, seed_hooks, use_cache as cache_hook_outputs};
 pub use metrics::{Metric, MetricAggregation, MetricError, MetricKind, Scored};
 pub use prepared::{Answers, DocInstance, DocKind, PreparedTask, FEWSHOT_SEED, GENERATION_SEED};
 pub use registry::{GroupNode, Registry, Selection, TaskSource};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use include_dir::{include_dir, Dir};
 use serde_yaml::{Mapping, Value as Yaml};
 
-use crate::spec::{self, GroupSpec, TaskSpec};
+use crate::spec::{self, GroupMember, GroupSpec, TaskSpec};
 use crate::TaskError;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../tasks");
@@ -78,8 +78,58 @@ pub struct GroupNode {
 pub struct Selection {
     /// Tasks to evaluate, in the order first named, without repeats.
     pub tasks: Vec<String>,
+    /// Each task's fields, with what a group replaced applied (a task defined inside a group
+    /// file exists only here).
+    pub specs: BTreeMap<String, TaskSpec>,
     /// Groups to report, members before the groups that contain them.
     pub groups: Vec<GroupNode>,
+}
+
+impl Selection {
+    /// The fields of the selected task `name`.
+    pub fn spec(&self, name: &str) -> Option<&TaskSpec> {
+        self.specs.get(name)
+    }
+
+    /// For each task of `tasks` (same order), how many draws of Python's global `random`
+    /// lm-eval 0.4.13 has made, after seeding, by the time it builds that task. Adding a task to
+    /// a group reads the task's `task_name` twice, and each read draws a random 8-character id
+    /// (`random.choices(k=8)`: eight draws) even though the task has a name; a group adds its
+    /// members once all of them are built. A `process_docs` hook that shuffles with `random`
+    /// (the leaderboard's GPQA) sees those draws, so the hook worker makes them too.
+    pub fn lm_eval_draws_before(&self) -> Vec<u64> {
+        const DRAWS_PER_ADD: u64 = 2 * 8;
+        let position = |task: &str| self.tasks.iter().position(|t| t == task);
+        // Each group's adds happen right after its last task is built.
+        let mut adds_after = vec![0u64; self.tasks.len()];
+        for group in &self.groups {
+            let last = self.leaves(&group.spec.group).filter_map(position).max();
+            let tasks = group
+                .children
+                .iter()
+                .filter(|c| self.specs.contains_key(*c));
+            if let Some(last) = last {
+                adds_after[last] += tasks.count() as u64;
+            }
+        }
+        let mut before = 0;
+        adds_after
+            .iter()
+            .map(|adds| {
+                let now = before;
+                before += adds * DRAWS_PER_ADD;
+                now
+            })
+            .collect()
+    }
+
+    /// The tasks under group `name`, nested groups included.
+    fn leaves<'a>(&'a self, name: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        match self.groups.iter().find(|g| g.spec.group == name) {
+            Some(group) => Box::new(group.children.iter().flat_map(|c| self.leaves(c))),
+            None => Box::new(std::iter::once(name)),
+        }
+    }
 }
 
 /// All known tasks, tags and groups.
@@ -170,8 +220,12 @@ impl Registry {
         let Some(map) = value.as_mapping() else {
             return Err(source.error("expected a mapping of task fields"));
         };
-        if map.contains_key("group") {
-            let group = spec::parse_group_yaml(&text).map_err(|m| source.error(&m))?;
+        // lm-eval's order: a task class first, then a group (even with `task:` one name).
+        if map.contains_key("group") && !map.contains_key("class") {
+            let mut group = spec::parse_group_yaml(&text).map_err(|m| source.error(&m))?;
+            if let TaskSource::File(path) = &source {
+                locate_group_hooks(&mut group, path.parent().unwrap_or(Path::new(".")));
+            }
             self.groups.insert(group.group.clone(), (group, source));
             return Ok(());
         }
@@ -241,19 +295,20 @@ impl Registry {
 
     /// Resolves names (tasks, groups or tags) to the tasks to run and the groups to report.
     pub fn resolve(&self, names: &[String]) -> Result<Selection, TaskError> {
-        let mut selection = Selection::default();
-        let mut seen_groups = BTreeSet::new();
+        let mut walk = Walk::default();
         for name in names {
-            self.resolve_one(name, &mut selection, &mut seen_groups, 0)?;
+            self.resolve_one(name, &Mapping::new(), &mut walk, 0)?;
         }
-        Ok(selection)
+        Ok(walk.selection)
     }
 
+    /// Selects `name` with `overrides` (a group's replaced fields) on its tasks; returns the
+    /// names a group lists it under (a tag's tasks, else `name`).
     fn resolve_one(
         &self,
         name: &str,
-        selection: &mut Selection,
-        seen_groups: &mut BTreeSet<String>,
+        overrides: &Mapping,
+        walk: &mut Walk,
         depth: usize,
     ) -> Result<Vec<String>, TaskError> {
         if let Some((file, message)) = self.broken.get(name) {
@@ -274,33 +329,20 @@ impl Registry {
                 message: "groups nest more than 16 deep (a cycle?)".into(),
             });
         }
-        if self.tasks.contains_key(name) {
-            if !selection.tasks.iter().any(|t| t == name) {
-                selection.tasks.push(name.to_string());
-            }
+        if let Some((spec, source)) = self.tasks.get(name) {
+            let spec = with_overrides(spec, overrides).map_err(|m| {
+                source.error(&format!("task `{name}` with its group's fields: {m}"))
+            })?;
+            walk.select(name, spec)?;
             return Ok(vec![name.to_string()]);
         }
         if let Some((group, _)) = self.groups.get(name) {
-            let mut children = Vec::new();
-            for member in &group.task {
-                let resolved = self.resolve_one(member, selection, seen_groups, depth + 1)?;
-                if self.tags.contains_key(member) && !self.tasks.contains_key(member) {
-                    children.extend(resolved);
-                } else {
-                    children.push(member.clone());
-                }
-            }
-            if seen_groups.insert(name.to_string()) {
-                selection.groups.push(GroupNode {
-                    spec: group.clone(),
-                    children,
-                });
-            }
+            self.resolve_group(group.clone(), overrides, walk, depth)?;
             return Ok(vec![name.to_string()]);
         }
         if let Some(tasks) = self.tags.get(name) {
             for task in tasks {
-                self.resolve_one(task, selection, seen_groups, depth + 1)?;
+                self.resolve_one(task, overrides, walk, depth + 1)?;
             }
             return Ok(tasks.clone());
         }
@@ -308,6 +350,130 @@ impl Registry {
             name: name.to_string(),
             suggestions: self.suggest(name),
         })
+    }
+
+    /// Selects `group`'s members, its own overrides under the caller's `overrides`.
+    fn resolve_group(
+        &self,
+        group: GroupSpec,
+        overrides: &Mapping,
+        walk: &mut Walk,
+        depth: usize,
+    ) -> Result<(), TaskError> {
+        let mut inherited = group.overrides.clone();
+        inherited.extend(overrides.clone());
+        let mut children = Vec::new();
+        for member in &group.task {
+            let (name, fields) = match member {
+                GroupMember::Name(name) => (name.clone(), inherited.clone()),
+                GroupMember::Inline(map) => {
+                    let (name, fields) = self.inline_member(&group.group, map, &inherited)?;
+                    if !self.knows(&name) {
+                        self.resolve_inline(&name, map, &fields, walk, depth)?;
+                        children.push(name);
+                        continue;
+                    }
+                    (name, fields)
+                }
+            };
+            let resolved = self.resolve_one(&name, &fields, walk, depth + 1)?;
+            if self.tags.contains_key(&name) && !self.tasks.contains_key(&name) {
+                children.extend(resolved);
+            } else {
+                children.push(name);
+            }
+        }
+        if walk.seen_groups.insert(group.group.clone()) {
+            walk.selection.groups.push(GroupNode {
+                spec: group,
+                children,
+            });
+        }
+        Ok(())
+    }
+
+    /// An inline member's name (`parent::name` when no file defines it) and the fields it
+    /// replaces: `inherited`, then its own (a group's fields excepted).
+    fn inline_member(
+        &self,
+        parent: &str,
+        map: &Mapping,
+        inherited: &Mapping,
+    ) -> Result<(String, Mapping), TaskError> {
+        let key = if map.contains_key("group") {
+            "group"
+        } else {
+            "task"
+        };
+        let Some(name) = map.get(key).and_then(Yaml::as_str) else {
+            return Err(TaskError::Invalid {
+                task: parent.into(),
+                message: "a map in the group's `task:` list needs `task: name` or `group: name`"
+                    .into(),
+            });
+        };
+        let own: Mapping = map
+            .iter()
+            .filter(|(k, _)| !k.as_str().is_some_and(|k| spec::GROUP_FIELDS.contains(&k)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if self.knows(name) {
+            let mut fields = inherited.clone();
+            fields.extend(own);
+            return Ok((name.to_string(), fields));
+        }
+        // lm-eval: a group defined in place takes its parent's fields over its own; a task
+        // defined in place, its own over its parent's.
+        let (mut fields, top) = if key == "group" {
+            (own, inherited.clone())
+        } else {
+            (inherited.clone(), own)
+        };
+        fields.extend(top);
+        Ok((format!("{parent}::{name}"), fields))
+    }
+
+    /// Selects a task or group defined inside a group file's `task:` list.
+    fn resolve_inline(
+        &self,
+        name: &str,
+        map: &Mapping,
+        fields: &Mapping,
+        walk: &mut Walk,
+        depth: usize,
+    ) -> Result<(), TaskError> {
+        let invalid = |message: String| TaskError::Invalid {
+            task: name.into(),
+            message,
+        };
+        if map.contains_key("group") {
+            let mut inline = map.clone();
+            inline.insert("group".into(), name.into());
+            // Its own other fields are already in `fields`.
+            let group: GroupSpec = serde_yaml::from_value(Yaml::Mapping(inline))
+                .map_err(|e| invalid(spec::describe_yaml_error(&e)))?;
+            return self.resolve_group(group, fields, walk, depth + 1);
+        }
+        let mut fields = fields.clone();
+        fields.insert("task".into(), name.into());
+        for key in ["tag", "group", "task_list"] {
+            fields.remove(key);
+        }
+        let spec: TaskSpec = serde_yaml::from_value(Yaml::Mapping(fields))
+            .map_err(|e| invalid(spec::describe_yaml_error(&e)))?;
+        if let Some(needs) = spec.unsupported() {
+            return Err(invalid(format!("needs {needs}; assay cannot run it")));
+        }
+        walk.select(name, spec)
+    }
+
+    /// Whether a file defines `name` as a task, group or tag.
+    fn knows(&self, name: &str) -> bool {
+        self.tasks.contains_key(name)
+            || self.groups.contains_key(name)
+            || self.tags.contains_key(name)
+            || self.broken.contains_key(name)
+            || self.refused.contains_key(name)
     }
 
     /// Up to three known names close to `name`.
@@ -332,6 +498,57 @@ impl Registry {
             .take(3)
             .map(|(_, k)| k.to_string())
             .collect()
+    }
+}
+
+/// The selection being built: tasks with their fields, and the groups already listed.
+#[derive(Default)]
+struct Walk {
+    selection: Selection,
+    seen_groups: BTreeSet<String>,
+}
+
+impl Walk {
+    /// Adds task `name` with `spec`, unless it is there already with the same fields.
+    fn select(&mut self, name: &str, spec: TaskSpec) -> Result<(), TaskError> {
+        match self.selection.specs.get(name) {
+            Some(earlier) if *earlier != spec => Err(TaskError::Invalid {
+                task: name.into(),
+                message: "selected twice with different fields (a group replaces some of \
+                          them): run the two selections apart"
+                    .into(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.selection.tasks.push(name.to_string());
+                self.selection.specs.insert(name.to_string(), spec);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `spec` with a group's `overrides` (the group structure's own keys dropped, as lm-eval does).
+fn with_overrides(spec: &TaskSpec, overrides: &Mapping) -> Result<TaskSpec, String> {
+    if overrides.is_empty() {
+        return Ok(spec.clone());
+    }
+    let mut fields = overrides.clone();
+    for key in ["tag", "group", "task_list", "task"] {
+        fields.remove(key);
+    }
+    spec.with_fields(&fields)
+}
+
+/// A group file's `!function` tags (in its overrides and inline members) located in `folder`.
+fn locate_group_hooks(group: &mut GroupSpec, folder: &Path) {
+    for (_, v) in group.overrides.iter_mut() {
+        locate_hooks(v, folder);
+    }
+    for member in &mut group.task {
+        if let GroupMember::Inline(map) = member {
+            map.iter_mut().for_each(|(_, v)| locate_hooks(v, folder));
+        }
     }
 }
 
@@ -577,6 +794,105 @@ mod tests {
         assert!(err.contains("images") && err.contains("img.yaml"), "{err}");
         let err = r.resolve(&["beams".into()]).unwrap_err().to_string();
         assert!(err.contains("beam search"), "{err}");
+    }
+
+    #[test]
+    fn groups_replace_their_members_fields_and_define_members_in_place() {
+        // lm-eval 0.4.13: a group's other fields replace its members' (nested ones too); a
+        // member map's own fields replace both; a map naming no file is defined in place.
+        let group = [
+            "group: g",
+            "num_fewshot: 5",
+            "tag: ignored",
+            "task:",
+            "  - t",
+            "  - task: u",
+            "    num_fewshot: 2",
+            "  - task: fresh",
+            "    doc_to_text: new",
+            "  - group: sub",
+            "    task: [t]",
+        ]
+        .join("\n");
+        let r = registry_with(&[
+            ("t.yaml", "task: t\ndoc_to_text: q\nnum_fewshot: 0\n"),
+            ("u.yaml", "task: u\ndoc_to_text: q\n"),
+            ("g.yaml", &group),
+            // A task class's file keeps an old `group:`: a task, refused by name.
+            (
+                "py.yaml",
+                "group: py_group\ntask: py\nclass: !function m.C\n",
+            ),
+            // A builder option of a loading script: refused by name; streaming is not needed.
+            (
+                "script.yaml",
+                "task: script\ndataset_kwargs:\n  qa_split: qa1\n  streaming: true\n",
+            ),
+        ])
+        .unwrap();
+        assert!(r.unreadable().is_empty(), "{:?}", r.unreadable());
+        let selection = r.resolve(&["g".into()]).unwrap();
+        assert_eq!(selection.tasks, ["t", "u", "g::fresh"]);
+        assert_eq!(selection.spec("t").unwrap().num_fewshot, Some(5));
+        assert_eq!(selection.spec("u").unwrap().num_fewshot, Some(2));
+        let fresh = selection.spec("g::fresh").unwrap();
+        assert_eq!(fresh.doc_to_text, Some(Yaml::from("new")));
+        assert_eq!(fresh.num_fewshot, Some(5));
+        let names: Vec<&str> = selection
+            .groups
+            .iter()
+            .map(|g| g.spec.group.as_str())
+            .collect();
+        assert_eq!(names, ["g::sub", "g"]);
+        assert_eq!(
+            selection.groups[1].children,
+            ["t", "u", "g::fresh", "g::sub"]
+        );
+        // The files themselves are unchanged: the replacement is the group's.
+        assert_eq!(r.task("t").unwrap().0.num_fewshot, Some(0));
+        let alone = r.resolve(&["t".into()]).unwrap();
+        assert_eq!(alone.spec("t").unwrap().num_fewshot, Some(0));
+        // The same task with two sets of fields in one run cannot be told apart in the results.
+        let err = r
+            .resolve(&["t".into(), "g".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("selected twice with different fields"),
+            "{err}"
+        );
+        let refused: Vec<&str> = r.refused().iter().map(|(_, why)| *why).collect();
+        assert!(
+            refused.iter().any(|w| w.contains("task class")),
+            "{refused:?}"
+        );
+        assert!(
+            refused
+                .iter()
+                .any(|w| w.contains("dataset_kwargs.qa_split")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn lm_evals_draws_follow_its_group_building_order() {
+        let r = registry_with(&[
+            ("a.yaml", "task: a\n"),
+            ("b.yaml", "task: b\n"),
+            ("c.yaml", "task: c\n"),
+            ("d.yaml", "task: d\n"),
+            ("inner.yaml", "group: inner\ntask: [b, c]\n"),
+            ("outer.yaml", "group: outer\ntask: [a, inner, d]\n"),
+        ])
+        .unwrap();
+        let selection = r.resolve(&["outer".into()]).unwrap();
+        assert_eq!(selection.tasks, ["a", "b", "c", "d"]);
+        // `inner` adds its two tasks once `c` is built: 2 adds x 2 reads x 8 draws before `d`;
+        // `outer` adds `a` and `d` after everything.
+        assert_eq!(selection.lm_eval_draws_before(), [0, 0, 0, 32]);
+        // Tasks named on their own are never added to a group: no draws.
+        let alone = r.resolve(&["a".into(), "d".into()]).unwrap();
+        assert_eq!(alone.lm_eval_draws_before(), [0, 0]);
     }
 
     #[test]

@@ -53,7 +53,6 @@ impl OneOrMany {
 
 /// Where a task's data lives, relative to the data directory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DatasetKwargs {
     /// One file for every split, or a file per split name. `{dataset_name}` is replaced by the
     /// task's `dataset_name`.
@@ -87,6 +86,17 @@ pub struct DatasetKwargs {
     /// has only a script is read from the Hub's parquet export, as `datasets` 4 does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_remote_code: Option<bool>,
+    /// `load_dataset`'s `verification_mode` and `streaming`: how `datasets` fetches and checks
+    /// the files, not which rows they hold; read, and not needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_mode: Option<Yaml>,
+    /// See `verification_mode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<Yaml>,
+    /// Every other key: an option for the dataset's loading script or builder (`qa_split`,
+    /// `features`, ...), which assay cannot pass on; the task is refused by name.
+    #[serde(flatten)]
+    pub builder_options: BTreeMap<String, Yaml>,
 }
 
 impl DatasetKwargs {
@@ -391,6 +401,10 @@ pub struct TaskSpec {
     /// name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<Yaml>,
+    /// An old file's `group: name` on a task (a task class's file still has one): lm-eval
+    /// drops it.
+    #[serde(default, skip_serializing)]
+    pub group: Option<Yaml>,
 }
 
 impl TaskSpec {
@@ -412,6 +426,15 @@ impl TaskSpec {
             "a dataset built by Python (`custom_dataset`)".into()
         } else if self.class.is_some() {
             "a Python task class (`class`)".into()
+        } else if let Some(option) = self
+            .dataset_kwargs
+            .as_ref()
+            .and_then(|k| k.builder_options.keys().next())
+        {
+            format!(
+                "an option for a dataset's loading script or builder (`dataset_kwargs.{option}`): \
+                 assay reads the Hub's data files and runs no loading script"
+            )
         } else {
             return None;
         };
@@ -425,15 +448,21 @@ impl TaskSpec {
         let Some(hub) = &self.hub else {
             return Ok(self.clone());
         };
+        let mut spec = self.with_fields(hub).map_err(|e| format!("hub: {e}"))?;
+        spec.hub = None;
+        Ok(spec)
+    }
+
+    /// This spec with `fields` replacing its own (a group's overrides, a `hub` block).
+    pub fn with_fields(&self, fields: &serde_yaml::Mapping) -> Result<TaskSpec, String> {
         let mut base = match serde_yaml::to_value(self).map_err(|e| e.to_string())? {
             Yaml::Mapping(m) => m,
             _ => serde_yaml::Mapping::new(),
         };
-        base.remove("hub");
-        for (k, v) in hub {
+        for (k, v) in fields {
             base.insert(k.clone(), v.clone());
         }
-        serde_yaml::from_value(Yaml::Mapping(base)).map_err(|e| format!("hub: {e}"))
+        serde_yaml::from_value(Yaml::Mapping(base)).map_err(|e| describe_yaml_error(&e))
     }
 }
 
@@ -484,23 +513,59 @@ fn yes() -> bool {
 
 /// A group file: a named set of tasks (or tags, or groups) reported together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     /// The group's name.
     pub group: String,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_alias: Option<String>,
-    /// Members: task, tag or group names (one name alone, as lm-eval also reads it).
+    /// Members (one alone, as lm-eval also reads it).
     #[serde(deserialize_with = "one_or_many")]
-    pub task: Vec<String>,
+    pub task: Vec<GroupMember>,
     /// Metrics aggregated over the members (one metric alone, as lm-eval also reads it).
     #[serde(default, deserialize_with = "one_or_many")]
     pub aggregate_metric_list: Vec<AggregateMetric>,
     /// `version` and free metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, Yaml>>,
+    /// Every other field (`num_fewshot`, `metric_list`, ...): it replaces that field of every
+    /// task in the group, nested groups included, as in lm-eval 0.4.13.
+    #[serde(skip)]
+    pub overrides: serde_yaml::Mapping,
 }
+
+/// One entry of a group's `task:` list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, try_from = "Yaml")]
+pub enum GroupMember {
+    /// A task, tag or group by name.
+    Name(String),
+    /// A map: `task: name` (or `group: name`) naming a known task (or group) with fields that
+    /// replace its own; else a task (or group) defined in place, which lm-eval names
+    /// `parent::name`.
+    Inline(serde_yaml::Mapping),
+}
+
+impl TryFrom<Yaml> for GroupMember {
+    type Error = String;
+
+    fn try_from(value: Yaml) -> Result<Self, String> {
+        match value {
+            Yaml::String(name) => Ok(GroupMember::Name(name)),
+            Yaml::Mapping(map) => Ok(GroupMember::Inline(map)),
+            _ => Err("expected a task name or a map with `task:` or `group:`".into()),
+        }
+    }
+}
+
+/// Fields of a group file; the rest of an inline group's map are overrides.
+pub(crate) const GROUP_FIELDS: [&str; 5] = [
+    "group",
+    "group_alias",
+    "task",
+    "aggregate_metric_list",
+    "metadata",
+];
 
 /// A flag as lm-eval tests it (`if flag:`): a boolean, or any other value by Python's truth (a
 /// non-empty string is true: several lm-eval files give `ignore_punctuation` a multi-line
@@ -549,7 +614,15 @@ pub(crate) fn check_task_yaml(text: &str) -> Result<TaskSpec, String> {
 
 /// Parses a group file.
 pub(crate) fn parse_group_yaml(text: &str) -> Result<GroupSpec, String> {
-    crate::lenient::from_str::<GroupSpec>(text).map_err(|e| describe_yaml_error(&e))
+    let mut group =
+        crate::lenient::from_str::<GroupSpec>(text).map_err(|e| describe_yaml_error(&e))?;
+    let fields: serde_yaml::Mapping =
+        crate::lenient::from_str(text).map_err(|e| describe_yaml_error(&e))?;
+    group.overrides = fields
+        .into_iter()
+        .filter(|(k, _)| !k.as_str().is_some_and(|k| GROUP_FIELDS.contains(&k)))
+        .collect();
+    Ok(group)
 }
 
 /// A YAML error as "line L, column C: message".

@@ -706,3 +706,120 @@ fn every_built_in_task_reads_the_hub_with_the_folders_prompts() {
         );
     }
 }
+
+/// The Python with lm-eval's task library and the leaderboard hooks' packages, and NLTK's
+/// punkt_tab beside it (both from scripts/setup.sh).
+fn lm_eval_python() -> (PathBuf, PathBuf) {
+    let cache = assay_dirs::cache_dir();
+    let python = std::env::var_os("ASSAY_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache.join("test-python/bin/python"));
+    let nltk = cache.join("nltk_data");
+    assert!(
+        python.is_file() && nltk.join("tokenizers/punkt_tab/english").is_dir(),
+        "{} or {} is missing: run `bash scripts/setup.sh` (it installs lm-eval's task library \
+         and writes NLTK's punkt_tab)",
+        python.display(),
+        nltk.display()
+    );
+    (python, nltk)
+}
+
+/// GPQA's gold letters for the first `n` documents of each leaderboard GPQA task, computed by
+/// lm-eval's own hook in `python` after the draws lm-eval 0.4.13 makes before it builds them
+/// (seed 0, then 48 random task ids of 8 draws while it builds BBH's group). The three sets'
+/// files are one file here, so `datasets`' cache is off: each call must shuffle.
+fn lm_evals_gpqa_golds(python: &Path, n: usize) -> Vec<String> {
+    let csv = data_dir().join("gpqa/gpqa_diamond.csv");
+    let script = format!(
+        "import random, os, lm_eval, datasets, importlib.util\n\
+         p = os.path.join(os.path.dirname(lm_eval.__file__), 'tasks/leaderboard/gpqa/utils.py')\n\
+         spec = importlib.util.spec_from_file_location('u', p)\n\
+         u = importlib.util.module_from_spec(spec); spec.loader.exec_module(u)\n\
+         ds = datasets.load_dataset('csv', data_files={csv:?}, split='train')\n\
+         datasets.disable_caching()\n\
+         random.seed(0)\n\
+         [random.random() for _ in range(48 * 8)]\n\
+         for _ in range(3):\n    print(' '.join(u.process_docs(ds)['answer'][:{n}]))\n"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(python)
+        .args(["-c", &script])
+        .env("HF_HOME", home.path())
+        .env("HF_DATASETS_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_open_llm_leaderboard_runs_from_lm_evals_task_files_without_a_data_folder() {
+    let (python, nltk) = lm_eval_python();
+    let home = tempfile::tempdir().unwrap();
+    let vars = hub_env(home.path());
+    let mut env = borrowed(&vars);
+    let python_text = python.display().to_string();
+    let nltk_text = nltk.display().to_string();
+    env.extend([
+        ("ASSAY_PYTHON", python_text.as_str()),
+        ("NLTK_DATA", nltk_text.as_str()),
+        ("HF_TOKEN", GATED_TOKEN),
+    ]);
+    let args = [
+        "--tasks-from",
+        "lm_eval",
+        "--tasks",
+        "leaderboard",
+        "--limit",
+        "2",
+        "--gen-kwargs",
+        "max_gen_toks=8",
+    ];
+    let (r, out) = run_with(None, &args, &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let results = r.results.unwrap();
+    let tasks: Vec<&String> = results["results"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !results["groups"].as_object().unwrap().contains_key(*k))
+        .collect();
+    assert_eq!(tasks.len(), 39, "{tasks:?}");
+    // The group reports every metric some member has, as lm-eval does (members without one
+    // are left out of it).
+    let group = &results["results"]["leaderboard"];
+    for key in [
+        "acc,none",
+        "acc_norm,none",
+        "exact_match,none",
+        "prompt_level_strict_acc,none",
+        "inst_level_loose_acc,none",
+    ] {
+        assert!(group[key].is_number(), "{key} in {group}");
+    }
+    // IFEval's checker ran (its instructions need punkt and langdetect).
+    assert!(metric(&results, "leaderboard_ifeval", "inst_level_strict_acc,none") >= 0.0);
+    // GPQA's options are shuffled by its hook with Python's global `random`: the gold letters
+    // are lm-eval's, draws made while lm-eval builds the BBH group included.
+    let targets: Vec<String> = ["diamond", "extended", "main"]
+        .iter()
+        .flat_map(|set| {
+            let files = find_files(out.path(), &format!("samples_leaderboard_gpqa_{set}_"));
+            let mut docs = read_lines(&files[0]);
+            docs.sort_by_key(|s| s["doc_id"].as_u64());
+            docs.into_iter()
+                .map(|s| s["target"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(targets, lm_evals_gpqa_golds(&python, 2));
+}

@@ -15,7 +15,7 @@ use assay_data::{read_records, ReadOptions, Record};
 use serde_json::{json, Value};
 
 use super::{
-    arc_row, branch, choices_and_gold, shape, text_field, to_record, write, write_card,
+    arc_row, branch, choices_and_gold, shape, text_field, to_record, write, write_card_owned,
     write_splits, BuildError,
 };
 
@@ -60,11 +60,23 @@ pub(super) fn build(data: &Path, root: &Path) -> Result<Vec<String>, BuildError>
         &openbookqa,
     )?;
 
-    // Idavidrein/gpqa: the CSV files at the root, one config each, gated.
+    // Idavidrein/gpqa: the CSV files at the root, one config each, gated. The folder has only
+    // the diamond set: `gpqa_main` and `gpqa_extended` hold its rows too (real names, layout
+    // and columns; not the real sets' rows).
     let csv = data.join("gpqa/gpqa_diamond.csv");
     let main = branch(root, GPQA_REPO, "main")?;
-    std::fs::copy(&csv, main.join("gpqa_diamond.csv")).map_err(|e| BuildError::Io(csv, e))?;
-    write_card(&main, &[("gpqa_diamond", &[("train", "gpqa_diamond.csv")])])?;
+    let configs = ["gpqa_diamond", "gpqa_extended", "gpqa_main"];
+    for config in configs {
+        let target = main.join(format!("{config}.csv"));
+        std::fs::copy(&csv, &target).map_err(|e| BuildError::Io(target, e))?;
+    }
+    let files = configs.map(|c| format!("{c}.csv"));
+    let card: Vec<(&str, Vec<(String, String)>)> = configs
+        .iter()
+        .zip(&files)
+        .map(|(c, f)| (*c, vec![("train".to_string(), f.clone())]))
+        .collect();
+    write_card_owned(&main, &card)?;
     write(
         &root.join("datasets").join(GPQA_REPO).join(".gated"),
         crate::GATED_TOKEN,

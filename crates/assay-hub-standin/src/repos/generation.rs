@@ -18,8 +18,9 @@ use super::{
     write_splits, BuildError,
 };
 
-/// The MATH subjects: lm-eval's `hendrycks_math` config names, the data folder's file names.
-const MATH_SUBJECTS: [&str; 7] = [
+/// The MATH subjects: lm-eval's `hendrycks_math` (and MATH-lighteval's) config names, the data
+/// folder's file names.
+pub(super) const MATH_SUBJECTS: [&str; 7] = [
     "algebra",
     "counting_and_probability",
     "geometry",

@@ -61,6 +61,20 @@ pub fn seed_hooks(seeds: Seeds) {
     *hook_seeds().lock().unwrap_or_else(|e| e.into_inner()) = seeds;
 }
 
+/// The draws of Python's global `random` lm-eval has made before the task being prepared
+/// (see [`crate::Selection::lm_eval_draws_before`]); the worker catches up to it before a
+/// `process_docs` hook runs.
+fn draws_before() -> &'static Mutex<u64> {
+    static DRAWS: OnceLock<Mutex<u64>> = OnceLock::new();
+    DRAWS.get_or_init(|| Mutex::new(0))
+}
+
+/// Sets how many draws of Python's global `random` lm-eval has made before the task whose
+/// `process_docs` hook runs next.
+pub fn hook_draws_before(draws: u64) {
+    *draws_before().lock().unwrap_or_else(|e| e.into_inner()) = draws;
+}
+
 fn start() -> Result<Worker, String> {
     let python = python();
     let seeds = *hook_seeds().lock().unwrap_or_else(|e| e.into_inner());
@@ -197,7 +211,10 @@ pub fn process_docs(path: &str, docs: Vec<Record>) -> Result<Vec<Record>, String
     let out = match cached.and_then(|text| serde_json::from_str(&text).ok()) {
         Some(out) => out,
         None => {
-            let reply = request(&json!({"op": "process_docs", "hook": path, "docs": docs}))?;
+            let draws = *draws_before().lock().unwrap_or_else(|e| e.into_inner());
+            let reply = request(&json!({
+                "op": "process_docs", "hook": path, "docs": docs, "draws_before": draws
+            }))?;
             let drew = reply["drew"].as_bool().unwrap_or(true);
             let out = reply["rows"].clone();
             let store = cache().lock().unwrap_or_else(|e| e.into_inner());

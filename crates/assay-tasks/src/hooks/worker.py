@@ -13,7 +13,8 @@ the file `<module>.py` beside the task file.
 
 Before any hook runs, the worker seeds what lm-eval's `simple_evaluate` seeds, in its order:
 Python's `random`, NumPy's and torch's global generators (where installed), with the seeds in
-$ASSAY_HOOK_SEEDS (JSON: python, numpy, torch; null leaves one unseeded).
+$ASSAY_HOOK_SEEDS (JSON: python, numpy, torch; null leaves one unseeded). A process_docs
+request's "draws_before" says how many draws of Python's `random` lm-eval has made by then.
 """
 import importlib.util
 import json
@@ -134,6 +135,18 @@ def _seed():
         torch.manual_seed(seeds["torch"])
 
 
+_drawn = [0]
+
+
+def _catch_up(draws):
+    """Draws from Python's `random` until `draws` were made since seeding: lm-eval 0.4.13 draws
+    eight times for every read of a task's `task_name` while it builds a group (a random id it
+    throws away), and a hook that shuffles with `random` sees those draws."""
+    while _drawn[0] < draws:
+        random.random()
+        _drawn[0] += 1
+
+
 def _generator_states():
     """The states of the global random generators, comparable with ==."""
     states = [random.getstate()]
@@ -207,6 +220,7 @@ def _answer(request):
         return _plain([list(r) if not isinstance(r, str) else r
                        for r in _filter(request, fn)])
     if request["op"] == "process_docs":
+        _catch_up(request.get("draws_before", 0))
         docs = _dataset(request["docs"])
         before = _generator_states()
         result = fn(docs)

@@ -131,12 +131,24 @@ impl PreparedTask {
             .templates
             .eval(field, doc)
             .map_err(|m| self.field_error(doc_id, "doc_to_choice", m))?;
-        let Value::Array(items) = value else {
-            return Err(self.field_error(
-                doc_id,
-                "doc_to_choice",
-                format!("expected a list, got {value}"),
-            ));
+        // A rendered template giving a list's Python repr is read as lm-eval reads it
+        // (`ast.literal_eval`).
+        let literal = match &value {
+            Value::String(text) => match assay_data::parse_literal(text) {
+                Ok(Value::Array(items)) => Some(items),
+                _ => None,
+            },
+            _ => None,
+        };
+        let items = match (value, literal) {
+            (_, Some(items)) | (Value::Array(items), None) => items,
+            (value, None) => {
+                return Err(self.field_error(
+                    doc_id,
+                    "doc_to_choice",
+                    format!("expected a list (or a Python list literal), got {value}"),
+                ))
+            }
         };
         if items.is_empty() {
             return Err(self.field_error(

@@ -77,7 +77,7 @@ pub fn run(args: DecontamArgs) -> anyhow::Result<i32> {
         let selection = registry.resolve(&args.tasks)?;
         let data_dir = args.source.data()?;
         for name in &selection.tasks {
-            let (spec, _) = registry.task(name).expect("resolved tasks exist");
+            let spec = selection.spec(name).expect("resolved tasks have fields");
             let task = PreparedTask::prepare(name, spec, &data_dir, Some(0))?;
             let items = (0..task.docs.len())
                 .map(|i| {

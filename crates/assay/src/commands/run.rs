@@ -197,7 +197,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Without --seed, each task keeps its own few-shot seed (lm-eval's 1234 unless it sets one).
     let fewshot_seed = args.seed.as_ref().and(seeds.fewshot);
     let mut tasks = prepare_tasks(
-        &registry,
         &selection,
         &data,
         args.num_fewshot,

@@ -42,7 +42,7 @@ pub fn run(args: TasksArgs) -> anyhow::Result<i32> {
         println!("tag   {tag:<46} {:>3} tasks", tasks.len());
     }
     print_files(
-        "tasks need what assay cannot run (images, beam search, unitxt, Python-built data)",
+        "tasks need what assay cannot run (images, beam search, unitxt, Python-built data, dataset-script options)",
         &registry.refused(),
     );
     print_files(
