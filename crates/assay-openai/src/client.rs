@@ -20,6 +20,7 @@ use reqwest::StatusCode;
 use tokio::sync::Notify;
 
 use super::protocol::{error_message, model_ids, Failure};
+use super::redact_credentials;
 use assay_backend::BackendError;
 use assay_backend::{RequestStats, RetryReason};
 
@@ -132,6 +133,7 @@ impl Client {
             let mut reachable = Vec::new();
             for (index, base) in self.settings.base_urls.iter().enumerate() {
                 let url = format!("{}/models", base.trim_end_matches('/'));
+                let shown = redact_credentials(&url);
                 let reply = self
                     .http
                     .get(&url)
@@ -143,7 +145,7 @@ impl Client {
                     Ok(r) => r,
                     Err(e) => {
                         unreachable.push(format!(
-                            "cannot reach {url}: {} (is the server running, and is --base-url right? it usually ends in /v1)",
+                            "cannot reach {shown}: {} (is the server running, and is --base-url right? it usually ends in /v1)",
                             error_chain(&e)
                         ));
                         continue;
@@ -158,20 +160,21 @@ impl Client {
                 }
                 if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                     return Err(BackendError::Server(format!(
-                        "{url} answered {status}: {} (set the key's variable named by --api-key-env)",
+                        "{shown} answered {status}: {} (set the key's variable named by --api-key-env)",
                         error_message(&body)
                     )));
                 }
                 if !status.is_success() {
                     return Err(BackendError::Server(format!(
-                        "{url} answered {status}: {}",
+                        "{shown} answered {status}: {}",
                         error_message(&body)
                     )));
                 }
                 let ids = model_ids(&body).unwrap_or_default();
                 if !ids.is_empty() && !ids.iter().any(|id| id == model) {
                     return Err(BackendError::Server(format!(
-                        "{base} does not serve a model named `{model}`; it serves: {} (pass one of them as --model-name)",
+                        "{} does not serve a model named `{model}`; it serves: {} (pass one of them as --model-name)",
+                        redact_credentials(base),
                         ids.join(", ")
                     )));
                 }
@@ -188,6 +191,7 @@ impl Client {
     pub fn probe(&self, job: &Job, replica: usize) -> Result<u16, BackendError> {
         let base = self.settings.base_urls[replica].trim_end_matches('/');
         let url = format!("{base}{}", job.path);
+        let shown = redact_credentials(&url);
         self.runtime.block_on(async {
             let mut attempt = 0;
             loop {
@@ -208,7 +212,10 @@ impl Client {
                         return Ok(r.status().as_u16());
                     }
                     Err(e) if last => {
-                        return Err(BackendError::Server(format!("{url}: {}", error_chain(&e))))
+                        return Err(BackendError::Server(format!(
+                            "{shown}: {}",
+                            error_chain(&e)
+                        )))
                     }
                     _ => tokio::time::sleep(backoff(attempt)).await,
                 }
@@ -313,6 +320,7 @@ impl Client {
             let Queued { index, attempt, .. } = item;
             let job = &jobs[index];
             let url = format!("{}{}", replica.base, job.path);
+            let shown = redact_credentials(&url);
             self.stats.started();
             let outcome = self.attempt(&url, job, headers, index, parse).await;
             match outcome {
@@ -334,14 +342,14 @@ impl Client {
                     if attempt >= self.settings.max_retries {
                         self.stats.failed();
                         shared.fail(format!(
-                            "a request failed {} times (--max-retries {}); last: {url}: {detail}",
+                            "a request failed {} times (--max-retries {}); last: {shown}: {detail}",
                             attempt + 1,
                             self.settings.max_retries
                         ));
                         continue;
                     }
                     self.stats.retried(reason);
-                    tracing::debug!("retrying after {}: {url}: {detail}", reason.name());
+                    tracing::debug!("retrying after {}: {shown}: {detail}", reason.name());
                     if reason == RetryReason::Connection {
                         let failures = replica.failures_in_row.get() + 1;
                         replica.failures_in_row.set(failures);
@@ -383,6 +391,7 @@ impl Client {
         index: usize,
         parse: &Parser<'_, T>,
     ) -> Attempt<T> {
+        let shown = redact_credentials(url);
         let reply = self
             .http
             .post(url)
@@ -410,7 +419,7 @@ impl Client {
             Ok(Some(b)) => b,
             Ok(None) => {
                 return Attempt::Fatal(format!(
-                    "{url}: the reply ({status}) is longer than {} MiB, far beyond any completion; is this an OpenAI-compatible endpoint?",
+                    "{shown}: the reply ({status}) is longer than {} MiB, far beyond any completion; is this an OpenAI-compatible endpoint?",
                     MAX_REPLY_BYTES >> 20
                 ))
             }
@@ -450,7 +459,7 @@ impl Client {
         }
         if !status.is_success() {
             return Attempt::Fatal(format!(
-                "{url} answered {}{}",
+                "{shown} answered {}{}",
                 detail(),
                 if status == StatusCode::NOT_FOUND {
                     " (does the server have this endpoint? --api chat for chat-only servers; is --model-name right?)"
@@ -466,7 +475,7 @@ impl Client {
                 after: None,
                 detail: m,
             },
-            Err(Failure::Unsupported(m)) => Attempt::Fatal(format!("{url}: {m}")),
+            Err(Failure::Unsupported(m)) => Attempt::Fatal(format!("{shown}: {m}")),
         }
     }
 }
@@ -576,6 +585,7 @@ fn retry_after_at(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Dur
 }
 
 /// An error with its causes, `a: b: c`.
+/// `e` and its sources, without a password written into a URL (reqwest's errors name the URL).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -583,7 +593,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         text.push_str(&format!(": {s}"));
         source = s.source();
     }
-    text
+    redact_credentials(&text)
 }
 
 #[cfg(test)]

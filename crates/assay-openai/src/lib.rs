@@ -9,6 +9,7 @@
 
 mod client;
 pub mod protocol;
+mod redact;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use serde_json::json;
 
 pub use client::{Client, ClientSettings, Job};
 pub use protocol::Api;
+pub use redact::redact_credentials;
 
 use assay_backend::plan::{self, Token};
 use assay_backend::{
@@ -128,7 +130,8 @@ impl OpenAiBackend {
             device: "remote".into(),
             add_bos: tokenizer.as_ref().is_some_and(|t| t.bos().is_some()),
             special_tokens: SpecialTokens::default(),
-            endpoint: Some(settings.client.base_urls.join(",")),
+            // Shown and stored (results, registry): never a password written into the URL.
+            endpoint: Some(redact_credentials(&settings.client.base_urls.join(","))),
             adapter: None,
         };
         Ok(OpenAiBackend {

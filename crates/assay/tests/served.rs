@@ -314,12 +314,7 @@ fn server_problems_are_named_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let task = ["--tasks", "arc_easy", "--limit", "2", "--no-cache"];
 
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = released_port();
     let stderr = failed(
         assay(dir.path(), &task)
             .args(["--backend", "openai", "--model-name", MODEL, "--base-url"])
@@ -486,4 +481,70 @@ fn generate_runs_a_prompt_set_on_a_served_model() {
     assert!(first["tokens"].as_u64().unwrap() <= 6, "{first}");
     let log = std::fs::read_to_string(out.join(format!("logs/{MODEL}.log"))).unwrap();
     assert!(log.contains("chat template: the server's"), "{log}");
+}
+
+/// A port just released: nothing listens on it.
+fn released_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every file under `dir`, read as text (lossy).
+fn all_text_under(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text.push_str(&all_text_under(&path));
+        } else {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
+#[test]
+fn a_password_in_the_base_url_is_never_printed_or_stored() {
+    let server = standin(|_| {});
+    let with_password = server.url().replacen("http://", "http://user:hunter2@", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let output = assay(
+        dir.path(),
+        &["--tasks", "arc_easy", "--limit", "2", "--no-cache"],
+    )
+    .args(["--backend", "openai", "--model-name", MODEL, "--base-url"])
+    .arg(&with_password)
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = ok(output);
+    let stored = all_text_under(dir.path());
+    assert!(stored.contains("results"), "the results were written");
+    for text in [&stdout, &stderr, &stored] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(
+        stored.contains("http://***@127.0.0.1"),
+        "where it ran is kept"
+    );
+
+    // Nor in the error of a server that cannot be reached (reqwest's errors name the URL).
+    let port = released_port();
+    let stderr = failed(
+        assay(
+            dir.path(),
+            &["--tasks", "arc_easy", "--limit", "2", "--no-cache"],
+        )
+        .args(["--backend", "openai", "--model-name", MODEL, "--base-url"])
+        .arg(format!("http://user:hunter2@127.0.0.1:{port}/v1"))
+        .output()
+        .unwrap(),
+    );
+    assert!(
+        stderr.contains("cannot reach") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
 }

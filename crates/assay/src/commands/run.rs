@@ -383,7 +383,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let run_info = RunInfo {
         backend: info.clone(),
-        command_line: std::env::args().collect(),
+        // Never a password written into a --base-url.
+        command_line: std::env::args()
+            .map(|a| assay_openai::redact_credentials(&a))
+            .collect(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         git_hash: Some(env!("ASSAY_GIT_HASH").to_string()).filter(|h| !h.is_empty()),
         limit,
