@@ -454,11 +454,8 @@ impl Registry {
                 .map_err(|e| invalid(spec::describe_yaml_error(&e)))?;
             return self.resolve_group(group, fields, walk, depth + 1);
         }
-        let mut fields = fields.clone();
+        let mut fields = task_fields(fields);
         fields.insert("task".into(), name.into());
-        for key in ["tag", "group", "task_list"] {
-            fields.remove(key);
-        }
         let spec: TaskSpec = serde_yaml::from_value(Yaml::Mapping(fields))
             .map_err(|e| invalid(spec::describe_yaml_error(&e)))?;
         if let Some(needs) = spec.unsupported() {
@@ -528,16 +525,22 @@ impl Walk {
     }
 }
 
-/// `spec` with a group's `overrides` (the group structure's own keys dropped, as lm-eval does).
+/// `spec` with a group's `overrides`.
 fn with_overrides(spec: &TaskSpec, overrides: &Mapping) -> Result<TaskSpec, String> {
     if overrides.is_empty() {
         return Ok(spec.clone());
     }
-    let mut fields = overrides.clone();
+    spec.with_fields(&task_fields(overrides))
+}
+
+/// `fields` without the structure keys lm-eval drops before it builds a task (`tag`, `group`,
+/// `task_list`) and without `task`: a task keeps its own name.
+fn task_fields(fields: &Mapping) -> Mapping {
+    let mut fields = fields.clone();
     for key in ["tag", "group", "task_list", "task"] {
         fields.remove(key);
     }
-    spec.with_fields(&fields)
+    fields
 }
 
 /// A group file's `!function` tags (in its overrides and inline members) located in `folder`.

@@ -53,13 +53,7 @@ pub(super) fn build(data: &Path, root: &Path) -> Result<Vec<String>, BuildError>
     let main = branch(root, "EleutherAI/hendrycks_math", "main")?;
     let mut configs = Vec::new();
     for subject in MATH_SUBJECTS {
-        let rows: Vec<Record> = read(
-            &format!("math/test/{subject}.jsonl"),
-            ReadOptions::default(),
-        )?
-        .iter()
-        .map(|d| super::pick(d, &["problem", "level", "type", "solution"]))
-        .collect();
+        let rows = math_test_rows(data, subject, &["problem", "level", "type", "solution"])?;
         // `train` <- the test rows: the data folder has no MATH train split.
         for split in ["train", "test"] {
             write_parquet(
@@ -237,4 +231,18 @@ pub(super) fn truthfulqa_generation_rows(data: &Path) -> Result<Vec<Record>, Bui
             }))
         })
         .collect()
+}
+
+/// The data folder's MATH test rows of `subject`, with `fields` in that order (each repository
+/// has its own column order).
+pub(super) fn math_test_rows(
+    data: &Path,
+    subject: &str,
+    fields: &[&str],
+) -> Result<Vec<Record>, BuildError> {
+    let docs = read_records(
+        &data.join(format!("math/test/{subject}.jsonl")),
+        &ReadOptions::default(),
+    )?;
+    Ok(docs.iter().map(|d| super::pick(d, fields)).collect())
 }

@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-use assay_data::{read_records, ReadOptions, Record};
+use assay_data::Record;
 use serde_json::{json, Value};
 
-use super::generation::MATH_SUBJECTS;
+use super::generation::{math_test_rows, MATH_SUBJECTS};
 use super::{branch, to_record, write_card_owned, write_parquet, BuildError};
 
 /// Rows written per split: the leaderboard check runs `--limit 5`.
@@ -381,13 +381,7 @@ fn build_math_lighteval(data: &Path, root: &Path) -> Result<(), BuildError> {
     let mut configs = Vec::new();
     let mut all = Vec::new();
     for subject in MATH_SUBJECTS {
-        let rows: Vec<Record> = read_records(
-            &data.join(format!("math/test/{subject}.jsonl")),
-            &ReadOptions::default(),
-        )?
-        .iter()
-        .map(|d| super::pick(d, &["problem", "level", "solution", "type"]))
-        .collect();
+        let rows = math_test_rows(data, subject, &["problem", "level", "solution", "type"])?;
         all.extend(rows.iter().cloned());
         configs.push((subject, rows));
     }
