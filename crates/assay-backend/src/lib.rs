@@ -20,7 +20,7 @@ pub use backend::{
     AdapterInfo, Backend, BackendInfo, GenerationSink, LoglikelihoodSink, RollingSink,
     SpecialTokens,
 };
-pub use error::BackendError;
+pub use error::{check_answer, check_rolling, BackendError};
 pub use plan::{Token, TokenizedRequest};
 pub use stats::{RequestStats, RetryReason, StatsSnapshot};
 pub use tokenize::TextTokenizer;

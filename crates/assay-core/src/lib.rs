@@ -2,6 +2,7 @@
 //! per-document metric values, and their aggregation with standard errors.
 
 pub mod aggregation;
+pub mod files;
 /// A bit-exact port of CPython's `random.Random`, so few-shot sampling matches lm-eval.
 pub mod pyrandom;
 pub mod request;

@@ -47,6 +47,41 @@ pub struct Loglikelihood {
     pub truncated: bool,
 }
 
+/// The most a log-probability sum may exceed 0 by rounding (per scored token).
+const LOGPROB_ROUNDING: f64 = 1e-4;
+
+/// Refuses a sum of log-probabilities over `tokens` tokens that no model can produce: NaN,
+/// infinite, or above 0 beyond rounding. Such a value (a NaN adapter or scale, a broken
+/// server) would otherwise be scored, and an argmax over NaN picks the first choice.
+fn check_logprob(logprob: f64, tokens: usize) -> Result<(), String> {
+    let why = if logprob.is_nan() {
+        "NaN"
+    } else if logprob.is_infinite() {
+        "infinite"
+    } else if logprob > LOGPROB_ROUNDING * tokens.max(1) as f64 {
+        "positive"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "the log-probability over {tokens} tokens is {why} ({logprob}): not a probability, so nothing is scored (a broken model, adapter or --lora-scale, or a server's wrong answer)"
+    ))
+}
+
+impl Loglikelihood {
+    /// Whether this answer can be scored: not NaN, infinite or positive.
+    pub fn check(&self) -> Result<(), String> {
+        check_logprob(self.logprob, self.continuation_tokens)
+    }
+}
+
+impl RollingLoglikelihood {
+    /// Whether this answer can be scored: not NaN, infinite or positive.
+    pub fn check(&self) -> Result<(), String> {
+        check_logprob(self.logprob, self.tokens)
+    }
+}
+
 /// A backend's answer to a rolling log-likelihood request (every token of a text scored once).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RollingLoglikelihood {
@@ -122,4 +157,41 @@ pub struct Generation {
     pub stop: StopReason,
     /// Whether the prompt was cut from the left to leave room for `max_gen_toks`.
     pub truncated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(logprob: f64, continuation_tokens: usize) -> Loglikelihood {
+        Loglikelihood {
+            logprob,
+            is_greedy: false,
+            continuation_tokens,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn impossible_log_probabilities_are_refused() {
+        assert_eq!(answer(-3.5, 2).check(), Ok(()));
+        assert_eq!(answer(0.0, 0).check(), Ok(()));
+        // Rounding of a near-certain token may land a hair above 0.
+        assert_eq!(answer(2e-5, 1).check(), Ok(()));
+        for (bad, why) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "infinite"),
+            (f64::NEG_INFINITY, "infinite"),
+            (0.5, "positive"),
+        ] {
+            let err = answer(bad, 3).check().unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+        let rolling = RollingLoglikelihood {
+            logprob: f64::NAN,
+            tokens: 10,
+            windows: 1,
+        };
+        assert!(rolling.check().is_err());
+    }
 }

@@ -6,10 +6,14 @@
 //! layouts from a benchmark data folder.
 //!
 //! HTTP comes from axum; one fault can be injected (the first download of each LFS file cut
-//! after half its bytes) to test resumed downloads.
+//! after half its bytes) to test resumed downloads. [`HostileHub`] is the other kind: a server
+//! whose answers attack the client.
 
+pub mod hostile;
 mod repos;
 mod server;
+
+pub use hostile::HostileHub;
 
 pub use repos::{build_repos, write_parquet, BuildError, GATED_REPO, GATED_TOKEN, GPQA_REPO};
 pub use server::{HubStandIn, Options};

@@ -3,23 +3,25 @@
 //! with `blobs/<etag>`, `snapshots/<commit>/<path>` links and `refs/<revision>`), so a file either
 //! side downloaded is reused by the other.
 //!
-//! Downloads go through the `hf-hub` crate (resumable `.part` files, retries, the blob lock);
-//! every finished blob is then checked against the Hub's ETag (SHA-256 for LFS files, the git
-//! blob SHA-1 otherwise), so a cut or corrupted download never stays in the cache.
+//! Transfers go through [`crate::download`], which treats the server as possibly hostile: every
+//! name the server sends is checked before it becomes a path, the token never leaves the
+//! endpoint's origin, bodies are bounded by their announced size, reads time out, and the run's
+//! stop ends a download (resumed by the next run). Every finished blob is checked against the
+//! Hub's ETag (SHA-256 for LFS files, the git blob SHA-1 otherwise), so a cut or corrupted
+//! download never stays in the cache.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
-use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
-use hf_hub::{Cache, Repo, RepoType};
 use serde::Deserialize;
 use sha2::Digest;
 
 use crate::config::HubConfig;
+use crate::download::{Fetch, Transfer};
+use crate::names::{check_repo_id, check_repo_path, is_commit};
 use crate::HubError;
-
-/// Times a download is retried (resuming where it stopped) before it fails.
-const DOWNLOAD_RETRIES: usize = 5;
 
 /// Which kind of repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,18 +33,19 @@ pub enum RepoKind {
 }
 
 impl RepoKind {
-    fn repo_type(self) -> RepoType {
-        match self {
-            RepoKind::Dataset => RepoType::Dataset,
-            RepoKind::Model => RepoType::Model,
-        }
-    }
-
     /// The cache folder prefix `huggingface_hub` uses.
     fn cache_prefix(self) -> &'static str {
         match self {
             RepoKind::Dataset => "datasets",
             RepoKind::Model => "models",
+        }
+    }
+
+    /// The URL prefix of the repository's files (`resolve/...` follows).
+    fn files_prefix(self, endpoint: &str, repo: &str) -> String {
+        match self {
+            RepoKind::Dataset => format!("{endpoint}/datasets/{repo}"),
+            RepoKind::Model => format!("{endpoint}/{repo}"),
         }
     }
 
@@ -90,7 +93,7 @@ pub struct Snapshot {
 /// A client for the repositories of one Hub.
 pub struct Hub {
     config: HubConfig,
-    api: Api,
+    transfer: Transfer,
     progress: bool,
 }
 
@@ -109,22 +112,22 @@ struct Sibling {
 impl Hub {
     /// A client with `config`; `progress` shows a bar per download on stderr.
     pub fn new(config: HubConfig, progress: bool) -> Result<Hub, HubError> {
-        let api = ApiBuilder::from_cache(Cache::new(config.cache_dir.clone()))
-            .with_endpoint(config.endpoint.clone())
-            .with_token(config.token.clone())
-            .with_retries(DOWNLOAD_RETRIES)
-            .with_progress(false)
-            .with_user_agent("assay", env!("CARGO_PKG_VERSION"))
-            .build()
-            .map_err(|e| HubError::Http {
-                url: config.endpoint.clone(),
-                message: e.to_string(),
+        let transfer = Transfer::new(&config.endpoint, config.token.clone(), config.timeout)
+            .map_err(|message| HubError::Refused {
+                source_of: "HF_ENDPOINT".into(),
+                message,
             })?;
         Ok(Hub {
             config,
-            api,
+            transfer,
             progress,
         })
+    }
+
+    /// Makes downloads stop (resumable) once `flag` is raised: the run's Ctrl-C or timeout.
+    pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Hub {
+        self.transfer.stop_on(flag);
+        self
     }
 
     /// The files of dataset `repo` at `revision`: from the Hub, or from the cache when offline.
@@ -139,24 +142,42 @@ impl Hub {
         repo: &str,
         revision: &str,
     ) -> Result<Snapshot, HubError> {
+        let refuse = |message| HubError::Refused {
+            source_of: format!("{kind} {repo}@{revision}"),
+            message,
+        };
+        check_repo_id(repo).map_err(refuse)?;
+        check_repo_path(revision).map_err(refuse)?;
         if self.config.offline {
             return self.cached_snapshot(kind, repo, revision);
         }
-        let handle = Repo::with_revision(repo.into(), kind.repo_type(), revision.into());
-        let request = self.api.repo(handle).info_request();
-        let url = request.url().to_string();
-        let info: RepoInfo = match request.call() {
-            Ok(response) => response.into_json().map_err(|e| HubError::Http {
-                url: url.clone(),
-                message: format!("not the Hub's repository JSON: {e}"),
-            })?,
-            Err(e) => return Err(self.request_error(kind, repo, revision, None, e)),
-        };
-        let mut files: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
+        let url = format!(
+            "{}/api/{}/{repo}/revision/{}",
+            self.config.endpoint,
+            kind.cache_prefix(),
+            revision.replace('/', "%2F")
+        );
+        let info: RepoInfo = self
+            .transfer
+            .json(&url)
+            .map_err(|e| self.fetch_error(kind, repo, revision, None, &url, e))?;
+        let untrusted = |message: String| self.untrusted(kind, repo, message);
+        if !is_commit(&info.sha) {
+            return Err(untrusted(format!(
+                "{url}: the listing's sha `{}` is not a commit hash",
+                info.sha.escape_default()
+            )));
+        }
+        let mut files = Vec::with_capacity(info.siblings.len());
+        for sibling in info.siblings {
+            check_repo_path(&sibling.rfilename).map_err(|e| untrusted(format!("{url}: {e}")))?;
+            files.push(sibling.rfilename);
+        }
         files.sort();
+        let commit = info.sha.to_ascii_lowercase();
         // Remember the revision's commit as huggingface_hub does, so an offline run finds it.
-        if revision != info.sha {
-            write_ref(&self.repo_dir_of(kind, repo), revision, &info.sha).map_err(|e| {
+        if revision != commit {
+            write_ref(&self.repo_dir_of(kind, repo), revision, &commit).map_err(|e| {
                 HubError::Cache {
                     path: self.repo_dir_of(kind, repo),
                     message: e.to_string(),
@@ -167,74 +188,156 @@ impl Hub {
             kind,
             repo: repo.into(),
             revision: revision.into(),
-            commit: info.sha,
+            commit,
             files,
         })
     }
 
     /// The local path of `path` in `snapshot`, downloaded unless the cache has it.
     pub fn file(&self, snapshot: &Snapshot, path: &str) -> Result<PathBuf, HubError> {
-        let cached = self
-            .repo_dir_of(snapshot.kind, &snapshot.repo)
-            .join("snapshots")
-            .join(&snapshot.commit)
-            .join(path);
-        if cached.is_file() {
-            return Ok(cached);
+        let (kind, repo) = (snapshot.kind, snapshot.repo.as_str());
+        check_repo_id(repo)
+            .and_then(|()| check_repo_path(path))
+            .and_then(|()| match is_commit(&snapshot.commit) {
+                true => Ok(()),
+                false => Err(format!(
+                    "`{}` is not a commit hash",
+                    snapshot.commit.escape_default()
+                )),
+            })
+            .map_err(|message| HubError::Refused {
+                source_of: format!("{kind} {repo}, {path}"),
+                message,
+            })?;
+        let repo_dir = self.repo_dir_of(kind, repo);
+        let link = repo_dir.join("snapshots").join(&snapshot.commit).join(path);
+        if link.is_file() {
+            return Ok(link);
         }
         if self.config.offline {
             return Err(HubError::Offline {
-                kind: snapshot.kind,
-                repo: snapshot.repo.clone(),
+                kind,
+                repo: repo.into(),
                 revision: format!("{} ({path})", snapshot.revision),
                 cache: self.config.cache_dir.clone(),
             });
         }
-        let repo = self.api.repo(Repo::with_revision(
-            snapshot.repo.clone(),
-            snapshot.kind.repo_type(),
-            snapshot.commit.clone(),
-        ));
-        let result = if self.progress {
-            repo.download_with_progress(path, Bar::default())
-        } else {
-            repo.download_with_progress(path, ())
-        };
-        let local = result.map_err(|e| match e {
-            ApiError::RequestError(e) => self.request_error(
-                snapshot.kind,
-                &snapshot.repo,
-                &snapshot.revision,
-                Some(path),
-                *e,
-            ),
-            ApiError::TooManyRetries(e) => HubError::Http {
-                url: repo.url(path),
-                message: format!("download failed after {DOWNLOAD_RETRIES} retries: {e}"),
-            },
-            other => HubError::Http {
-                url: repo.url(path),
-                message: other.to_string(),
-            },
+        let url = format!(
+            "{}/resolve/{}/{}",
+            kind.files_prefix(&self.config.endpoint, repo),
+            snapshot.commit,
+            encode_path(path)
+        );
+        let fetch_error = |e| self.fetch_error(kind, repo, &snapshot.revision, Some(path), &url, e);
+        let meta = self.transfer.meta(&url).map_err(fetch_error)?;
+        if meta.commit.as_ref().is_some_and(|c| *c != snapshot.commit) {
+            return Err(self.untrusted(
+                kind,
+                repo,
+                format!("{url}: answered for another commit than the one asked for"),
+            ));
+        }
+        let blob = repo_dir.join("blobs").join(&meta.blob);
+        if !std::fs::metadata(&blob).is_ok_and(|m| m.is_file() && m.len() == meta.size) {
+            self.fetch_blob(snapshot, path, &url, &meta.blob, meta.size)?;
+        }
+        link_blob(&link, path, &meta.blob).map_err(|e| HubError::Cache {
+            path: link.clone(),
+            message: e.to_string(),
         })?;
-        verify_blob(&local).map_err(|message| {
-            // A blob that does not match its ETag is removed with its link: never a half file.
-            if let Ok(blob) = std::fs::canonicalize(&local) {
-                let _ = std::fs::remove_file(blob);
+        Ok(link)
+    }
+
+    /// Downloads blob `name` of `size` bytes from `url` into the repository's `blobs/`, under the
+    /// lock `huggingface_hub` takes (`.locks/<repo folder>/<blob>.lock`), checked before it is
+    /// renamed into place.
+    fn fetch_blob(
+        &self,
+        snapshot: &Snapshot,
+        path: &str,
+        url: &str,
+        name: &str,
+        size: u64,
+    ) -> Result<(), HubError> {
+        let (kind, repo) = (snapshot.kind, snapshot.repo.as_str());
+        let repo_dir = self.repo_dir_of(kind, repo);
+        let blobs = repo_dir.join("blobs");
+        let cache_error = |e: std::io::Error| HubError::Cache {
+            path: blobs.clone(),
+            message: e.to_string(),
+        };
+        let locks = self
+            .config
+            .cache_dir
+            .join(".locks")
+            .join(repo_folder(kind, repo));
+        std::fs::create_dir_all(&blobs).map_err(cache_error)?;
+        std::fs::create_dir_all(&locks).map_err(cache_error)?;
+        let lock =
+            std::fs::File::create(locks.join(format!("{name}.lock"))).map_err(cache_error)?;
+        lock.lock().map_err(cache_error)?;
+        let blob = blobs.join(name);
+        if std::fs::metadata(&blob).is_ok_and(|m| m.len() == size) {
+            return Ok(()); // another process finished it while we waited
+        }
+        let partial = blobs.join(format!("{name}.incomplete"));
+        let bar = self.progress.then(|| download_bar(size, path));
+        let mut progress = |position| {
+            if let Some(bar) = &bar {
+                bar.set_position(position);
             }
-            let _ = std::fs::remove_file(&local);
-            HubError::Corrupt {
-                kind: snapshot.kind,
-                repo: snapshot.repo.clone(),
+        };
+        let result = self.transfer.download(url, size, &partial, &mut progress);
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        result.map_err(|e| self.fetch_error(kind, repo, &snapshot.revision, Some(path), url, e))?;
+        if let Err(message) = verify_blob(&partial, name) {
+            // A file that does not match its ETag is removed: never a half or forged file.
+            let _ = std::fs::remove_file(&partial);
+            return Err(HubError::Corrupt {
+                kind,
+                repo: repo.into(),
                 path: path.into(),
                 message,
-            }
-        })?;
-        // hf-hub leaves its lock beside the blob; huggingface_hub keeps locks in `.locks/`.
-        if let Ok(blob) = std::fs::canonicalize(&local) {
-            let _ = std::fs::remove_file(blob.with_extension("lock"));
+            });
         }
-        Ok(local)
+        std::fs::rename(&partial, &blob).map_err(cache_error)
+    }
+
+    /// The error for a server answer that cannot be used safely.
+    fn untrusted(&self, kind: RepoKind, repo: &str, message: String) -> HubError {
+        HubError::Refused {
+            source_of: format!("{kind} {repo}"),
+            message: format!(
+                "{message}; nothing was written (is HF_ENDPOINT {} a Hugging Face Hub?)",
+                self.config.endpoint
+            ),
+        }
+    }
+
+    fn fetch_error(
+        &self,
+        kind: RepoKind,
+        repo: &str,
+        revision: &str,
+        path: Option<&str>,
+        url: &str,
+        error: Fetch,
+    ) -> HubError {
+        match error {
+            Fetch::Request(e) => self.request_error(kind, repo, revision, path, *e),
+            Fetch::Refused(message) => self.untrusted(kind, repo, message),
+            Fetch::Failed(message) => HubError::Http {
+                url: url.into(),
+                message,
+            },
+            Fetch::Io(e) => HubError::Cache {
+                path: self.repo_dir_of(kind, repo),
+                message: e.to_string(),
+            },
+            Fetch::Stopped => HubError::Stopped { url: url.into() },
+        }
     }
 
     /// The cache folder of dataset `repo`.
@@ -244,11 +347,7 @@ impl Hub {
 
     /// The cache folder of the `kind` repository `repo`.
     pub fn repo_dir_of(&self, kind: RepoKind, repo: &str) -> PathBuf {
-        self.config.cache_dir.join(format!(
-            "{}--{}",
-            kind.cache_prefix(),
-            repo.replace('/', "--")
-        ))
+        self.config.cache_dir.join(repo_folder(kind, repo))
     }
 
     fn cached_snapshot(
@@ -273,7 +372,7 @@ impl Hub {
                 .to_string()
         };
         let root = dir.join("snapshots").join(&commit);
-        if !root.is_dir() {
+        if !is_commit(&commit) || !root.is_dir() {
             return Err(offline());
         }
         let mut files = Vec::new();
@@ -341,9 +440,40 @@ impl Hub {
     }
 }
 
-/// Whether `revision` is a full commit hash.
-fn is_commit(revision: &str) -> bool {
-    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
+/// The cache folder's name of a repository: `datasets--org--name`.
+fn repo_folder(kind: RepoKind, repo: &str) -> String {
+    format!("{}--{}", kind.cache_prefix(), repo.replace('/', "--"))
+}
+
+/// `path` with every byte outside `A-Za-z0-9-._~/` percent-encoded, as `huggingface_hub`
+/// quotes a file name in its URL.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `snapshots/<commit>/<path>` made a relative link to `../../blobs/<blob>` (one more `..` per
+/// folder in `path`), as `huggingface_hub` links it; a copy where links cannot be made.
+fn link_blob(link: &Path, path: &str, blob: &str) -> std::io::Result<()> {
+    if let Some(parent) = link.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if std::fs::symlink_metadata(link).is_ok() {
+        std::fs::remove_file(link)?;
+    }
+    let ups = 2 + path.matches('/').count();
+    let target = format!("{}blobs/{blob}", "../".repeat(ups));
+    #[cfg(unix)]
+    return std::os::unix::fs::symlink(target, link);
+    #[cfg(not(unix))]
+    return std::fs::copy(link.parent().unwrap_or(link).join(target), link).map(|_| ());
 }
 
 /// `refs/<revision>` holding `commit`; a revision with `/` (`refs/convert/parquet`) nests.
@@ -374,30 +504,20 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result
     Ok(())
 }
 
-/// Checks a downloaded file against its blob name (the Hub's ETag): SHA-256 of the content for
-/// LFS files, the git blob SHA-1 for the others.
-fn verify_blob(link: &Path) -> Result<(), String> {
-    let blob = std::fs::canonicalize(link).map_err(|e| e.to_string())?;
-    let expected = blob
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let len = std::fs::metadata(&blob).map_err(|e| e.to_string())?.len();
+/// Checks a downloaded file against `expected`, the Hub's ETag: the SHA-256 of the content
+/// for LFS files (64 digits), the git blob SHA-1 for the others (40).
+fn verify_blob(file: &Path, expected: &str) -> Result<(), String> {
+    let len = std::fs::metadata(file).map_err(|e| e.to_string())?.len();
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let actual = match expected.len() {
-        64 => {
-            let mut hasher = sha2::Sha256::new();
-            copy_into(&blob, |chunk| hasher.update(chunk))?;
-            hex(&hasher.finalize())
-        }
-        40 => {
-            let mut hasher = sha1::Sha1::new();
-            hasher.update(format!("blob {len}\0").as_bytes());
-            copy_into(&blob, |chunk| hasher.update(chunk))?;
-            hex(&hasher.finalize())
-        }
-        // An ETag of another form (a server that is not the Hub) cannot be checked.
-        _ => return Ok(()),
+    let actual = if expected.len() == 64 {
+        let mut hasher = sha2::Sha256::new();
+        copy_into(file, |chunk| hasher.update(chunk))?;
+        hex(&hasher.finalize())
+    } else {
+        let mut hasher = sha1::Sha1::new();
+        hasher.update(format!("blob {len}\0").as_bytes());
+        copy_into(file, |chunk| hasher.update(chunk))?;
+        hex(&hasher.finalize())
     };
     if actual == expected {
         Ok(())
@@ -421,35 +541,15 @@ fn copy_into(path: &Path, mut sink: impl FnMut(&[u8])) -> Result<(), String> {
 }
 
 /// A download's progress bar on stderr (hidden when stderr is not a terminal).
-#[derive(Default)]
-struct Bar(Option<indicatif::ProgressBar>);
-
-impl hf_hub::api::Progress for Bar {
-    fn init(&mut self, size: usize, filename: &str) {
-        let bar = self
-            .0
-            .get_or_insert_with(|| indicatif::ProgressBar::new(size as u64));
-        bar.set_length(size as u64);
-        bar.set_position(0);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{msg} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} (ETA {eta})",
-        ) {
-            bar.set_style(style);
-        }
-        bar.set_message(filename.to_string());
+fn download_bar(size: u64, path: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(size);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} (ETA {eta})",
+    ) {
+        bar.set_style(style);
     }
-
-    fn update(&mut self, size: usize) {
-        if let Some(bar) = &self.0 {
-            bar.inc(size as u64);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
-    }
+    bar.set_message(path.rsplit('/').next().unwrap_or(path).to_string());
+    bar
 }
 
 #[cfg(test)]
@@ -457,10 +557,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commits_are_forty_hex_digits() {
-        assert!(is_commit("0123456789abcdef0123456789abcdef01234567"));
-        assert!(!is_commit("main"));
-        assert!(!is_commit("refs/convert/parquet"));
+    fn links_point_into_blobs_relatively() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = "ce013625030ba8dba906f756967f9e9ca394464a";
+        std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
+        std::fs::write(dir.path().join("blobs").join(blob), "hello\n").unwrap();
+        let link = dir.path().join("snapshots/abc/data/test.jsonl");
+        link_blob(&link, "data/test.jsonl", blob).unwrap();
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "hello\n");
+        // A second link over the first (a file fetched again) replaces it.
+        link_blob(&link, "data/test.jsonl", blob).unwrap();
+        #[cfg(unix)]
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../../../blobs").join(blob)
+        );
+    }
+
+    #[test]
+    fn file_names_are_quoted_in_urls() {
+        assert_eq!(encode_path("data/a b#?.json"), "data/a%20b%23%3F.json");
     }
 
     #[test]
@@ -476,16 +592,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let content = b"hello\n";
         // `git hash-object` of "hello\n".
-        let git = dir.path().join("ce013625030ba8dba906f756967f9e9ca394464a");
-        std::fs::write(&git, content).unwrap();
-        assert_eq!(verify_blob(&git), Ok(()));
-        let sha = dir
-            .path()
-            .join("5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
-        std::fs::write(&sha, content).unwrap();
-        assert_eq!(verify_blob(&sha), Ok(()));
-        std::fs::write(&sha, b"hel").unwrap();
-        let err = verify_blob(&sha).unwrap_err();
+        let file = dir.path().join("blob.incomplete");
+        std::fs::write(&file, content).unwrap();
+        let git = "ce013625030ba8dba906f756967f9e9ca394464a";
+        assert_eq!(verify_blob(&file, git), Ok(()));
+        let sha = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+        assert_eq!(verify_blob(&file, sha), Ok(()));
+        std::fs::write(&file, b"hel").unwrap();
+        let err = verify_blob(&file, sha).unwrap_err();
         assert!(err.contains("cut or corrupted"), "{err}");
     }
 }

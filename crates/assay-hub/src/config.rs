@@ -2,6 +2,7 @@
 //! Python's `huggingface_hub` reads it, so that both share one cache.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The Hub's address when `HF_ENDPOINT` is unset.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -17,6 +18,8 @@ pub struct HubConfig {
     pub token: Option<String>,
     /// Only the cache is read (`HF_HUB_OFFLINE=1`).
     pub offline: bool,
+    /// How long a connection or a read may wait (`HF_HUB_DOWNLOAD_TIMEOUT`, 10 s by default).
+    pub timeout: Duration,
 }
 
 impl HubConfig {
@@ -30,7 +33,8 @@ impl HubConfig {
     /// `HF_HUB_CACHE` (else the legacy `HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`);
     /// `HF_TOKEN` (else the legacy `HUGGING_FACE_HUB_TOKEN`, else the file `HF_TOKEN_PATH`,
     /// else `$HF_HOME/token`; none when `HF_HUB_DISABLE_IMPLICIT_TOKEN` is true);
-    /// `HF_HUB_OFFLINE` true for 1/ON/YES/TRUE in any case.
+    /// `HF_HUB_OFFLINE` true for 1/ON/YES/TRUE in any case; `HF_HUB_DOWNLOAD_TIMEOUT` in
+    /// seconds (10 unless a positive number).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> HubConfig {
         let hf_home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
             var("XDG_CACHE_HOME")
@@ -67,11 +71,17 @@ impl HubConfig {
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
             .trim_end_matches('/')
             .to_string();
+        let timeout = var("HF_HUB_DOWNLOAD_TIMEOUT")
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .filter(|t| !t.is_zero())
+            .unwrap_or(Duration::from_secs(10));
         HubConfig {
             endpoint,
             cache_dir,
             token,
             offline: truthy("HF_HUB_OFFLINE"),
+            timeout,
         }
     }
 }
@@ -103,6 +113,7 @@ mod tests {
         assert_eq!(c.cache_dir, PathBuf::from("/home/u/.cache/huggingface/hub"));
         assert_eq!(c.token, None);
         assert!(!c.offline);
+        assert_eq!(c.timeout, Duration::from_secs(10));
         let c = config(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/x")]);
         assert_eq!(c.cache_dir, PathBuf::from("/x/huggingface/hub"));
     }
@@ -125,6 +136,11 @@ mod tests {
         ]);
         assert_eq!(c.cache_dir, PathBuf::from("/new"));
         assert!(!config(&[("HF_HUB_OFFLINE", "0")]).offline);
+        let timeout = |t| config(&[("HF_HUB_DOWNLOAD_TIMEOUT", t)]).timeout;
+        assert_eq!(timeout("2.5"), Duration::from_millis(2500));
+        for bad in ["0", "-1", "soon", "1e99"] {
+            assert_eq!(timeout(bad), Duration::from_secs(10), "{bad}");
+        }
     }
 
     #[test]

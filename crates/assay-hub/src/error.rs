@@ -82,6 +82,21 @@ pub enum HubError {
         /// What happened.
         message: String,
     },
+    /// The server's answer, or a name in a task file, could become a path outside the cache, a
+    /// file without bound, or a token sent elsewhere: refused before anything was written.
+    #[error("{source_of}: {message}")]
+    Refused {
+        /// The request or the name refused.
+        source_of: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The run's stop (Ctrl-C, `--run-timeout`) came during a download; what arrived is kept.
+    #[error("{url}: download stopped; what arrived is kept and the next run resumes it")]
+    Stopped {
+        /// The file.
+        url: String,
+    },
     /// A downloaded file does not match its checksum (it was removed).
     #[error("{kind} {repo}, {path}: {message}")]
     Corrupt {

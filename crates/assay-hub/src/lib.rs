@@ -16,8 +16,10 @@ mod card;
 mod client;
 mod config;
 mod dataset;
+mod download;
 mod error;
 mod model;
+mod names;
 mod source;
 
 pub use card::{parse_card, CardConfig};

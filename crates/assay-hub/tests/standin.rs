@@ -41,6 +41,7 @@ fn hub(endpoint: &str, cache: &Path, token: Option<&str>, offline: bool) -> Hub 
             cache_dir: cache.into(),
             token: token.map(str::to_string),
             offline,
+            timeout: std::time::Duration::from_secs(10),
         },
         false,
     )

@@ -176,6 +176,12 @@ const NO_LOGPROBS: &str = "the server returned no log-probabilities for the prom
      it cannot score multiple-choice or perplexity tasks. vLLM and llama.cpp's server support this; \
      llama-cpp-python needs `--logits_all true`; hosted chat models do not";
 
+const NO_ECHO: &str =
+    "the server did not echo the prompt's log-probabilities (asked with echo=true): \
+     it cannot score multiple-choice or perplexity tasks, and would score every choice 0. \
+     llama.cpp's server ignores echo: serve the model with vLLM or SGLang, or run the GGUF \
+     in assay itself (--model FILE.gguf)";
+
 /// Reads the sum of the log-probabilities of `span` from a completions response with echo.
 pub fn parse_logprobs(body: &[u8], span: &Span) -> Result<Scored, Failure> {
     let v = parse_json(body)?;
@@ -203,6 +209,20 @@ pub fn parse_logprobs(body: &[u8], span: &Span) -> Result<Scored, Failure> {
                             "the server gives no `text_offset` for echoed tokens: pass --tokenizer MODEL.gguf to send token ids instead".into(),
                         )
                     })?;
+                let text_chars = choice
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map(|t| t.chars().count());
+                if offsets
+                    .first()
+                    .and_then(Value::as_u64)
+                    .is_some_and(|o| o != 0)
+                    || text_chars.is_some_and(|n| n < *to)
+                {
+                    // An echoed prompt starts at offset 0 and the text holds it whole; a
+                    // completion alone is shorter, or its offsets start after the prompt.
+                    return Err(Failure::Unsupported(NO_ECHO.into()));
+                }
                 offsets
                     .iter()
                     .enumerate()
@@ -229,7 +249,7 @@ pub fn parse_logprobs(body: &[u8], span: &Span) -> Result<Scored, Failure> {
                     "token {i} of the echoed prompt has no log-probability"
                 )));
             };
-            scored.logprob += lp;
+            scored.logprob += checked(i, lp)?;
             scored.tokens += 1;
             let best = top
                 .and_then(|t| t.get(i))
@@ -237,7 +257,7 @@ pub fn parse_logprobs(body: &[u8], span: &Span) -> Result<Scored, Failure> {
                 .and_then(|alts| alts.values().filter_map(Value::as_f64).reduce(f64::max));
             scored.is_greedy &= best.is_some_and(|best| lp >= best);
         }
-        return Ok(scored);
+        return echoed(scored, span);
     }
     if let Some(prompt_logprobs) = choice.get("prompt_logprobs").and_then(Value::as_array) {
         return parse_prompt_logprobs(prompt_logprobs, span);
@@ -267,9 +287,35 @@ fn parse_prompt_logprobs(entries: &[Value], span: &Span) -> Result<Scored, Failu
         let lp = entry["logprob"]
             .as_f64()
             .ok_or_else(|| Failure::Malformed(format!("prompt_logprobs[{i}] has no logprob")))?;
-        scored.logprob += lp;
+        scored.logprob += checked(i, lp)?;
         scored.tokens += 1;
         scored.is_greedy &= entry["rank"].as_u64() == Some(1);
+    }
+    echoed(scored, span)
+}
+
+/// Refuses a token's log-probability that no model gives (NaN, infinite, above 0 beyond
+/// rounding): the server is broken, and its answer is never scored.
+fn checked(i: usize, logprob: f64) -> Result<f64, Failure> {
+    if logprob.is_finite() && logprob <= 1e-4 {
+        return Ok(logprob);
+    }
+    Err(Failure::Unsupported(format!(
+        "token {i} of the echoed prompt has log-probability {logprob}: not a probability, so the server's answers cannot be scored"
+    )))
+}
+
+/// Refuses an answer that scores no token of a non-empty continuation: the server did not echo
+/// the prompt (llama.cpp's server ignores `echo`), and every choice would score 0.
+fn echoed(scored: Scored, span: &Span) -> Result<Scored, Failure> {
+    let wanted = match span {
+        Span::Tokens { from, prompt } => prompt.len().saturating_sub((*from).max(1)),
+        Span::Chars { from, to } => to.saturating_sub(*from),
+    };
+    if scored.tokens == 0 && wanted > 0 {
+        return Err(Failure::Unsupported(format!(
+            "{NO_ECHO} (no log-probability for any continuation token)"
+        )));
     }
     Ok(scored)
 }
@@ -402,6 +448,43 @@ mod tests {
             parse_logprobs(b"{\"choi", &span),
             Err(Failure::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn answers_without_echo_or_with_impossible_logprobs_are_refused() {
+        let chars = Span::Chars { from: 3, to: 11 };
+        // llama.cpp's server ignores echo: only the generated token, offsets from 0.
+        let generated = echo(&[" on"], &[Some(-0.3)], &[-0.3], &[0]);
+        assert!(matches!(parse_logprobs(&generated, &chars),
+            Err(Failure::Unsupported(m)) if m.contains("did not echo")));
+        let rolling = Span::Chars { from: 0, to: 11 };
+        assert!(matches!(parse_logprobs(&generated, &rolling),
+            Err(Failure::Unsupported(m)) if m.contains("did not echo")));
+        // The legacy API's offsets of a completion start after the prompt.
+        let after = echo(&[" on"], &[Some(-0.3)], &[-0.3], &[11]);
+        assert!(matches!(parse_logprobs(&after, &chars),
+            Err(Failure::Unsupported(m)) if m.contains("did not echo")));
+        let positive = echo(
+            &["<bos>", "The", " cat"],
+            &[None, Some(-5.0), Some(0.7)],
+            &[0.0, -2.0, 0.7],
+            &[0, 0, 3],
+        );
+        let span = Span::Chars { from: 3, to: 7 };
+        assert!(matches!(parse_logprobs(&positive, &span),
+            Err(Failure::Unsupported(m)) if m.contains("not a probability")));
+        let prompt_logprobs = json!({"choices": [{"text": "", "prompt_logprobs": [
+            null, {"10": {"logprob": 1.5, "rank": 1}}
+        ]}]})
+        .to_string();
+        let tokens = Span::Tokens {
+            from: 1,
+            prompt: vec![2, 10],
+        };
+        assert!(
+            matches!(parse_logprobs(prompt_logprobs.as_bytes(), &tokens),
+            Err(Failure::Unsupported(m)) if m.contains("not a probability"))
+        );
     }
 
     #[test]

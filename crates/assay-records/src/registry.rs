@@ -15,7 +15,7 @@ use crate::results::{parse_results, Provenance, TaskResult};
 use crate::RecordsError;
 
 /// `PRAGMA application_id` of an assay registry ("asRG").
-const APPLICATION_ID: i32 = 0x6173_5247;
+const APPLICATION_ID: i32 = assay_core::files::REGISTRY_APPLICATION_ID;
 /// Schema version, in `PRAGMA user_version`.
 const SCHEMA_VERSION: i32 = 1;
 
@@ -138,6 +138,10 @@ impl Registry {
                 message: "is a folder; --registry takes a file (e.g. runs.sqlite)".into(),
             });
         }
+        assay_core::files::check_regular(path).map_err(|message| RecordsError::Registry {
+            path: path.to_path_buf(),
+            message,
+        })?;
         let conn = Connection::open(path).map_err(|source| RecordsError::Sql {
             path: path.to_path_buf(),
             source,
@@ -206,7 +210,7 @@ impl Registry {
         }
         tx.commit().map_err(|e| self.sql(e))?;
         if app != APPLICATION_ID {
-            return Err(self.not_a_registry("an SQLite database of another program"));
+            return Err(self.not_a_registry(assay_core::files::sqlite_kind(app)));
         }
         let version: i32 = self
             .conn

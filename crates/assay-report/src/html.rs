@@ -30,13 +30,21 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-/// JSON that is safe inside a `<script>` element.
+/// JSON that is safe inside a `<script>` element: `<`, `>` and `&` (and the line separators
+/// older JavaScript rejects) as `\uXXXX` escapes, so no text in it (`</script>`, `<!--`,
+/// `<script>`) can change how the HTML parser reads the element.
 fn script_json(value: &serde_json::Value) -> String {
-    value
-        .to_string()
-        .replace("</", "<\\/")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn test_title(test: &Test, p: Option<f64>) -> String {
@@ -306,7 +314,20 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        let s = script_json(&json!({"t": "</script><script>alert(1)</script>"}));
-        assert!(!s.contains("</script>"), "{s}");
+        for hostile in [
+            "</script><script>alert(1)</script>",
+            "<!--<script>",
+            "</SCRIPT >",
+            "a & b > c \u{2028}",
+        ] {
+            let value = json!({"label": hostile});
+            let s = script_json(&value);
+            assert!(!s.contains(['<', '>', '&', '\u{2028}']), "{s}");
+            // Still the same JSON once parsed.
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&s).unwrap(),
+                value
+            );
+        }
     }
 }

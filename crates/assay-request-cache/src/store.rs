@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use assay_core::files::{sqlite_kind, CACHE_APPLICATION_ID};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -26,6 +27,14 @@ pub enum StoreError {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// The file is not a request cache (another program's database, a run registry, a device).
+    #[error("{path} is not an assay request cache: {message} (pass --cache OTHER.sqlite, or --no-cache to run without it)")]
+    NotACache {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        message: String,
     },
     /// SQLite failed.
     #[error("request cache {path}: {source} (pass --cache OTHER.sqlite or --no-cache to run without it)")]
@@ -85,8 +94,47 @@ pub struct RequestCache {
     path: PathBuf,
 }
 
+/// Why a database was not claimed as a request cache.
+enum Claim {
+    Sql(rusqlite::Error),
+    Other(String),
+}
+
+/// Makes sure the database is a request cache: one with the cache's `application_id`, or a new
+/// (empty) one, or a cache written before the id (its only table `answers`), which get the id.
+fn claim(conn: &Connection) -> Result<(), Claim> {
+    let app: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                Claim::Other("the file is not an SQLite database".into())
+            }
+            e => Claim::Sql(e),
+        })?;
+    if app == CACHE_APPLICATION_ID {
+        return Ok(());
+    }
+    if app != 0 {
+        return Err(Claim::Other(format!("it is {}", sqlite_kind(app))));
+    }
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(Claim::Sql)?;
+    if tables.is_empty() || tables == ["answers"] {
+        return conn
+            .pragma_update(None, "application_id", CACHE_APPLICATION_ID)
+            .map_err(Claim::Sql);
+    }
+    Err(Claim::Other(format!(
+        "it is {} (tables {})",
+        sqlite_kind(app),
+        tables.join(", ")
+    )))
+}
+
 impl RequestCache {
-    /// Opens (creating when needed) the cache at `path`.
+    /// Opens (creating when needed) the cache at `path`; refuses any other file.
     pub fn open(path: &Path) -> Result<RequestCache, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
@@ -98,8 +146,18 @@ impl RequestCache {
             path: path.to_path_buf(),
             source,
         };
+        let not_a_cache = |message| StoreError::NotACache {
+            path: path.to_path_buf(),
+            message,
+        };
+        assay_core::files::check_regular(path).map_err(not_a_cache)?;
         let mut conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
+        // Before anything is changed: another program's database is left as it was.
+        claim(&conn).map_err(|e| match e {
+            Claim::Sql(e) => sql(e),
+            Claim::Other(message) => not_a_cache(message),
+        })?;
         // WAL: a committed write survives the process being killed; NORMAL: no fsync per write.
         use_write_ahead_log(&conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -289,6 +347,64 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_databases_and_special_files_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs.sqlite");
+        let conn = Connection::open(&theirs).unwrap();
+        conn.execute_batch("CREATE TABLE notes (text TEXT);")
+            .unwrap();
+        drop(conn);
+        let before = std::fs::read(&theirs).unwrap();
+        let err = RequestCache::open(&theirs).err().unwrap().to_string();
+        assert!(
+            err.contains("another program") && err.contains("notes"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&theirs).unwrap(), before);
+
+        let registry = dir.path().join("runs.sqlite");
+        let conn = Connection::open(&registry).unwrap();
+        conn.pragma_update(
+            None,
+            "application_id",
+            assay_core::files::REGISTRY_APPLICATION_ID,
+        )
+        .unwrap();
+        drop(conn);
+        let err = RequestCache::open(&registry).err().unwrap().to_string();
+        assert!(err.contains("assay's run registry"), "{err}");
+
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not a database at all, just some text here").unwrap();
+        let err = RequestCache::open(&text).err().unwrap().to_string();
+        assert!(err.contains("not an SQLite database"), "{err}");
+
+        #[cfg(unix)]
+        {
+            let err = RequestCache::open(Path::new("/dev/null"))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+
+        // A new cache gets the id, and a cache written before the id is claimed.
+        let old = dir.path().join("old.sqlite");
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch("CREATE TABLE answers (key TEXT PRIMARY KEY);")
+            .unwrap();
+        drop(conn);
+        for path in [dir.path().join("new.sqlite"), old] {
+            drop(RequestCache::open(&path).unwrap());
+            let id: i32 = Connection::open(&path)
+                .unwrap()
+                .pragma_query_value(None, "application_id", |r| r.get(0))
+                .unwrap();
+            assert_eq!(id, CACHE_APPLICATION_ID);
+        }
+    }
 
     fn entry<'a>(key: &'a str, model: &'a str, answer: &'a str) -> Entry<'a> {
         Entry {

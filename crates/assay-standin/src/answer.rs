@@ -10,7 +10,7 @@ use assay_tasks::{ChatFormat, Message};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use crate::{Backing, Options};
+use crate::{Backing, Lie, Options};
 
 /// Which endpoint a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,10 +266,23 @@ impl Model {
             listed.push(&next);
         }
         for s in listed {
-            token_logprobs.push(json!(s.logprob));
+            let logprob = match self.options.lie {
+                Some(Lie::PositiveLogprobs) => 0.7,
+                _ => s.logprob,
+            };
+            token_logprobs.push(json!(logprob));
             let mut alts = serde_json::Map::new();
             alts.insert(self.tokenizer.piece(s.top_token), json!(s.top_logprob));
             top.push(Value::Object(alts));
+        }
+        let (mut pieces, mut offsets) = (pieces, offsets);
+        if self.options.lie == Some(Lie::IgnoreEcho) {
+            // Only the generated token, its offset counted from the completion's start.
+            let keep = pieces.len().saturating_sub(1);
+            pieces.drain(..keep);
+            token_logprobs.drain(..keep);
+            top.drain(..keep);
+            offsets = vec![0];
         }
         let logprobs = if self.options.no_logprobs {
             Value::Null

@@ -117,6 +117,16 @@ pub enum Backing {
     },
 }
 
+/// A wrong answer the stand-in gives on purpose, as a broken or hostile server would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lie {
+    /// Ignore `echo`: log-probabilities of the generated token only, as llama.cpp's server
+    /// answers (llama.cpp #27174).
+    IgnoreEcho,
+    /// Every echoed token's log-probability is +0.7 (no probability has that).
+    PositiveLogprobs,
+}
+
 /// How the stand-in behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -134,6 +144,8 @@ pub struct Options {
     pub text_prompts_only: bool,
     /// Added before every completion reply.
     pub delay: Duration,
+    /// A wrong answer given on purpose.
+    pub lie: Option<Lie>,
 }
 
 /// Counters of a running stand-in.

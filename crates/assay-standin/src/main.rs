@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use assay_standin::{Backing, Fault, Faults, Options, StandIn};
+use assay_standin::{Backing, Fault, Faults, Lie, Options, StandIn};
 use clap::Parser;
 
 /// A local stand-in for an OpenAI-compatible server, backed by assay's embedded engine.
@@ -70,6 +70,10 @@ struct Args {
     /// Refuse token-id prompts (422), as llama-cpp-python's server does.
     #[arg(long)]
     text_prompts_only: bool,
+    /// Answer wrongly on purpose: `ignore-echo` (as llama.cpp's server does) or
+    /// `positive-logprobs`.
+    #[arg(long, value_name = "LIE")]
+    lie: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -118,6 +122,12 @@ fn main() -> anyhow::Result<()> {
         no_logprobs: args.no_logprobs,
         text_prompts_only: args.text_prompts_only,
         delay: Duration::from_millis(args.delay_ms),
+        lie: match args.lie.as_deref() {
+            None => None,
+            Some("ignore-echo") => Some(Lie::IgnoreEcho),
+            Some("positive-logprobs") => Some(Lie::PositiveLogprobs),
+            Some(other) => bail!("--lie {other}: expected ignore-echo or positive-logprobs"),
+        },
     };
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()

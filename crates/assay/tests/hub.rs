@@ -667,6 +667,7 @@ fn every_built_in_task_reads_the_hub_with_the_folders_prompts() {
             no_logprobs: false,
             text_prompts_only: false,
             delay: std::time::Duration::ZERO,
+            lie: None,
         },
         "127.0.0.1:0".parse().unwrap(),
     )

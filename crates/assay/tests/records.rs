@@ -448,6 +448,66 @@ fn lm_eval_folders_import_and_other_files_are_named() {
 }
 
 #[test]
+fn outputs_and_the_cache_never_destroy_the_registry() {
+    let (dir, registry) = registry_copy("runs.sqlite");
+    let before = std::fs::read(&registry).unwrap();
+    let target = registry.to_str().unwrap();
+    let attempts: [&[&str]; 4] = [
+        &["report", "zero", "two", "-o", target],
+        &["compare", "zero", "two", "--summary-json", target],
+        &["cache", "stats", "--cache", target],
+        &["cache", "prune", "--all", "--cache", target],
+    ];
+    for args in attempts {
+        let out = match args[0] {
+            "cache" => assay_with(args, &[]),
+            _ => assay(&registry, args),
+        };
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("SQLite database") || out.stderr.contains("assay's run registry"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read(&registry).unwrap(),
+            before,
+            "{args:?} changed it"
+        );
+    }
+    // A cache named as the registry is named as what it is.
+    let cache = dir.path().join("requests.sqlite");
+    drop(assay_request_cache::RequestCache::open(&cache).unwrap());
+    let out = assay(&cache, &["runs", "list"]);
+    assert!(
+        out.code == 1 && out.stderr.contains("assay's request cache"),
+        "{}",
+        out.stderr
+    );
+    // Devices and folders are refused, and nothing is created beside them.
+    let out = assay(
+        &registry,
+        &["report", "zero", "two", "-o", dir.path().to_str().unwrap()],
+    );
+    assert!(
+        out.code == 1 && out.stderr.contains("a folder"),
+        "{}",
+        out.stderr
+    );
+    #[cfg(unix)]
+    {
+        let out = assay_with(&["cache", "stats", "--cache", "/dev/null"], &[]);
+        assert!(
+            out.code == 1 && out.stderr.contains("not a regular file"),
+            "{}",
+            out.stderr
+        );
+        assert!(!Path::new("/dev/null-journal").exists());
+    }
+    ok(assay(&registry, &["runs", "list"]));
+}
+
+#[test]
 fn bad_input_gets_clear_messages() {
     let f = fixture();
     let out = assay(&f.registry, &["compare", "zero", "99"]);

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use assay_request_cache::RequestCache;
-use assay_standin::{Backing, Fault, Faults, Options, StandIn};
+use assay_standin::{Backing, Fault, Faults, Lie, Options, StandIn};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
@@ -28,6 +28,7 @@ fn standin(configure: impl FnOnce(&mut Options)) -> StandIn {
         no_logprobs: false,
         text_prompts_only: false,
         delay: Duration::ZERO,
+        lie: None,
     };
     configure(&mut options);
     StandIn::start(options, "127.0.0.1:0".parse().unwrap()).unwrap()
@@ -349,6 +350,27 @@ fn server_problems_are_named_before_any_work() {
     assert!(stderr.contains("no log-probabilities"), "{stderr}");
     // Not a transient fault: no retries.
     assert!(started.elapsed() < Duration::from_secs(20));
+
+    // A server that ignores echo (llama.cpp's) or sends impossible log-probabilities is
+    // refused at its first answer: never a score of 0 for every choice, never a score at all.
+    for (lie, expect) in [
+        (Lie::IgnoreEcho, "did not echo the prompt"),
+        (Lie::PositiveLogprobs, "not a probability"),
+    ] {
+        let liar = standin(|o| o.lie = Some(lie));
+        let started = Instant::now();
+        let stderr = failed(served(&liar, dir.path(), &task).output().unwrap());
+        assert!(stderr.contains(expect), "{lie:?}: {stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{lie:?} was retried"
+        );
+        assert!(
+            liar.stats().answered() <= 8,
+            "{lie:?}: {}",
+            liar.stats().answered()
+        );
+    }
 
     let chat_only = standin(|o| o.chat_only = true);
     let stderr = failed(

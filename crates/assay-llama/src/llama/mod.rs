@@ -500,10 +500,14 @@ impl Backend for LlamaEngine {
             .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(docs.len());
         let mut report = |i: usize, answers: Vec<Loglikelihood>| {
+            for (r, (request, answer)) in docs[i].iter().zip(&answers).enumerate() {
+                assay_backend::check_answer(i, r, &request.continuation, answer)?;
+            }
             let indexed: Vec<(usize, Loglikelihood)> =
                 answers.iter().copied().enumerate().collect();
             done(i, &indexed);
             out.push(answers);
+            Ok::<(), BackendError>(())
         };
         let mut next = 0;
         while next < plans.len() {
@@ -522,11 +526,11 @@ impl Backend for LlamaEngine {
             }
             if pack.len() > 1 {
                 for (k, answers) in self.score_packed(&pack)?.into_iter().enumerate() {
-                    report(next + k, answers);
+                    report(next + k, answers)?;
                 }
                 next += pack.len();
             } else {
-                report(next, self.score_document(&plans[next])?);
+                report(next, self.score_document(&plans[next])?)?;
                 next += 1;
             }
         }
@@ -541,6 +545,7 @@ impl Backend for LlamaEngine {
         let mut out = Vec::with_capacity(texts.len());
         for (i, text) in texts.iter().enumerate() {
             let answer = self.score_rolling(text)?;
+            assay_backend::check_rolling(i, &answer)?;
             done(i, &answer);
             out.push(answer);
         }

@@ -75,7 +75,7 @@ pub fn run(args: DecontamArgs) -> anyhow::Result<i32> {
     if !args.tasks.is_empty() {
         let registry = args.source.registry()?;
         let selection = registry.resolve(&args.tasks)?;
-        let data_dir = args.source.data()?;
+        let data_dir = args.source.data(None)?;
         for name in &selection.tasks {
             let spec = selection.spec(name).expect("resolved tasks have fields");
             let task = PreparedTask::prepare(name, spec, &data_dir, Some(0))?;

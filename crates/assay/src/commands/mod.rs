@@ -58,13 +58,20 @@ impl TaskSourceArgs {
 
     /// Where tasks read their documents: the data directory for local task files, the Hugging
     /// Face Hub (`HF_ENDPOINT`, `HF_HOME`, `HF_TOKEN`, `HF_HUB_OFFLINE`) for a `dataset_path`
-    /// that names a Hub dataset. Without a data directory only Hub tasks can run.
-    pub fn data(&self) -> anyhow::Result<assay_hub::TaskData> {
+    /// that names a Hub dataset. Without a data directory only Hub tasks can run. Downloads end
+    /// (resumable) once `stop` is raised.
+    pub fn data(
+        &self,
+        stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    ) -> anyhow::Result<assay_hub::TaskData> {
         let dir = match &self.data_dir {
             Some(_) => Some(self.data_dir()?),
             None => DataDir::locate(None).ok(),
         };
-        let hub = assay_hub::Hub::new(assay_hub::HubConfig::from_env(), true)?;
+        let mut hub = assay_hub::Hub::new(assay_hub::HubConfig::from_env(), true)?;
+        if let Some(stop) = stop {
+            hub = hub.stop_on(stop);
+        }
         Ok(assay_hub::TaskData::new(dir, hub))
     }
 }
@@ -131,9 +138,11 @@ pub fn parse_meta(text: &str) -> anyhow::Result<(String, String)> {
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk, then renames it into
 /// place, so that a reader never sees a half-written file and an older file at `path` stays
 /// whole until the new one is complete. On failure (a full disk, say) the temporary file is
-/// removed.
+/// removed. A folder, a device or an SQLite database (a registry or cache named by mistake) is
+/// never replaced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
+    assay_core::files::check_replaceable(path).map_err(anyhow::Error::msg)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

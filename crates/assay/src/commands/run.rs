@@ -176,7 +176,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             eprintln!("note: task {name} from {source} replaces the built-in task of that name");
         }
     }
-    let data = args.source.data()?;
+    // Installed first, so Ctrl-C and --run-timeout also end downloads.
+    let guard = Guard::install(&args.backend.limits, "document")?;
+    let data = args.source.data(Some(guard.flag()))?;
     if !args.backend.no_cache {
         let path = args
             .backend
@@ -274,8 +276,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-
-    let guard = Guard::install(&args.backend.limits, "document")?;
 
     let started = chrono::Utc::now();
     let stamp = started.format("%Y-%m-%dT%H-%M-%S%.6f").to_string();

@@ -72,7 +72,7 @@ fn prompts(args: &SampleArgs) -> anyhow::Result<Vec<Prompt>> {
             let (spec, _) = registry
                 .task(name)
                 .with_context(|| format!("no task `{name}` (see `assay tasks`)"))?;
-            let task = PreparedTask::prepare(name, spec, &args.source.data()?, Some(0))?;
+            let task = PreparedTask::prepare(name, spec, &args.source.data(None)?, Some(0))?;
             let n = args.limit.unwrap_or(task.docs.len()).min(task.docs.len());
             let mut out = Vec::with_capacity(n);
             for doc in 0..n {

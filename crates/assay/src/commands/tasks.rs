@@ -15,7 +15,7 @@ pub struct TasksArgs {
 pub fn run(args: TasksArgs) -> anyhow::Result<i32> {
     let registry = args.source.registry()?;
     let data_dir = args.source.data_dir().ok();
-    let data = args.source.data()?;
+    let data = args.source.data(None)?;
     println!("{:<52} {:>8}  {:<16} source", "task", "docs", "type");
     for name in registry.task_names() {
         let (spec, source) = registry.task(name).expect("listed tasks exist");
