@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::sanity::ChoiceStats;
 use assay_backend::{Backend, BackendError};
 use assay_core::{DocValue, GenerationRequest, LoglikelihoodRequest};
 use assay_tasks::{Answers, DocInstance, DocKind, GroupNode, Metric, PreparedTask, TaskError};
@@ -114,6 +115,8 @@ pub struct TaskOutcome {
     pub config: Value,
     /// Wall-clock seconds spent on the task.
     pub seconds: f64,
+    /// Why the scores look degenerate (multiple-choice tasks), if they do.
+    pub alarm: Option<String>,
 }
 
 /// Time spent generating, for the results' average time per item.
@@ -189,6 +192,7 @@ pub fn evaluate(
         let mut values: Vec<Vec<DocValue>> = vec![Vec::with_capacity(n); task.keys.len()];
         let mut timing: Option<Timing> = None;
         let mut truncated_requests = 0;
+        let mut choices = ChoiceStats::default();
         let mut requests = 0;
         let mut done = 0;
         // Documents go to the backend a batch at a time (it schedules their requests);
@@ -233,6 +237,11 @@ pub fn evaluate(
                 }
             }
             for ((instance, answers), gen_time) in instances.iter().zip(&answers).zip(gen_times) {
+                if let (DocKind::MultipleChoice { .. }, Answers::Loglikelihoods(lls)) =
+                    (&instance.kind, answers)
+                {
+                    choices.observe(lls);
+                }
                 let scored = task.score(instance, answers)?;
                 for (slot, v) in values.iter_mut().zip(&scored.values) {
                     slot.push(v.clone());
@@ -306,6 +315,7 @@ pub fn evaluate(
             samples_path: log.map(|l| l.path().to_path_buf()),
             config,
             seconds: task_start.elapsed().as_secs_f64(),
+            alarm: choices.alarm(),
         });
         if interrupted {
             break;

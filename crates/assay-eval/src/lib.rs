@@ -7,6 +7,7 @@ mod evaluate;
 mod prepare;
 mod results;
 mod samples;
+mod sanity;
 
 pub use aggregate::{GroupResult, MetricResult};
 pub use evaluate::{

@@ -90,6 +90,7 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
     let mut higher = Map::new();
     let mut n_samples = Map::new();
     let mut truncated = Map::new();
+    let mut alarms = Map::new();
     let mut samples = Map::new();
     let mut timing = Map::new();
     let mut task_timing = Map::new();
@@ -107,6 +108,9 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
             json!({"original": t.n_original, "effective": t.n_effective}),
         );
         truncated.insert(t.name.clone(), json!(t.truncated_requests));
+        if let Some(alarm) = &t.alarm {
+            alarms.insert(t.name.clone(), json!(alarm));
+        }
         task_timing.insert(
             t.name.clone(),
             json!({"docs": t.n_effective, "seconds": t.seconds}),
@@ -230,6 +234,8 @@ pub fn results_json(outcome: &Outcome, info: &RunInfo) -> Value {
         "bootstrap": crate::aggregate::BOOTSTRAP_SEED,
     });
     doc["assay"]["task_timing"] = Value::Object(task_timing);
+    // Degenerate multiple-choice scores (`sanity.rs`): a number not to trust.
+    doc["assay"]["alarms"] = Value::Object(alarms);
     if outcome.groups.is_empty() {
         doc.as_object_mut().map(|o| o.remove("groups"));
     }

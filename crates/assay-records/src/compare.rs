@@ -232,6 +232,12 @@ pub fn compare(
     let base = &runs[base_index];
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    for run in &runs {
+        for task in run.tasks.iter().filter(|t| t.alarm.is_some()) {
+            let alarm = task.alarm.as_deref().unwrap_or_default();
+            notes.push(format!("(!) {}, {}: {alarm}", run.name(), task.name));
+        }
+    }
     for task in &base.tasks {
         let others = runs
             .iter()

@@ -377,5 +377,6 @@ pub fn summary_json(c: &Comparison) -> Value {
         "alpha": c.alpha,
         "benchmarks": benchmarks,
         "summary": summary_lines(c),
+        "notes": c.notes,
     })
 }

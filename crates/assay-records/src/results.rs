@@ -38,6 +38,8 @@ pub struct TaskResult {
     pub higher_is_better: BTreeMap<String, bool>,
     /// Wall seconds spent on the task, when recorded.
     pub seconds: Option<f64>,
+    /// assay's alarm on degenerate multiple-choice scores, when it raised one.
+    pub alarm: Option<String>,
 }
 
 impl TaskResult {
@@ -216,6 +218,7 @@ pub fn parse_results(
             metrics,
             higher_is_better,
             seconds,
+            alarm: text(&doc["assay"]["alarms"][name]),
         });
     }
     if tasks.is_empty() {
@@ -273,6 +276,17 @@ pub fn parse_results(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn reads_assays_alarms() {
+        let doc = json!({
+            "results": {"arc_easy": {"acc,none": 0.25}, "piqa": {"acc,none": 0.6}},
+            "assay": {"version": "0.1.0", "alarms": {"arc_easy": "degenerate scores: ..."}},
+        });
+        let (tasks, _) = parse_results(&doc, "r.json").unwrap();
+        assert_eq!(tasks[0].alarm.as_deref(), Some("degenerate scores: ..."));
+        assert_eq!(tasks[1].alarm, None);
+    }
 
     #[test]
     fn reads_lm_eval_0_4_results() {

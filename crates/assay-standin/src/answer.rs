@@ -268,6 +268,7 @@ impl Model {
         for s in listed {
             let logprob = match self.options.lie {
                 Some(Lie::PositiveLogprobs) => 0.7,
+                Some(Lie::ZeroLogprobs) => 0.0,
                 _ => s.logprob,
             };
             token_logprobs.push(json!(logprob));

@@ -125,6 +125,8 @@ pub enum Lie {
     IgnoreEcho,
     /// Every echoed token's log-probability is +0.7 (no probability has that).
     PositiveLogprobs,
+    /// Every echoed token's log-probability is 0: every choice scores the same.
+    ZeroLogprobs,
 }
 
 /// How the stand-in behaves.

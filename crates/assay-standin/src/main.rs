@@ -70,8 +70,8 @@ struct Args {
     /// Refuse token-id prompts (422), as llama-cpp-python's server does.
     #[arg(long)]
     text_prompts_only: bool,
-    /// Answer wrongly on purpose: `ignore-echo` (as llama.cpp's server does) or
-    /// `positive-logprobs`.
+    /// Answer wrongly on purpose: `ignore-echo` (as llama.cpp's server does),
+    /// `positive-logprobs` or `zero-logprobs`.
     #[arg(long, value_name = "LIE")]
     lie: Option<String>,
 }
@@ -126,7 +126,10 @@ fn main() -> anyhow::Result<()> {
             None => None,
             Some("ignore-echo") => Some(Lie::IgnoreEcho),
             Some("positive-logprobs") => Some(Lie::PositiveLogprobs),
-            Some(other) => bail!("--lie {other}: expected ignore-echo or positive-logprobs"),
+            Some("zero-logprobs") => Some(Lie::ZeroLogprobs),
+            Some(other) => {
+                bail!("--lie {other}: expected ignore-echo, positive-logprobs or zero-logprobs")
+            }
         },
     };
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)

@@ -63,6 +63,7 @@ impl ChatFormat {
         fewshot_as_multiturn: bool,
     ) -> Result<ChatFormat, String> {
         let mut env = Environment::new();
+        env.set_fuel(Some(crate::TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
             Err(Error::new(ErrorKind::InvalidOperation, msg))

@@ -34,6 +34,7 @@ impl Templates {
     /// An environment with Python-compatible string methods, strict about undefined names.
     pub(crate) fn new() -> Self {
         let mut env = Environment::new();
+        env.set_fuel(Some(crate::TEMPLATE_FUEL));
         env.set_unknown_method_callback(python_method);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
@@ -311,6 +312,18 @@ mod tests {
             )
             .unwrap();
         assert_eq!(t.eval(&lit, &d).unwrap(), json!(["A", "B"]));
+    }
+
+    #[test]
+    fn a_template_without_end_runs_out_of_fuel() {
+        let mut t = Templates::new();
+        let endless =
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let field = t.compile("endless", &Yaml::from(endless)).unwrap();
+        let start = std::time::Instant::now();
+        let err = t.eval(&field, &doc(json!({}))).unwrap_err();
+        assert!(err.contains("fuel"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
     }
 
     #[test]

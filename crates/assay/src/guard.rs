@@ -152,6 +152,8 @@ impl Guard {
             reason.get_or_insert(stop);
         }
         self.flag.store(true, Ordering::SeqCst);
+        // A Python hook may run for long; it is ended, not waited for.
+        assay_tasks::stop_hooks();
     }
 }
 

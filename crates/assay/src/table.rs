@@ -70,18 +70,27 @@ fn render(header: [&str; 9], rows: &[[String; 9]]) -> String {
 /// The per-task table.
 pub fn tasks_table(outcome: &Outcome) -> String {
     let mut rows = Vec::new();
+    let mut notes = String::new();
     for t in &outcome.tasks {
+        let flagged = match &t.alarm {
+            Some(alarm) => {
+                notes.push_str(&format!("(!) {}: {alarm}\n", t.alias));
+                format!("{} (!)", t.alias)
+            }
+            None => t.alias.clone(),
+        };
         for (i, m) in t.metrics.iter().enumerate() {
-            let name = if i == 0 { t.alias.as_str() } else { "" };
+            let name = if i == 0 { flagged.as_str() } else { "" };
             row(&mut rows, name, t.version, t.num_fewshot.to_string(), m);
         }
     }
-    render(
+    let table = render(
         [
             "Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr",
         ],
         &rows,
-    )
+    );
+    format!("{table}{notes}")
 }
 
 /// The per-group table.

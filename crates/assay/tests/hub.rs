@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use assay_hub_standin::{build_repos, HubStandIn, Options, GATED_REPO, GATED_TOKEN};
 use assert_cmd::cargo::CommandCargoExt;
@@ -823,4 +824,98 @@ fn the_open_llm_leaderboard_runs_from_lm_evals_task_files_without_a_data_folder(
         })
         .collect();
     assert_eq!(targets, lm_evals_gpqa_golds(&python, 2));
+}
+
+/// A task whose `process_docs` hook writes its worker's process id to `pid_file`, then sleeps.
+fn sleeping_hook_task(dir: &Path, pid_file: &Path) {
+    std::fs::write(
+        dir.join("sleepy.yaml"),
+        "task: sleepy\ndataset_path: openai/gsm8k\ndataset_name: main\ntest_split: test\n\
+         output_type: loglikelihood\nprocess_docs: !function sleepy.process\n\
+         doc_to_text: question\ndoc_to_target: answer\nmetric_list:\n  - metric: perplexity\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sleepy.py"),
+        format!(
+            "import os, time\ndef process(ds):\n    open({:?}, 'w').write(str(os.getpid()))\n    time.sleep(600)\n    return ds\n",
+            pid_file.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
+/// Whether process `pid` still runs (a zombie counts as ended).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+fn waits_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waited too long for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_hook_that_runs_long_is_stopped_and_never_outlives_assay() {
+    let home = tempfile::tempdir().unwrap();
+    let vars = hub_env(home.path());
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("worker.pid");
+    sleeping_hook_task(dir.path(), &pid_file);
+    let include = dir.path().to_str().unwrap();
+    // --run-timeout reaches the hook: the run stops as a stop (exit 124), the worker is gone.
+    let started = Instant::now();
+    let (run, _out) = run_with(
+        None,
+        &[
+            "--tasks",
+            "sleepy",
+            "--include-path",
+            include,
+            "--run-timeout",
+            "4s",
+        ],
+        &borrowed(&vars),
+    );
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    assert!(run.stderr.contains("--run-timeout 4s"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    waits_for("the worker to end", || !alive(&pid));
+
+    // assay killed outright: the kernel ends the worker with it.
+    std::fs::remove_file(&pid_file).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::cargo_bin("assay")
+        .unwrap()
+        .args(["run", "--no-cache", "--no-record", "--tasks", "sleepy"])
+        .args(["--include-path", include])
+        .arg("--output-path")
+        .arg(out.path())
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    waits_for("the hook to start", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.is_empty())
+    });
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    waits_for("the orphaned worker to end", || !alive(&pid));
 }

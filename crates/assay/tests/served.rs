@@ -387,6 +387,33 @@ fn server_problems_are_named_before_any_work() {
 }
 
 #[test]
+fn degenerate_scores_are_flagged_in_the_table_and_the_results() {
+    // Every token scored 0: every choice ties, and the "accuracy" is the gold position's share.
+    let server = standin(|o| o.lie = Some(Lie::ZeroLogprobs));
+    let dir = tempfile::tempdir().unwrap();
+    let output = served(
+        &server,
+        dir.path(),
+        &["--tasks", "arc_easy", "--limit", "12", "--no-cache"],
+    )
+    .output()
+    .unwrap();
+    ok(output.clone());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("arc_easy (!)"), "{stdout}");
+    assert!(
+        stdout.contains("in 12 of 12 documents every choice scored the same"),
+        "{stdout}"
+    );
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(newest(&dir.path().join(MODEL), "results_")).unwrap(),
+    )
+    .unwrap();
+    let alarm = results["assay"]["alarms"]["arc_easy"].as_str().unwrap();
+    assert!(alarm.contains("degenerate"), "{alarm}");
+}
+
+#[test]
 fn generation_runs_on_the_chat_endpoint() {
     let server = standin(|o| o.chat_only = true);
     let dir = tempfile::tempdir().unwrap();

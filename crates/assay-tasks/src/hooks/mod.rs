@@ -10,6 +10,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use assay_data::Record;
@@ -30,6 +31,28 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The running worker's process id (0: none), for [`stop_hooks`], which cannot wait for the
+/// lock that a call in progress holds.
+static WORKER_PID: AtomicU32 = AtomicU32::new(0);
+/// Set by [`stop_hooks`]: no hook runs after it.
+static HOOKS_STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Ends the hook worker now, in the middle of a hook if one runs (the command's stop: Ctrl-C,
+/// SIGTERM, `--run-timeout`); later calls fail at once, saying so.
+pub fn stop_hooks() {
+    HOOKS_STOPPED.store(true, Ordering::SeqCst);
+    let pid = WORKER_PID.swap(0, Ordering::SeqCst);
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        if pid > 0 {
+            // SAFETY: kill(2) with a pid we spawned and a signal number; no memory is shared.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
     }
 }
 
@@ -84,6 +107,7 @@ fn start() -> Result<Worker, String> {
             "ASSAY_HOOK_SEEDS",
             serde_json::to_string(&seeds).unwrap_or_default(),
         )
+        .env("ASSAY_PARENT_PID", std::process::id().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -94,6 +118,7 @@ fn start() -> Result<Worker, String> {
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err("the Python worker has no pipes".into());
     };
+    WORKER_PID.store(child.id(), Ordering::SeqCst);
     Ok(Worker {
         child,
         stdin,
@@ -102,6 +127,10 @@ fn start() -> Result<Worker, String> {
 }
 
 fn request(message: &Value) -> Result<Value, String> {
+    const STOPPED: &str = "stopped (interrupt or a limit) while a Python hook ran";
+    if HOOKS_STOPPED.load(Ordering::SeqCst) {
+        return Err(STOPPED.into());
+    }
     let mut slot = worker().lock().unwrap_or_else(|e| e.into_inner());
     if slot.is_none() {
         *slot = Some(start()?);
@@ -120,6 +149,9 @@ fn request(message: &Value) -> Result<Value, String> {
     if !matches!(io, Ok(n) if n > 0) {
         // The worker died (a hook called os._exit, or crashed): the next call starts a new one.
         *slot = None;
+        if HOOKS_STOPPED.load(Ordering::SeqCst) {
+            return Err(STOPPED.into());
+        }
         return Err(format!(
             "the Python worker ({}) exited during the call",
             python()
@@ -318,6 +350,8 @@ mod tests {
             "def text(doc):\n    print('noise on stdout')\n    return 'Q: ' + doc['q'].upper()\n\
              def boom(doc):\n    raise ValueError('bad doc')\n\
              def leave(doc):\n    raise SystemExit(3)\n\
+             def shell(doc):\n    import os\n    os.system('echo child noise on descriptor 1')\n    return 'fine'\n\
+             def nan(doc):\n    return float('nan')\n\
              def process(ds):\n    return ds.filter(lambda d: d['keep']).map(lambda d: {'q': d['q'] + '!'})\n",
         );
         let hook = |f: &str| hook_path(dir.path(), &format!("utils.{f}"));
@@ -330,6 +364,13 @@ mod tests {
         // A hook's SystemExit is answered as an error; the worker lives on.
         let err = call(&hook("leave"), &[json!({})]).unwrap_err();
         assert!(err.starts_with("SystemExit"), "{err}");
+        // A child process writing to descriptor 1 does not reach the protocol.
+        assert_eq!(call(&hook("shell"), &[json!({})]).unwrap(), json!("fine"));
+        let err = call(&hook("nan"), &[json!({})]).unwrap_err();
+        assert!(
+            err.contains("the hook returned nan, which JSON cannot carry"),
+            "{err}"
+        );
         let err = call(&hook("absent"), &[json!({})]).unwrap_err();
         assert!(err.contains("has no function `absent`"), "{err}");
         let missing = hook_path(dir.path(), "nowhere.f");

@@ -24,8 +24,36 @@ import sys
 import traceback
 
 _protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+# Descriptor 1 becomes stderr: a hook's child process or C extension that writes there cannot
+# corrupt the protocol, which keeps its own copy of the descriptor.
+os.dup2(2, 1)
 sys.stdout = sys.stderr
 _modules = {}
+
+
+def _die_with_parent():
+    """On Linux, the kernel kills the worker when assay ends, even in the middle of a hook."""
+    parent = int(os.environ.get("ASSAY_PARENT_PID", "0"))
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent and os.getppid() != parent:
+        os._exit(0)  # assay ended before the signal was armed
+
+
+def _reply_line(value):
+    """The protocol line for a hook's result; a value JSON cannot carry is named."""
+    try:
+        return json.dumps({"ok": value}, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        shown = repr(value)
+        shown = shown if len(shown) <= 300 else shown[:300] + "..."
+        raise ValueError(f"the hook returned {shown}, which JSON cannot carry ({e})") from None
 
 
 def _function(path):
@@ -229,12 +257,13 @@ def _answer(request):
     return _plain(fn(*request["args"]))
 
 
+_die_with_parent()
 _seed()
 for line in sys.stdin:
     try:
-        reply = {"ok": _answer(json.loads(line))}
+        text = _reply_line(_answer(json.loads(line)))
     except BaseException as e:  # a hook's SystemExit too: the worker answers and lives on
-        reply = {"error": type(e).__name__, "message": str(e),
-                 "traceback": traceback.format_exc(limit=6)}
-    _protocol.write(json.dumps(reply) + "\n")
+        text = json.dumps({"error": type(e).__name__, "message": str(e),
+                           "traceback": traceback.format_exc(limit=6)})
+    _protocol.write(text + "\n")
     _protocol.flush()

@@ -80,9 +80,11 @@ fn llm_judge(
         }
         None => None,
     };
+    // Messages name the judge without a password written into `base_url`.
+    let shown = assay_openai::redact_credentials(&url);
     let settings = OpenAiSettings {
         client: ClientSettings {
-            base_urls: vec![url.clone()],
+            base_urls: vec![url],
             concurrency: config.max_concurrency.unwrap_or(8).max(1),
             timeout: std::time::Duration::from_secs_f64(args.timeout),
             max_retries: 8,
@@ -132,7 +134,7 @@ fn llm_judge(
                 .generate_until_many(round, &mut |_, _| {})
                 .with_context(|| {
                     format!(
-                        "asking the judge at {url}; the answers received so far are kept in {}: \
+                        "asking the judge at {shown}; the answers received so far are kept in {}: \
                          run the same command again to ask only the rest",
                         judge.cache_path().display()
                     )

@@ -163,6 +163,19 @@ fn code_sandbox(args: &RunArgs) -> anyhow::Result<Arc<Sandbox>> {
 }
 
 /// Runs `assay run`; returns the exit code.
+/// An error that came of the command's stop (a download or a hook cut short) exits as a stop:
+/// its exit code and what to do; any other error stays an error.
+fn stopped_or(guard: &Guard, err: anyhow::Error) -> anyhow::Result<i32> {
+    let Some(stop) = guard.stopped() else {
+        return Err(err);
+    };
+    eprintln!(
+        "{}: {err:#}\nfinished documents are kept (per-sample logs, request cache): run the same command again to go on",
+        stop.describe()
+    );
+    Ok(stop.exit_code())
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let limit = args.limit.as_deref().map(parse_limit).transpose()?;
     let registry = args.source.registry()?;
@@ -198,13 +211,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     assay_tasks::seed_hooks(seeds);
     // Without --seed, each task keeps its own few-shot seed (lm-eval's 1234 unless it sets one).
     let fewshot_seed = args.seed.as_ref().and(seeds.fewshot);
-    let mut tasks = prepare_tasks(
+    let prepared = prepare_tasks(
         &selection,
         &data,
         args.num_fewshot,
         fewshot_seed,
         &gen_kwargs,
-    )?;
+    );
+    let mut tasks = match prepared {
+        Ok(tasks) => tasks,
+        Err(err) => return stopped_or(&guard, err.into()),
+    };
     let datasets = data.origins(
         &tasks
             .iter()
@@ -326,7 +343,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     if let Err(err) = evaluated {
         drop(bar);
         print_request_summary(&requests);
-        return Err(err.into());
+        return stopped_or(&guard, err.into());
     }
     let outcome = evaluated?;
     bar.finish(outcome.seconds, runner.backend().tokens_processed());
