@@ -11,7 +11,7 @@ seconds=${1:-5}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(task_yaml dataset answers extract filters grading results openai gguf)
+  targets=(task_yaml dataset answers extract filters grading results openai gguf hub_names)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo fuzz is missing: cargo install cargo-fuzz --locked" >&2

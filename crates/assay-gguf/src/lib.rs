@@ -14,6 +14,29 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+/// Refuses a model whose one-dimensional tensors (norm weights, biases) are not F32: llama.cpp's
+/// CPU kernels multiply and add them to F32 activations and abort the process (SIGABRT, which
+/// no caller can catch) on another type. llama.cpp's converter and assay's write them F32.
+pub fn check_engine_types(path: &Path) -> Result<(), GgufError> {
+    let gguf = container::Gguf::open(path)?;
+    let bad = gguf
+        .tensors
+        .iter()
+        .find(|t| t.dims.len() == 1 && t.ggml_type != 0);
+    match bad {
+        Some(t) => Err(GgufError::NotGguf {
+            path: path.to_path_buf(),
+            reason: format!(
+                "tensor {} is one-dimensional and of type {}, but llama.cpp runs norm weights and biases only in F32 (it would abort); convert the model again (assay converts an HF folder given as --model, and llama.cpp's convert_hf_to_gguf.py, write them F32)",
+                t.name,
+                types::ggml_type(t.ggml_type)
+                    .map_or_else(|| format!("#{}", t.ggml_type), |g| g.name.to_uppercase())
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The first four bytes of every GGUF file.
 pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 
@@ -139,6 +162,40 @@ mod tests {
         let path = std::env::temp_dir().join(format!("assay-gguf-{}-{name}", std::process::id()));
         File::create(&path).unwrap().write_all(bytes).unwrap();
         path
+    }
+
+    #[test]
+    fn norm_weights_must_be_f32() {
+        let dir = std::env::temp_dir().join(format!("assay-gguf-types-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, norm_type: u32, bytes: usize| {
+            let path = dir.join(name);
+            container::write_gguf(
+                &path,
+                &[],
+                &[
+                    ("blk.0.attn_q.weight".into(), vec![4, 4], 1, vec![0; 32]),
+                    (
+                        "blk.0.attn_norm.weight".into(),
+                        vec![4],
+                        norm_type,
+                        vec![0; bytes],
+                    ),
+                ],
+            )
+            .unwrap();
+            path
+        };
+        // A 2-D F16 weight is fine; a 1-D F32 norm too.
+        assert!(check_engine_types(&write("ok.gguf", 0, 16)).is_ok());
+        let err = check_engine_types(&write("f16.gguf", 1, 8))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("blk.0.attn_norm.weight") && err.contains("F16"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`resolve`] / [`read_split`]: card configs, split inference, the parquet export.
 //! - [`fetch_model`]: a GGUF file of a GGUF repository (the quantisation picked as llama.cpp's
 //!   `-hf` picks it) or a checkpoint's files.
+//! - [`names`]: the checks every name from a task file or a server passes before it becomes a
+//!   path in the cache.
 //! - [`TaskData`]: the [`assay_tasks::DataSource`] that sends each task to the data folder or
 //!   the Hub.
 
@@ -19,7 +21,7 @@ mod dataset;
 mod download;
 mod error;
 mod model;
-mod names;
+pub mod names;
 mod source;
 
 pub use card::{parse_card, CardConfig};

@@ -36,6 +36,9 @@ pub enum LlamaError {
         /// Its dimensions (fastest first, ggml's `ne`) and what does not fit.
         reason: String,
     },
+    /// A setting refused before anything is allocated: llama.cpp would abort or exhaust memory.
+    #[error("{0}")]
+    Settings(String),
     /// llama.cpp could not create an inference context with the requested settings.
     #[error(
         "llama.cpp could not create a context (ctx-size {ctx_size}, threads {threads}): {reason}"

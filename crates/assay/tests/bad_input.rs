@@ -100,6 +100,8 @@ fn fixtures(d: &Path) {
             ("t/gz/tiny.yaml", TASK.replace("tiny/test.jsonl", "tiny/test.jsonl.gz").as_bytes()),
             ("t/nan/tiny.yaml", format!("{TASK}num_fewshot: .nan\n").as_bytes()),
             ("t/parquet/tiny.yaml", TASK.replace("tiny/test.jsonl", "tiny/test.parquet").as_bytes()),
+            ("t/dropall/tiny.yaml", format!("{TASK}process_docs: !function drop.nothing_left\n").as_bytes()),
+            ("t/dropall/drop.py", b"def nothing_left(ds):\n    return ds.filter(lambda d: False)\n"),
             ("data/ok/tiny/test.jsonl", DOC.as_bytes()),
             ("data/truncated/tiny/test.jsonl", format!("{DOC}{}", &DOC[..20]).as_bytes()),
             ("data/latin1/tiny/test.jsonl", b"{\"q\": \"caf\xe9?\", \"choices\": [\"a\", \"b\"], \"gold\": 0}\n"),
@@ -157,6 +159,7 @@ fn corpus() -> Vec<Case> {
         case("task YAML naming a missing data file", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/nodata"), 1, &["tiny/missing.jsonl"]),
         case("two task files with one name", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/dup"), 1, &["is also defined in", "a.yaml", "b.yaml"]),
         case("task YAML with NaN few-shot", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/nan"), 1, &["tiny.yaml", "num_fewshot"]),
+        case("process_docs drops every document", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/dropall"), 1, &["drop.nothing_left", "returned no documents from the 1"]),
         case("include path missing", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/nowhere"), 1, &["t/nowhere"]),
         // run: data files
         case("dataset cut mid-line", &format!("{run}/truncated --tasks tiny --include-path {{d}}/t/ok"), 1, &["test.jsonl:2", "invalid JSON"]),
@@ -182,6 +185,9 @@ fn corpus() -> Vec<Case> {
         case("model file cut short", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/ok --model {{d}}/models/head.gguf"), 1, &["head.gguf"]),
         case("model file empty", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/ok --model {{d}}/models/empty.gguf"), 1, &["empty.gguf"]),
         case("model is a folder", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/ok --model {{d}}/models"), 1, &["models"]),
+        case("--threads beyond ggml's maximum", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/ok --threads 100000"), 1, &["--threads 100000", "at most 512"]),
+        case("--ctx-size beyond memory", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/ok --ctx-size 16000000"), 1, &["--ctx-size 16000000", "GiB of memory are available"]),
+        case("--ctx-size beyond any model", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/ok --ctx-size 3000000000"), 1, &["at most 16777216 tokens"]),
         case("model larger than --max-memory", &format!("{run}/ok --tasks tiny --include-path {{d}}/t/ok --max-memory 10M"), 1, &["--max-memory is 10.0 MiB", "the model alone does not fit"]),
         // sample
         case("sample: N = 0", "sample --prompts {d}/prompts/ok.jsonl --num-generations 0 -o {d}/out/s.jsonl", 1, &["--num-generations 0"]),

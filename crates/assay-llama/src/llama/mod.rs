@@ -30,7 +30,7 @@ mod score;
 mod window;
 
 pub use score::TokenScore;
-use window::default_ctx_size;
+use window::{check_ctx_size, default_ctx_size};
 
 /// Most sequences one decode call may hold (llama.cpp's own limit); the last id holds a task's
 /// shared prefix.
@@ -118,10 +118,20 @@ pub struct LlamaEngine {
     lora: Option<(&'static mut LlamaLoraAdapter, AdapterInfo)>,
 }
 
+/// ggml's `GGML_MAX_N_THREADS`: more threads abort inside ggml.
+const MAX_THREADS: usize = 512;
+
 impl LlamaEngine {
     /// Loads the model at `path` (checked to be a GGUF file first) with `settings`.
     pub fn load(path: &Path, settings: &EngineSettings) -> Result<Self, LlamaError> {
         assay_gguf::check_header(path)?;
+        assay_gguf::check_engine_types(path)?;
+        if settings.threads > MAX_THREADS {
+            return Err(LlamaError::Settings(format!(
+                "--threads {}: llama.cpp runs at most {MAX_THREADS} threads (and aborts above); one per core is fastest",
+                settings.threads
+            )));
+        }
         let model_sha256 = assay_gguf::sha256_file(path)?;
         let backend = llama_backend();
         let params = LlamaModelParams::default().with_n_gpu_layers(settings.gpu_layers);
@@ -155,9 +165,13 @@ impl LlamaEngine {
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let threads = settings.threads.max(1);
         let model_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let ctx_size = settings
-            .ctx_size
-            .unwrap_or_else(|| default_ctx_size(model, settings, model_bytes));
+        let ctx_size = match settings.ctx_size {
+            Some(n) => {
+                check_ctx_size(model, settings, n).map_err(LlamaError::Settings)?;
+                n
+            }
+            None => default_ctx_size(model, settings, model_bytes),
+        };
         // llama.cpp rounds the context up to a multiple of 256; do it first so that the batch
         // size (a whole document per decode call) matches the window.
         let ctx_size = ctx_size.max(1).div_ceil(256) * 256;

@@ -10,6 +10,54 @@ use super::{EngineSettings, MAX_SAMPLE_SLOTS};
 /// up to [`MAX_SAMPLE_SLOTS`] (or `--parallel`) streams plus its prompt cache. Counted at 16-bit
 /// keys and values in every layer, which over-counts models with sliding-window layers.
 pub fn default_ctx_size(model: &LlamaModel, settings: &EngineSettings, model_bytes: u64) -> u32 {
+    let mut budget = available_memory().unwrap_or(4 << 30);
+    if let Some(limit) = settings.max_memory {
+        budget = budget.min(limit.saturating_sub(model_bytes));
+    }
+    window_for(
+        model.n_ctx_train(),
+        budget / 2,
+        kv_bytes_per_token(model, settings),
+    )
+}
+
+/// The largest `--ctx-size` accepted: 16M tokens (llama.cpp's context counts fit in 32 bits
+/// twice over, and no model is trained longer).
+pub const MAX_CTX_SIZE: u32 = 1 << 24;
+
+/// Refuses an explicit `--ctx-size` whose KV caches (counted as for the default) exceed the
+/// memory available now: llama.cpp would allocate until the kernel kills the process.
+pub fn check_ctx_size(
+    model: &LlamaModel,
+    settings: &EngineSettings,
+    ctx_size: u32,
+) -> Result<(), String> {
+    if ctx_size > MAX_CTX_SIZE {
+        return Err(format!(
+            "--ctx-size {ctx_size}: at most {MAX_CTX_SIZE} tokens"
+        ));
+    }
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    let per_token = kv_bytes_per_token(model, settings);
+    let needed = per_token.saturating_mul(u64::from(ctx_size));
+    if needed <= available {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    Err(format!(
+        "--ctx-size {ctx_size}: the KV caches of its windows need about {:.1} GiB and {:.1} GiB of memory are available; lower --ctx-size (about {} fits) or leave it out for the largest that fits",
+        gib(needed),
+        gib(available),
+        window_for(u32::MAX, available, per_token)
+    ))
+}
+
+/// Bytes of KV cache per token of the window, over every window the engine may hold at once:
+/// the scoring context's two and a generation context of up to [`MAX_SAMPLE_SLOTS`] (or
+/// `--parallel`) streams plus its prompt cache, at 16-bit keys and values in every layer.
+fn kv_bytes_per_token(model: &LlamaModel, settings: &EngineSettings) -> u64 {
     let meta = |key: &str| {
         let arch = model.meta_val_str("general.architecture").ok()?;
         model
@@ -25,11 +73,7 @@ pub fn default_ctx_size(model: &LlamaModel, settings: &EngineSettings, model_byt
             + meta("attention.value_length").unwrap_or(head_dim))
         * 2;
     let streams = 2 + settings.parallel.max(MAX_SAMPLE_SLOTS) as u64 + 1;
-    let mut budget = available_memory().unwrap_or(4 << 30);
-    if let Some(limit) = settings.max_memory {
-        budget = budget.min(limit.saturating_sub(model_bytes));
-    }
-    window_for(model.n_ctx_train(), budget / 2, streams * per_token.max(1))
+    streams * per_token.max(1)
 }
 
 /// The largest window (a multiple of 256, at least 256) up to `trained` whose KV caches,

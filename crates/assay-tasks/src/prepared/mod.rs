@@ -239,14 +239,22 @@ impl PreparedTask {
         let results_hook = hook_of(name, "process_results", &spec.process_results)?;
         let load = |split: &str| -> Result<Vec<Record>, TaskError> {
             let docs = data.load_split(name, spec, split)?;
-            match &process_docs {
-                Some(hook) => crate::hooks::process_docs(hook, docs).map_err(|m| {
-                    invalid(format!(
-                        "process_docs (`!function {hook}`), split {split}: {m}"
-                    ))
-                }),
-                None => Ok(docs),
+            let Some(hook) = &process_docs else {
+                return Ok(docs);
+            };
+            let read = docs.len();
+            let kept = crate::hooks::process_docs(hook, docs).map_err(|m| {
+                invalid(format!(
+                    "process_docs (`!function {hook}`), split {split}: {m}"
+                ))
+            })?;
+            if kept.is_empty() && read > 0 {
+                // The data is there: the hook dropped it (a filter that matches nothing).
+                return Err(invalid(format!(
+                    "process_docs (`!function {hook}`) returned no documents from the {read} of split {split}"
+                )));
             }
+            Ok(kept)
         };
         let output_type = spec
             .output_type
