@@ -44,11 +44,14 @@ impl Tokenizer {
     /// The text of one token as it appears in decoded text (special tokens are empty),
     /// lossily decoded.
     pub fn piece(&self, token: Token) -> String {
-        let bytes = self
-            .model
+        String::from_utf8_lossy(&self.piece_bytes(token)).into_owned()
+    }
+
+    /// The bytes of `token`: part of a character for a byte-fallback token.
+    pub fn piece_bytes(&self, token: Token) -> Vec<u8> {
+        self.model
             .vocab()
-            .token_to_piece(LlamaToken(token), false, None);
-        String::from_utf8_lossy(&bytes).into_owned()
+            .token_to_piece(LlamaToken(token), false, None)
     }
 
     /// Whether `token` ends generation (end of sequence or of turn).

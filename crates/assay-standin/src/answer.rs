@@ -253,12 +253,7 @@ impl Model {
             all.push(next.top_token);
         }
         let pieces: Vec<String> = all.iter().map(|&t| self.tokenizer.piece(t)).collect();
-        let mut offsets = Vec::with_capacity(all.len());
-        let mut at = 0;
-        for p in &pieces {
-            offsets.push(at);
-            at += p.chars().count();
-        }
+        let (offsets, text) = char_offsets(all.iter().map(|&t| self.tokenizer.piece_bytes(t)));
         let mut token_logprobs = vec![Value::Null];
         let mut top = vec![Value::Null];
         let mut listed: Vec<&TokenScore> = scores.iter().collect();
@@ -291,8 +286,11 @@ impl Model {
             json!({"tokens": pieces, "token_logprobs": token_logprobs,
                    "top_logprobs": top, "text_offset": offsets})
         };
-        let choice =
-            json!({"text": pieces.concat(), "finish_reason": "length", "logprobs": logprobs});
+        let text = match self.options.lie {
+            Some(Lie::IgnoreEcho) => pieces.concat(),
+            _ => text,
+        };
+        let choice = json!({"text": text, "finish_reason": "length", "logprobs": logprobs});
         Ok((choice, tokens.len()))
     }
 
@@ -333,6 +331,23 @@ impl Model {
         };
         Ok((g.text, finish, g.tokens))
     }
+}
+
+/// Each token's offset in characters into the decoded text, and the text, as a server counts
+/// them: a token that starts inside a character (byte fallback) starts at that character, so
+/// offsets do not drift past multi-byte characters.
+fn char_offsets(pieces: impl Iterator<Item = Vec<u8>>) -> (Vec<usize>, String) {
+    let mut bytes = Vec::new();
+    let mut offsets = Vec::new();
+    for piece in pieces {
+        let valid = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        offsets.push(valid.chars().count());
+        bytes.extend(piece);
+    }
+    (offsets, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The prompts of a completions request: a string, a list of strings, a list of token ids or a
@@ -382,4 +397,18 @@ fn instant_scores(tokens: &[i32]) -> (Vec<TokenScore>, TokenScore) {
         .map(|(i, &t)| score(i, t))
         .collect();
     (scores, score(tokens.len(), 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_count_characters_across_byte_fallback_tokens() {
+        // "é" (2 bytes) split over two byte tokens, then " A".
+        let pieces = [b"caf".to_vec(), vec![0xC3], vec![0xA9], b" A".to_vec()];
+        let (offsets, text) = char_offsets(pieces.into_iter());
+        assert_eq!(text, "café A");
+        assert_eq!(offsets, [0, 3, 3, 4]);
+    }
 }
