@@ -1,6 +1,7 @@
-//! Stopping long commands cleanly. Ctrl-C, `--run-timeout` and `--max-memory` all raise one
-//! flag; the command finishes the item in hand, keeps everything finished, and says how to go
-//! on. A second Ctrl-C quits at once (finished work is on disk either way).
+//! Stopping long commands cleanly. Ctrl-C (and SIGTERM, a scheduler's stop), `--run-timeout`
+//! and `--max-memory` all raise one flag; the command finishes the item in hand, keeps
+//! everything finished, and says how to go on. A second Ctrl-C quits at once (finished work is
+//! on disk either way).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -897,25 +897,35 @@ fn a_hook_that_runs_long_is_stopped_and_never_outlives_assay() {
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     waits_for("the worker to end", || !alive(&pid));
 
-    // assay killed outright: the kernel ends the worker with it.
-    std::fs::remove_file(&pid_file).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let mut child = Command::cargo_bin("assay")
-        .unwrap()
-        .args(["run", "--no-cache", "--no-record", "--tasks", "sleepy"])
-        .args(["--include-path", include])
-        .arg("--output-path")
-        .arg(out.path())
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    waits_for("the hook to start", || {
-        std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.is_empty())
-    });
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    waits_for("the orphaned worker to end", || !alive(&pid));
+    // SIGTERM (a scheduler's stop) is a stop too; killed outright, assay takes the worker along.
+    for signal in ["TERM", "KILL"] {
+        let _ = std::fs::remove_file(&pid_file);
+        let out = tempfile::tempdir().unwrap();
+        let mut child = Command::cargo_bin("assay")
+            .unwrap()
+            .args(["run", "--no-cache", "--no-record", "--tasks", "sleepy"])
+            .args(["--include-path", include])
+            .arg("--output-path")
+            .arg(out.path())
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        waits_for("the hook to start", || {
+            std::fs::read_to_string(&pid_file).is_ok_and(|p| !p.is_empty())
+        });
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait().unwrap();
+        if signal == "TERM" {
+            assert_eq!(status.code(), Some(130), "SIGTERM stops as Ctrl-C does");
+        }
+        waits_for("the worker to end", || !alive(&pid));
+    }
 }

@@ -98,10 +98,29 @@ pub fn hook_draws_before(draws: u64) {
     *draws_before().lock().unwrap_or_else(|e| e.into_inner()) = draws;
 }
 
+/// Spawns `command` from a thread that never ends: the worker's parent-death signal
+/// (`PR_SET_PDEATHSIG`) fires when the thread that spawned it exits, and the thread calling a
+/// hook may be short-lived (a test, a scoped worker). One parked thread per worker started.
+fn spawn_from_lasting_thread(mut command: Command) -> std::io::Result<Child> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("hook-worker-parent".into())
+        .spawn(move || {
+            let _ = sender.send(command.spawn());
+            loop {
+                std::thread::park();
+            }
+        })?;
+    receiver
+        .recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the spawning thread ended")))
+}
+
 fn start() -> Result<Worker, String> {
     let python = python();
     let seeds = *hook_seeds().lock().unwrap_or_else(|e| e.into_inner());
-    let mut child = Command::new(&python)
+    let mut command = Command::new(&python);
+    command
         .args(["-u", "-c", WORKER])
         .env(
             "ASSAY_HOOK_SEEDS",
@@ -110,11 +129,10 @@ fn start() -> Result<Worker, String> {
         .env("ASSAY_PARENT_PID", std::process::id().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| {
-            format!("cannot start Python (`{python}`: {e}); `!function` hooks run in your Python: install Python 3 or set ASSAY_PYTHON to its path")
-        })?;
+        .stderr(Stdio::inherit());
+    let mut child = spawn_from_lasting_thread(command).map_err(|e| {
+        format!("cannot start Python (`{python}`: {e}); `!function` hooks run in your Python: install Python 3 or set ASSAY_PYTHON to its path")
+    })?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err("the Python worker has no pipes".into());
     };
