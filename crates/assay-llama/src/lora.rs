@@ -71,15 +71,32 @@ fn matrix(path: &Path, tensor: &TensorInfo) -> Result<(u64, u64), LlamaError> {
 /// Dequantizes a tensor's data to F32 with ggml's routine for its type.
 pub fn to_f32(tensor: &TensorInfo, data: &[u8]) -> Result<Vec<f32>, LlamaError> {
     let n: u64 = tensor.dims.iter().product();
+    // ggml reads as many bytes as the type and dimensions say: `data` must hold exactly that
+    // (an unknown type id would also index past ggml's table).
+    let expected = tensor_bytes(tensor.ggml_type, &tensor.dims);
+    if expected != Some(data.len()) {
+        return Err(GgufError::NotGguf {
+            path: Default::default(),
+            reason: format!(
+                "tensor {} of type {} and dimensions {:?} needs {} bytes, and {} were given",
+                tensor.name,
+                tensor.ggml_type,
+                tensor.dims,
+                expected.map_or_else(|| "an unknown number of".to_string(), |b| b.to_string()),
+                data.len()
+            ),
+        }
+        .into());
+    }
     if tensor.ggml_type == F32 {
         return Ok(data
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect());
     }
-    // SAFETY: ggml returns a static table entry for every type id; `to_float` reads exactly
-    // `n` elements' worth of blocks from `data`, whose length was checked against ggml's own
-    // row size when the tensor was read.
+    // SAFETY: the type id is one ggml knows (checked above), so ggml returns a static table
+    // entry; `to_float` reads exactly `n` elements' worth of blocks from `data`, whose length
+    // was checked above against the type's block size and the dimensions.
     unsafe {
         let traits =
             llama_cpp_sys_2::ggml_get_type_traits(tensor.ggml_type as llama_cpp_sys_2::ggml_type);
@@ -413,6 +430,23 @@ mod tests {
                 known.name
             );
         }
+    }
+
+    #[test]
+    fn to_f32_refuses_data_of_another_length_or_an_unknown_type() {
+        let info = |ggml_type: u32, dims: &[u64]| TensorInfo {
+            name: "w".into(),
+            dims: dims.to_vec(),
+            ggml_type,
+            offset: 0,
+        };
+        // F16 [4]: 8 bytes; given 2, ggml would read past the slice.
+        let err = to_f32(&info(1, &[4]), &[0; 2]).unwrap_err().to_string();
+        assert!(err.contains("needs 8 bytes, and 2 were given"), "{err}");
+        assert!(to_f32(&info(1, &[4]), &[0; 8]).is_ok());
+        assert!(to_f32(&info(F32, &[4]), &[0; 12]).is_err());
+        let err = to_f32(&info(9999, &[4]), &[0; 8]).unwrap_err().to_string();
+        assert!(err.contains("unknown number of"), "{err}");
     }
 
     fn f32s(values: &[f32]) -> Vec<u8> {
