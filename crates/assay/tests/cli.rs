@@ -1,17 +1,14 @@
 //! End-to-end tests: the real `assay` binary on the real default model and the real benchmark
 //! files in ../shared/data, with small limits.
 
+mod common;
+use common::data_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-
-fn data_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    assert!(dir.is_dir(), "benchmark data missing at {}", dir.display());
-    dir
-}
 
 fn assay() -> Command {
     assay_on(&data_dir())

@@ -7,11 +7,7 @@ use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
 mod common;
-use common::jsonl;
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
+use common::{data_dir, jsonl};
 
 fn run_to(out: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::cargo_bin("assay").unwrap();

@@ -2,6 +2,9 @@
 //! run by the real binary on the real model against the stand-in Hub, whose repositories are
 //! built from ../shared/data in the real layouts.
 
+mod common;
+use common::data_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -10,10 +13,6 @@ use std::time::{Duration, Instant};
 use assay_hub_standin::{build_repos, HubStandIn, Options, GATED_REPO, GATED_TOKEN};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::{json, Value};
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
 
 struct Hub {
     _root: tempfile::TempDir,

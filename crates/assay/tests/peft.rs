@@ -1,6 +1,9 @@
 //! End to end: a PEFT LoRA adapter folder, as training writes it, applied to the real default
 //! model at run time (`--lora DIR`) and merged (`assay lora merge --lora DIR`).
 
+mod common;
+use common::data_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -8,10 +11,6 @@ use assay_gguf::container::{write_gguf, Value};
 use assert_cmd::cargo::CommandCargoExt;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
 
 /// A rank-4 adapter on Q and V of the default model's first three layers (Gemma 3 270M: hidden
 /// 640, Q out 1024, V out 256), B non-zero, written as PEFT writes it (F32 safetensors), and the

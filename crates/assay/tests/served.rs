@@ -1,7 +1,10 @@
 //! End-to-end tests of the OpenAI-compatible backend and the request cache: the real binary
 //! against the stand-in server (the real model behind it), with injected faults and a killed run.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::data_dir;
+
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -11,10 +14,6 @@ use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
 const MODEL: &str = "gemma-3-270m";
-
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
 
 fn standin(configure: impl FnOnce(&mut Options)) -> StandIn {
     let mut options = Options {
