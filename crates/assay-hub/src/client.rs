@@ -20,7 +20,7 @@ use sha2::Digest;
 
 use crate::config::HubConfig;
 use crate::download::{Fetch, Transfer};
-use crate::names::{check_repo_id, check_repo_path, is_commit};
+use crate::names::{check_commit, check_repo_id, check_repo_path, is_commit};
 use crate::HubError;
 
 /// Which kind of repository.
@@ -162,12 +162,7 @@ impl Hub {
             .json(&url)
             .map_err(|e| self.fetch_error(kind, repo, revision, None, &url, e))?;
         let untrusted = |message: String| self.untrusted(kind, repo, message);
-        if !is_commit(&info.sha) {
-            return Err(untrusted(format!(
-                "{url}: the listing's sha `{}` is not a commit hash",
-                info.sha.escape_default()
-            )));
-        }
+        check_commit(&info.sha).map_err(|e| untrusted(format!("{url}: the listing's sha {e}")))?;
         let mut files = Vec::with_capacity(info.siblings.len());
         for sibling in info.siblings {
             check_repo_path(&sibling.rfilename).map_err(|e| untrusted(format!("{url}: {e}")))?;
@@ -198,13 +193,7 @@ impl Hub {
         let (kind, repo) = (snapshot.kind, snapshot.repo.as_str());
         check_repo_id(repo)
             .and_then(|()| check_repo_path(path))
-            .and_then(|()| match is_commit(&snapshot.commit) {
-                true => Ok(()),
-                false => Err(format!(
-                    "`{}` is not a commit hash",
-                    snapshot.commit.escape_default()
-                )),
-            })
+            .and_then(|()| check_commit(&snapshot.commit))
             .map_err(|message| HubError::Refused {
                 source_of: format!("{kind} {repo}, {path}"),
                 message,

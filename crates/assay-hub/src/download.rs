@@ -154,16 +154,10 @@ impl Transfer {
     pub fn meta(&self, url: &str) -> Result<FileMeta, Fetch> {
         let response = self.get(url, Some("bytes=0-0"), false)?;
         let header = |name: &str| response.header(name).map(str::to_string);
-        let commit = match header("x-repo-commit") {
-            Some(c) if names::is_commit(&c) => Some(c.to_ascii_lowercase()),
-            Some(c) => {
-                return Err(Fetch::Refused(format!(
-                    "{url}: X-Repo-Commit `{}` is not a commit hash",
-                    c.escape_default()
-                )))
-            }
-            None => None,
-        };
+        let commit = header("x-repo-commit")
+            .map(|c| names::check_commit(&c).map(|()| c.to_ascii_lowercase()))
+            .transpose()
+            .map_err(|e| Fetch::Refused(format!("{url}: X-Repo-Commit {e}")))?;
         let etag = header("x-linked-etag")
             .or_else(|| header("etag"))
             .ok_or_else(|| {
@@ -199,8 +193,6 @@ impl Transfer {
     ) -> Result<(), Fetch> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
-            .append(false)
-            .read(true)
             .write(true)
             .truncate(false)
             .open(partial)?;

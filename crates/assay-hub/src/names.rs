@@ -58,6 +58,18 @@ pub fn is_commit(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A commit hash, refused otherwise (a name from a server that becomes a snapshot folder).
+pub fn check_commit(text: &str) -> Result<(), Refusal> {
+    if is_commit(text) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a commit hash (40 hexadecimal digits)",
+            shown(text)
+        ))
+    }
+}
+
 /// The blob name an ETag header names, as `huggingface_hub` normalises it (`W/` and quotes
 /// removed), accepted only as the Hub sends it: a git SHA-1 (40 hex digits) or an LFS SHA-256
 /// (64), lower-cased.
